@@ -1,0 +1,3 @@
+from moodle_bridge.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Emulated Moodle functions: cohorts (being written)."""

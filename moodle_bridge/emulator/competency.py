@@ -1,0 +1,1 @@
+"""Emulated Moodle functions: competency (being written)."""

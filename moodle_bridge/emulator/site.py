@@ -1,0 +1,1 @@
+"""Emulated Moodle functions: site (being written)."""

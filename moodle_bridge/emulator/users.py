@@ -1,0 +1,1 @@
+"""Emulated Moodle functions: users (being written)."""

@@ -1,0 +1,144 @@
+"""Replay the recorded contract against the emulator and compare every answer."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moodle_bridge.emulator import Emulator
+
+RECORDINGS = Path(__file__).parent / "recordings"
+VOLATILE = "<volatile>"
+INVALID_TOKEN = "not-a-token-0000"
+
+
+@dataclass
+class Outcome:
+    case_id: str
+    expected: Any
+    actual: Any
+    kind: str  # "json", "xml", "keys" or "summary"
+
+
+def case_files(folder: Path) -> list[Path]:
+    order = json.loads((folder / "_order.json").read_text())["files"]
+    return [folder / name for name in order]
+
+
+def case_ids(folder: Path) -> list[str]:
+    ids = []
+    for path in case_files(folder):
+        for case in json.loads(path.read_text())["cases"]:
+            ids.append(f"{path.name}#{case['name']}")
+    return ids
+
+
+def _volatile_paths(folder: Path) -> dict[str, list[str]]:
+    paths: dict[str, list[str]] = {}
+    volatile = folder / "_volatile.json"
+    if not volatile.exists():
+        volatile = RECORDINGS / "_volatile.json"
+    for item in json.loads(volatile.read_text())["volatile"]:
+        where, _, path = item["path"].partition(":")
+        paths.setdefault(where, []).append(path)
+    return paths
+
+
+def _mask(value: Any, steps: list[str]) -> Any:
+    if not steps:
+        return VOLATILE
+    step, rest = steps[0], steps[1:]
+    if step == "[*]":
+        if isinstance(value, list):
+            return [_mask(v, rest) for v in value]
+        return value
+    if isinstance(value, dict) and step in value:
+        return {k: (_mask(v, rest) if k == step else v) for k, v in value.items()}
+    return value
+
+
+def mask(value: Any, path: str) -> Any:
+    """Replace the values at a ``_volatile.json`` path (``response.a[*].b``) by a marker."""
+    steps = re.findall(r"\[\*\]|[^.\[\]]+", path)
+    if steps and steps[0] in ("response", "followup"):
+        steps = steps[1:]
+    return _mask(value, steps)
+
+
+def _token(emulator: Emulator, user: str | None) -> str | None:
+    if user is None:
+        return None
+    if user == "invalid":
+        return INVALID_TOKEN
+    return emulator.token_for(user)
+
+
+def _send(emulator: Emulator, token_user: str | None, request: dict[str, Any],
+          method: str) -> tuple[str, Any]:
+    token = _token(emulator, token_user)
+    if "body_pairs_in_order" in request:
+        pairs = [(k, token if v == "<TOKEN>" and k == "wstoken" else v)
+                 for k, v in request["body_pairs_in_order"]]
+    else:
+        pairs = []
+        if "wstoken" in request and token is not None:
+            pairs.append(("wstoken", token))
+        if "wsfunction" in request:
+            pairs.append(("wsfunction", request["wsfunction"]))
+        pairs.extend((k, str(v)) for k, v in request.get("params", {}).items())
+        if "moodlewsrestformat" in request:
+            pairs.append(("moodlewsrestformat", request["moodlewsrestformat"]))
+    reply = (emulator.handle([], pairs) if method == "GET" else emulator.handle(pairs))
+    if reply.content_type.startswith("application/json"):
+        return "json", json.loads(reply.body)
+    return "xml", reply.body
+
+
+def _compare_form(recorded: dict[str, Any], kind: str, actual: Any) -> tuple[str, Any, Any]:
+    if "response_keys" in recorded:
+        return "keys", recorded["response_keys"], sorted(actual) if isinstance(actual, dict) else actual
+    expected = recorded.get("response")
+    if isinstance(expected, dict) and "_summary" in expected and isinstance(actual, list):
+        summary = {"count": len(actual), "first": actual[: len(expected["first"])],
+                   "last": actual[len(actual) - len(expected["last"]):]}
+        return "summary", {k: expected[k] for k in ("count", "first", "last")}, summary
+    return kind, expected, actual
+
+
+def replay(folder: Path = RECORDINGS) -> list[Outcome]:
+    """Seed an emulator from ``folder`` and replay every case in order."""
+    seed = json.loads((folder / "_seed.json").read_text())
+    emulator = Emulator(seed)
+    volatile = _volatile_paths(folder)
+    outcomes: list[Outcome] = []
+    for path in case_files(folder):
+        for case in json.loads(path.read_text())["cases"]:
+            case_id = f"{path.name}#{case['name']}"
+            try:
+                for action in case.get("setup", []):
+                    emulator.run_setup(action)
+                kind, actual = _send(emulator, case["token_user"], case["request"],
+                                     case.get("http_method", "POST"))
+            except Exception as error:  # noqa: BLE001  (a broken case must not hide the others)
+                kind, actual = "crash", f"{type(error).__name__}: {error}"
+            kind, expected, actual = _compare_form(case, kind, actual)
+            for vpath in volatile.get(case_id, []):
+                if vpath.startswith("response"):
+                    expected, actual = mask(expected, vpath), mask(actual, vpath)
+            result_expected: dict[str, Any] = {"response": expected}
+            result_actual: dict[str, Any] = {"response": actual}
+            followup = case.get("followup")
+            if followup:
+                try:
+                    fkind, factual = _send(emulator, followup["token_user"],
+                                           followup["request"], "POST")
+                except Exception as error:  # noqa: BLE001
+                    fkind, factual = "crash", f"{type(error).__name__}: {error}"
+                fkind, fexpected, factual = _compare_form(followup, fkind, factual)
+                result_expected["followup"] = fexpected
+                result_actual["followup"] = factual
+            outcomes.append(Outcome(case_id, result_expected, result_actual, kind))
+    return outcomes
