@@ -119,6 +119,10 @@ class FunctionNotFound(Fatal):
     """Moodle has no such function at all."""
 
 
+class TlsError(Fatal):
+    """The server's certificate could not be verified (give the CA bundle of a private CA)."""
+
+
 class HttpError(Fatal):
     """A non-retriable HTTP status (4xx other than 429): wrong URL or a proxy refusing us."""
 
@@ -152,6 +156,10 @@ ERRORCODE_CLASSES: dict[str, type[MoodleError]] = {
     "usernotfullysetup": AccessDenied,
     "sitemaintenance": ServerError,
     "nopermissions": MissingCapability,
+    # Older spelling used by some functions, and "the web-service user may not assign this
+    # role": both fail every record alike, so they stop the run rather than skip a record.
+    "nopermission": MissingCapability,
+    "wsusercannotassign": MissingCapability,
     "invalidparameter": InvalidParameter,
     "invalidrecord": InvalidRecord,
     "invalidrecordunknown": InvalidRecord,

@@ -1,0 +1,165 @@
+"""Settings of moodle_bridge: the web-service token and ``moodle-bridge.toml``.
+
+The token is read from the environment or from a file that only its owner can read; it is
+never taken from the TOML settings, which tend to be shared and committed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from moodle_bridge.errors import ConfigError
+
+__all__ = [
+    "TOKEN_ENV",
+    "TOKEN_FILE_ENV",
+    "Settings",
+    "load_settings",
+    "load_token",
+]
+
+TOKEN_ENV = "MOODLE_BRIDGE_TOKEN"
+TOKEN_FILE_ENV = "MOODLE_BRIDGE_TOKEN_FILE"
+
+
+# --- the token ----------------------------------------------------------------------------------
+def load_token(env: Mapping[str, str], token_file: Path | None) -> str:
+    """Return the Moodle web-service token.
+
+    ``MOODLE_BRIDGE_TOKEN`` wins; otherwise the token is read from the file named by
+    ``MOODLE_BRIDGE_TOKEN_FILE`` or, failing that, ``token_file``. Surrounding whitespace is
+    stripped. Raises ConfigError when there is no token, it is empty, or the file is missing
+    or readable by group or others. No message ever contains the token.
+    """
+    if TOKEN_ENV in env:
+        return _checked(env[TOKEN_ENV], f"${TOKEN_ENV}")
+    file_name = env.get(TOKEN_FILE_ENV)
+    path = Path(file_name) if file_name else token_file
+    if path is None:
+        msg = f"no Moodle token: set {TOKEN_ENV}, or {TOKEN_FILE_ENV} to a file holding it"
+        raise ConfigError(msg)
+    return _checked(_read_private(path.expanduser()), f"token file {path}")
+
+
+def _read_private(path: Path) -> str:
+    try:
+        info = path.stat()
+    except OSError as exc:
+        msg = f"cannot read token file {path}: {exc.strerror or exc}"
+        raise ConfigError(msg) from None
+    if not stat.S_ISREG(info.st_mode):
+        msg = f"token file {path} is not a regular file"
+        raise ConfigError(msg)
+    # Windows has no group/other permission bits to check.
+    if os.name == "posix" and info.st_mode & 0o077:
+        msg = (
+            f"token file {path} is open to group or others (mode {stat.S_IMODE(info.st_mode):o}); "
+            f"restrict it with: chmod 600 {path}"
+        )
+        raise ConfigError(msg)
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"cannot read token file {path}: {type(exc).__name__}"
+        raise ConfigError(msg) from None
+
+
+def _checked(raw: str, source: str) -> str:
+    token = raw.strip()
+    if not token:
+        msg = f"the Moodle token from {source} is empty"
+        raise ConfigError(msg)
+    if any(char.isspace() for char in token):
+        msg = f"the Moodle token from {source} contains whitespace; it must be one word"
+        raise ConfigError(msg)
+    return token
+
+
+# --- settings from moodle-bridge.toml ------------------------------------------------------------
+CONFIG_ENV = "MOODLE_BRIDGE_CONFIG"
+DEFAULT_CONFIG_FILE = "moodle-bridge.toml"
+
+#: Environment variable -> (section, key). The environment wins over the file.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "MOODLE_BRIDGE_URL": ("moodle", "url"),
+    "MOODLE_BRIDGE_CA_BUNDLE": ("moodle", "ca_bundle"),
+    "MOODLE_BRIDGE_WORKERS": ("moodle", "workers"),
+    "MOODLE_BRIDGE_STATE_DIR": ("state", "dir"),
+}
+
+
+class MoodleSettings(BaseModel):
+    """``[moodle]``: where the site is and how hard to push it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    token_file: Path | None = None
+    ca_bundle: Path | None = None
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(120.0, gt=0)
+    # Two concurrent clients double a 2-core Moodle's throughput; four add little (contract).
+    workers: int = Field(2, ge=1, le=16)
+    # PHP keeps 5001 fields with max_input_vars=5000; the margin absorbs a miscount.
+    field_budget: int = Field(4990, ge=10)
+    max_attempts: int = Field(5, ge=1)
+    max_total_wait: float = Field(120.0, ge=0)
+
+
+class StateSettings(BaseModel):
+    """``[state]``: where the bridge keeps its database, journal and reports."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dir: Path = Path("moodle-bridge-state")
+
+
+class Settings(BaseModel):
+    """Everything configurable, from ``moodle-bridge.toml`` and ``MOODLE_BRIDGE_*``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    moodle: MoodleSettings = MoodleSettings()
+    state: StateSettings = StateSettings()
+
+    def token(self, env: Mapping[str, str]) -> str:
+        """The web-service token (see :func:`load_token`)."""
+        return load_token(env, self.moodle.token_file)
+
+
+def load_settings(env: Mapping[str, str], config_file: Path | None = None) -> Settings:
+    """Read the settings: ``config_file``, else ``$MOODLE_BRIDGE_CONFIG``, else
+    ``./moodle-bridge.toml`` when it exists; then apply the environment overrides.
+
+    Raises ConfigError naming the file and the bad key.
+    """
+    named = config_file or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    path = named or Path(DEFAULT_CONFIG_FILE)
+    data: dict[str, Any] = {}
+    if named is not None or path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            msg = f"cannot read settings file {path}: {exc.strerror or exc}"
+            raise ConfigError(msg) from None
+        except tomllib.TOMLDecodeError as exc:
+            msg = f"settings file {path} is not valid TOML: {exc}"
+            raise ConfigError(msg) from None
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        if env.get(variable):
+            data.setdefault(section, {})[key] = env[variable]
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        msg = f"bad settings ({path} or MOODLE_BRIDGE_* variables): {problems}"
+        raise ConfigError(msg) from None

@@ -1,0 +1,494 @@
+"""MoodleClient: call a Moodle web-service function, decode the answer, raise typed errors.
+
+Everything above this module talks to Moodle through :meth:`MoodleClient.call`; nothing here
+knows what the functions mean.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from moodle_bridge import errors
+from moodle_bridge.moodle.encoding import encode_params, field_count, value_field_count
+from moodle_bridge.moodle.transport import RawResponse, SupportsPost, Transport, strip_query
+
+__all__ = [
+    "DEFAULT_FIELD_BUDGET",
+    "ENDPOINT_PATH",
+    "MoodleClient",
+    "RetryPolicy",
+    "parse_retry_after",
+]
+
+log = logging.getLogger("moodle_bridge.moodle")
+
+ENDPOINT_PATH = "/webservice/rest/server.php"
+#: PHP keeps 5001 fields with the default ``max_input_vars=5000``; a few are left spare.
+DEFAULT_FIELD_BUDGET = 4990
+#: wstoken, wsfunction and moodlewsrestformat travel with every call.
+FIXED_FIELDS = 3
+_RESERVED = frozenset({"wstoken", "wsfunction", "moodlewsrestformat"})
+_WSFUNCTION = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+# 501 and 505 say the server will never handle this request; other 5xx (including proxies'
+# 520-524) are passing trouble.
+_FATAL_5XX = frozenset({501, 505})
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a :class:`~moodle_bridge.errors.Retriable` failure.
+
+    Waits grow exponentially from ``base_delay`` by ``factor`` up to ``max_delay``, with full
+    jitter (a uniform draw between 0 and that bound). A ``Retry-After`` from the server is
+    honoured instead, up to ``max_retry_after``. At most ``max_attempts`` requests are sent,
+    and the call gives up rather than sleep past ``max_total_wait`` seconds of waiting in all.
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    factor: float = 2.0
+    max_delay: float = 30.0
+    max_retry_after: float = 60.0
+    max_total_wait: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            msg = f"max_attempts must be at least 1, not {self.max_attempts}"
+            raise ValueError(msg)
+        if min(self.base_delay, self.max_delay, self.max_retry_after, self.max_total_wait) < 0:
+            msg = "retry delays must not be negative"
+            raise ValueError(msg)
+        if self.factor < 1:
+            msg = f"factor must be at least 1, not {self.factor}"
+            raise ValueError(msg)
+
+    def delay(self, retry: int, retry_after: float | None, rng: random.Random) -> float:
+        """Return the wait before retry number ``retry`` (1 for the first retry)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        bound = min(self.max_delay, self.base_delay * self.factor ** (retry - 1))
+        return rng.uniform(0.0, bound)
+
+
+def parse_retry_after(
+    value: str | None, *, now: float, date_header: str | None = None
+) -> float | None:
+    """Return the seconds a ``Retry-After`` header asks for, or None if absent or unreadable.
+
+    Both forms are read: delta-seconds (``120``) and an HTTP-date. A date is measured from the
+    answer's own ``Date`` header when there is one (so a skewed local clock does not matter),
+    otherwise from ``now`` (seconds since the epoch).
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(seconds, 0.0) if seconds == seconds else None  # NaN is not a delay
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    reference = now
+    if date_header:
+        try:
+            served = parsedate_to_datetime(date_header)
+        except (TypeError, ValueError, IndexError):
+            pass
+        else:
+            reference = (served if served.tzinfo else served.replace(tzinfo=UTC)).timestamp()
+    return max(when.timestamp() - reference, 0.0)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    wanted = name.lower()
+    for key, item in headers.items():
+        if key.lower() == wanted:
+            return item
+    return None
+
+
+def _endpoint(url: str) -> str:
+    """Return the REST endpoint for a site URL; ConfigError for URLs that cannot be used."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        msg = f"the Moodle URL must start with https:// and name a host, not {strip_query(url)!r}"
+        raise errors.ConfigError(msg)
+    if parts.query or parts.fragment:
+        msg = "the Moodle URL must not have a query or fragment (the token goes in the body)"
+        raise errors.ConfigError(msg)
+    if "@" in parts.netloc:
+        msg = "the Moodle URL must not contain a user name or password"
+        raise errors.ConfigError(msg)
+    path = parts.path.rstrip("/")
+    if not path.endswith(ENDPOINT_PATH):
+        path += ENDPOINT_PATH
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def _html_title(body: bytes) -> str:
+    match = _TITLE.search(body[:8192])
+    if not match:
+        return ""
+    title = " ".join(match.group(1).decode("utf-8", "replace").split())
+    return f" [title: {title[:100]}]" if title else ""
+
+
+class MoodleClient:
+    """Calls Moodle web-service functions through the REST protocol with JSON answers.
+
+    ``url`` is the site's address (``https://lms.example.go.id``; a trailing slash or the full
+    ``/webservice/rest/server.php`` endpoint is accepted). The token is sent in the POST body
+    only, first of all fields, and never appears in this object's repr, in log records or in
+    any error raised. ``clock`` (monotonic seconds), ``sleep``, ``wall_clock`` (epoch seconds,
+    for HTTP-date ``Retry-After``) and ``rng`` (jitter) are injectable so tests never wait.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        transport: SupportsPost | None = None,
+        retry: RetryPolicy | None = None,
+        field_budget: int = DEFAULT_FIELD_BUDGET,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.endpoint = _endpoint(url)
+        self.url = self.endpoint[: -len(ENDPOINT_PATH)]
+        if not token or token != token.strip():
+            msg = "the Moodle token is empty or has surrounding whitespace"
+            raise errors.ConfigError(msg)
+        self._token = token
+        if field_budget <= FIXED_FIELDS:
+            msg = f"field_budget must exceed {FIXED_FIELDS}, not {field_budget}"
+            raise errors.ConfigError(msg)
+        self.field_budget = field_budget
+        self._owns_transport = transport is None
+        self._transport: SupportsPost = transport if transport is not None else Transport()
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._clock = clock
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self._rng = rng if rng is not None else random.Random()
+        self._log = logger if logger is not None else log
+        host = urlsplit(self.endpoint).hostname or ""
+        if self.endpoint.startswith("http://") and host not in _LOOPBACK:
+            self._log.warning(
+                "Moodle URL %s is plain http: the token crosses the network unencrypted",
+                self.url,
+            )
+
+    def __repr__(self) -> str:
+        return f"MoodleClient(url={self.url!r})"
+
+    # --- the call ---------------------------------------------------------------------------
+    def call(
+        self,
+        wsfunction: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        retry_writes: bool = True,
+    ) -> Any:
+        """Call ``wsfunction`` with ``params`` and return Moodle's decoded JSON answer.
+
+        ``params`` are nested dicts and lists (see
+        :func:`~moodle_bridge.moodle.encoding.encode_params`). Functions that return nothing
+        give None. Errors Moodle reports in the body become the class its ``errorcode`` maps
+        to; HTTP and network failures become Retriable or Fatal errors; all of them carry
+        ``wsfunction`` and ``http_status`` (None when no answer came).
+
+        Retriable failures are sent again under the :class:`RetryPolicy`. Moodle has no
+        idempotency keys, so resending a create whose answer was lost can create the record
+        twice: pass ``retry_writes=False`` for non-idempotent writes. Then only
+        :class:`~moodle_bridge.errors.RateLimited` (refused before any work was done) is
+        retried; any other Retriable error is raised at once and the caller must look the
+        records up (by idnumber) before sending them again.
+
+        Raises RequestTooLarge, without sending, when the call needs more form fields than
+        ``field_budget`` (PHP would silently drop the excess); ValueError for a malformed
+        ``wsfunction`` or a reserved parameter name.
+        """
+        if not _WSFUNCTION.fullmatch(wsfunction):
+            msg = f"not a web-service function name: {wsfunction!r}"
+            raise ValueError(msg)
+        params = params or {}
+        clash = _RESERVED.intersection(params)
+        if clash:
+            msg = f"parameter name(s) reserved by the protocol: {', '.join(sorted(clash))}"
+            raise ValueError(msg)
+        fields = encode_params(params)
+        total = FIXED_FIELDS + len(fields)
+        if total > self.field_budget:
+            msg = (
+                f"{total} form fields exceed the budget of {self.field_budget} "
+                "(split the list with split_for_budget or call_batched)"
+            )
+            raise errors.RequestTooLarge(msg, wsfunction=wsfunction)
+        # The token goes first: when PHP cuts a body at max_input_vars it drops the last fields.
+        pairs = [
+            ("wstoken", self._token),
+            ("wsfunction", wsfunction),
+            ("moodlewsrestformat", "json"),
+            *fields,
+        ]
+        return self._send_with_retries(wsfunction, pairs, retry_writes=retry_writes)
+
+    def _send_with_retries(
+        self, wsfunction: str, pairs: list[tuple[str, str]], *, retry_writes: bool
+    ) -> Any:
+        waited = 0.0
+        attempt = 1
+        while True:
+            try:
+                return self._send_once(wsfunction, pairs, attempt)
+            except errors.Retriable as err:
+                policy = self.retry
+                if not retry_writes and not isinstance(err, errors.RateLimited):
+                    raise
+                if attempt >= policy.max_attempts:
+                    self._log.warning(
+                        "%s: giving up after %d attempts (%s, http=%s)",
+                        wsfunction,
+                        attempt,
+                        type(err).__name__,
+                        err.http_status,
+                    )
+                    raise
+                delay = policy.delay(attempt, err.retry_after, self._rng)
+                if waited + delay > policy.max_total_wait:
+                    self._log.warning(
+                        "%s: giving up, waiting %.1f s more would exceed %.0f s (%s, http=%s)",
+                        wsfunction,
+                        delay,
+                        policy.max_total_wait,
+                        type(err).__name__,
+                        err.http_status,
+                    )
+                    raise
+                self._log.info(
+                    "%s: %s (http=%s), retry %d/%d in %.2f s",
+                    wsfunction,
+                    type(err).__name__,
+                    err.http_status,
+                    attempt,
+                    policy.max_attempts - 1,
+                    delay,
+                )
+                self._sleep(delay)
+                waited += delay
+                attempt += 1
+
+    def _send_once(self, wsfunction: str, pairs: list[tuple[str, str]], attempt: int) -> Any:
+        started = self._clock()
+        status: int | None = None
+        outcome = "failed"
+        try:
+            raw = self._transport.post(self.endpoint, pairs)
+            status = raw.status
+            result = self._decode(wsfunction, raw)
+            outcome = "ok"
+            return result
+        except errors.MoodleError as err:
+            outcome = type(err).__name__
+            if err.wsfunction is None:
+                err.wsfunction = wsfunction
+            self._scrub(err)
+            raise
+        finally:
+            self._log.debug(
+                "%s: %d fields, attempt %d, http=%s, %s, %.3f s",
+                wsfunction,
+                len(pairs),
+                attempt,
+                status,
+                outcome,
+                self._clock() - started,
+            )
+
+    def _scrub(self, err: errors.MoodleError) -> None:
+        """Remove the token from an error's text, in case a server or proxy echoed it."""
+        token = self._token
+        if token in err.message:
+            err.message = err.message.replace(token, "<TOKEN>")
+        if err.debuginfo and token in err.debuginfo:
+            err.debuginfo = err.debuginfo.replace(token, "<TOKEN>")
+        err.args = tuple(
+            arg.replace(token, "<TOKEN>") if isinstance(arg, str) else arg for arg in err.args
+        )
+
+    # --- decoding ---------------------------------------------------------------------------
+    def _decode(self, wsfunction: str, raw: RawResponse) -> Any:
+        """Return the decoded answer, or raise the error the status or body stands for."""
+        failure = self._status_error(wsfunction, raw)
+        if failure is None:
+            failure, data = self._decode_body(wsfunction, raw)
+            if failure is None:
+                return data
+        raise failure
+
+    def _status_error(self, wsfunction: str, raw: RawResponse) -> errors.MoodleError | None:
+        status = raw.status
+        retry_after_header = _header(raw.headers, "Retry-After")
+        if status == 429 or (status == 503 and retry_after_header is not None):
+            retry_after = parse_retry_after(
+                retry_after_header,
+                now=self._wall_clock(),
+                date_header=_header(raw.headers, "Date"),
+            )
+            wait = "" if retry_after is None else f", retry after {retry_after:g} s"
+            return errors.RateLimited(
+                f"HTTP {status}: the server asks us to slow down{wait}",
+                retry_after=retry_after,
+                wsfunction=wsfunction,
+                http_status=status,
+            )
+        if 200 <= status < 300:
+            return None
+        cls: type[errors.MoodleError] = errors.HttpError
+        if status >= 500 and status not in _FATAL_5XX:
+            cls, message = errors.ServerError, f"HTTP {status}: server error"
+        elif status >= 500:
+            message = f"HTTP {status} from {self.endpoint}"
+        elif status == 413:
+            cls = errors.RequestTooLarge
+            message = "HTTP 413: the request body is larger than the server accepts"
+        elif 300 <= status < 400:
+            location = _header(raw.headers, "Location")
+            target = f" to {strip_query(location)}" if location else ""
+            message = f"HTTP {status}: redirected{target}; configure the final https URL"
+        else:
+            message = f"HTTP {status} from {self.endpoint} (wrong URL, or a proxy refusing us?)"
+        return cls(message, wsfunction=wsfunction, http_status=status)
+
+    def _decode_body(
+        self, wsfunction: str, raw: RawResponse
+    ) -> tuple[errors.MoodleError | None, Any]:
+        """Return ``(None, value)`` for a JSON answer, ``(error, None)`` otherwise."""
+        status = raw.status
+        body = raw.body
+        stripped = body.strip()
+        if not stripped:
+            return errors.BadResponse(
+                "empty answer where JSON was expected", wsfunction=wsfunction, http_status=status
+            ), None
+        if "text/html" in raw.content_type.lower() or stripped.startswith(b"<"):
+            return errors.ServerError(
+                "HTML page instead of JSON (maintenance mode or a proxy?)" + _html_title(body),
+                wsfunction=wsfunction,
+                http_status=status,
+            ), None
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            position = f" at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+            # Returned, not raised here: the decode error holds the whole body as context.
+            return errors.BadResponse(
+                f"invalid JSON{position} in a {len(body)}-byte answer (truncated?)",
+                wsfunction=wsfunction,
+                http_status=status,
+            ), None
+        if isinstance(data, dict) and "exception" in data:
+            return errors.error_from_body(data, wsfunction=wsfunction, http_status=status), None
+        return None, data
+
+    # --- request size -----------------------------------------------------------------------
+    def split_for_budget(
+        self, wsfunction: str, params: Mapping[str, Any], list_key: str
+    ) -> list[dict[str, Any]]:
+        """Split ``params[list_key]`` into the fewest consecutive chunks that fit the budget.
+
+        Returns one params dict per call, each a copy of ``params`` with a slice of the list;
+        items keep their order. An empty list gives a single call, as calling directly would.
+        Raises RequestTooLarge if one item (with the other parameters) cannot fit alone.
+        """
+        items = params.get(list_key)
+        if isinstance(items, str | bytes) or not isinstance(items, list | tuple):
+            msg = f"params[{list_key!r}] must be a list to split, not {type(items).__name__}"
+            raise TypeError(msg)
+        others = {key: value for key, value in params.items() if key != list_key}
+        base = FIXED_FIELDS + field_count(others)
+        if base > self.field_budget:
+            msg = (
+                f"{base} form fields without any {list_key} item exceed the budget of "
+                f"{self.field_budget}"
+            )
+            raise errors.RequestTooLarge(msg, wsfunction=wsfunction)
+        room = self.field_budget - base
+        chunks: list[list[Any]] = [[]]
+        used = 0
+        # Greedy filling is optimal here: chunks are consecutive and sizes simply add up.
+        for index, item in enumerate(items):
+            size = value_field_count(item)
+            if size > room:
+                msg = (
+                    f"{list_key}[{index}] alone needs {size} form fields; with the other "
+                    f"parameters that exceeds the budget of {self.field_budget}"
+                )
+                raise errors.RequestTooLarge(msg, wsfunction=wsfunction, record=item)
+            if used + size > room:
+                chunks.append([])
+                used = 0
+            chunks[-1].append(item)
+            used += size
+        return [{**params, list_key: chunk} for chunk in chunks]
+
+    def call_batched(
+        self,
+        wsfunction: str,
+        params: Mapping[str, Any],
+        list_key: str,
+        *,
+        retry_writes: bool = True,
+    ) -> list[Any]:
+        """Call ``wsfunction`` once per budget-sized chunk of ``params[list_key]``.
+
+        Returns each call's answer, in order. A failure stops at the failing chunk; earlier
+        chunks have been applied. See :meth:`call` for ``retry_writes``.
+        """
+        return [
+            self.call(wsfunction, chunk, retry_writes=retry_writes)
+            for chunk in self.split_for_budget(wsfunction, params, list_key)
+        ]
+
+    # --- lifetime ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the transport if this client created it."""
+        if self._owns_transport and isinstance(self._transport, Transport):
+            self._transport.close()
+
+    def __enter__(self) -> MoodleClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
