@@ -64,7 +64,9 @@ def invalid_response(debuginfo: str) -> ExternalError:
 def signatures() -> dict[str, Desc]:
     """The recorded descriptions of every function in the service, by name."""
     text = (
-        resources.files("moodle_bridge.emulator").joinpath("data/signatures.json").read_text("utf-8")
+        resources.files("moodle_bridge.emulator")
+        .joinpath("data/signatures.json")
+        .read_text("utf-8")
     )
     functions: dict[str, Desc] = json.loads(text)["functions"]
     return functions
@@ -167,23 +169,28 @@ def clean_param(value: Any, paramtype: str, settings: dict[str, Any] | None = No
     return value
 
 
-def validate_param(value: Any, paramtype: str, allownull: bool, debuginfo: str,
-                   settings: dict[str, Any] | None = None) -> Any:
+def validate_param(
+    value: Any,
+    paramtype: str,
+    allownull: bool,
+    debuginfo: str,
+    settings: dict[str, Any] | None = None,
+) -> Any:
     """Moodle's ``validate_param()``: clean, then refuse anything cleaning changed."""
     if value is None:
         if allownull:
             return None
-        raise invalid_parameter(debuginfo)
+        raise invalid_parameter(debuginfo=debuginfo)
     if isinstance(value, dict | list):
-        raise invalid_parameter(debuginfo)
+        raise invalid_parameter(debuginfo=debuginfo)
     cleaned = clean_param(value, paramtype, settings)
     if paramtype == "float":
         if not isinstance(value, float | int) and not (
             _FLOAT_SHAPE.match(php_string(value)) and php_string(value) not in ("", ".")
         ):
-            raise invalid_parameter(debuginfo)
+            raise invalid_parameter(debuginfo=debuginfo)
     elif php_string(value) != php_string(cleaned):
-        raise invalid_parameter(debuginfo)
+        raise invalid_parameter(debuginfo=debuginfo)
     return cleaned
 
 
@@ -195,7 +202,7 @@ def _print_r(value: Any) -> str:
 
 
 def _is_bool_like(value: Any) -> bool:
-    return isinstance(value, bool) or value in (0, 1, "0", "1") and not isinstance(value, float)
+    return isinstance(value, bool) or (value in (0, 1, "0", "1") and not isinstance(value, float))
 
 
 def _wrap(key: str, error: ExternalError) -> ExternalError:
@@ -207,24 +214,29 @@ def validate_parameters(desc: Desc, params: Any, settings: dict[str, Any] | None
     kind = desc["type"]
     if kind == "value":
         if isinstance(params, dict | list):
-            raise invalid_parameter("Scalar type expected, array or object received.")
+            raise invalid_parameter(debuginfo="Scalar type expected, array or object received.")
         if desc["paramtype"] == "bool" and _is_bool_like(params):
             return bool(int(params))
         debuginfo = (
             f'Invalid external api parameter: the value is "{php_string(params)}", '
             f'the server was expecting "{desc["paramtype"]}" type'
         )
-        return validate_param(params, desc["paramtype"], desc.get("allownull", True), debuginfo,
-                              settings)
+        return validate_param(
+            params, desc["paramtype"], desc.get("allownull", True), debuginfo, settings
+        )
     if kind == "single_structure":
         if not isinstance(params, dict):
-            raise invalid_parameter(f"Only arrays accepted. The bad value is: '{_print_r(params)}'")
+            raise invalid_parameter(
+                debuginfo=f"Only arrays accepted. The bad value is: '{_print_r(params)}'"
+            )
         remaining = dict(params)
         result: dict[str, Any] = {}
         for key, sub in desc["keys"].items():
             if key not in remaining:
                 if sub["required"] == "required":
-                    raise invalid_parameter(f"Missing required key in single structure: {key}")
+                    raise invalid_parameter(
+                        debuginfo=f"Missing required key in single structure: {key}"
+                    )
                 if sub["required"] == "default":
                     try:
                         result[key] = validate_parameters(sub, sub.get("default"), settings)
@@ -238,22 +250,30 @@ def validate_parameters(desc: Desc, params: Any, settings: dict[str, Any] | None
             remaining.pop(key, None)
         if remaining:
             keys = ", ".join(remaining)
-            raise invalid_parameter(f"Unexpected keys ({keys}) detected in parameter array.")
+            raise invalid_parameter(
+                debuginfo=f"Unexpected keys ({keys}) detected in parameter array."
+            )
         return result
     if not isinstance(params, dict | list):
-        raise invalid_parameter(f"Only arrays accepted. The bad value is: '{_print_r(params)}'")
+        raise invalid_parameter(
+            debuginfo=f"Only arrays accepted. The bad value is: '{_print_r(params)}'"
+        )
     items = params.values() if isinstance(params, dict) else params
     return [validate_parameters(desc["content"], item, settings) for item in items]
 
 
-def clean_returnvalue(desc: Desc | None, value: Any) -> Any:
-    """Shape a handler's answer the way Moodle's ``clean_returnvalue()`` does."""
+def clean_returnvalue(desc: Desc | None, value: Any, settings: dict[str, Any] | None = None) -> Any:
+    """Shape a handler's answer the way Moodle's ``clean_returnvalue()`` does.
+
+    ``settings`` are the site's (installed auth plugins, username rules): some value types
+    are checked against them.
+    """
     if desc is None:
         return None
     kind = desc["type"]
     if kind == "value":
         if isinstance(value, dict | list):
-            raise invalid_response("Scalar type expected, array or object received.")
+            raise invalid_response(debuginfo="Scalar type expected, array or object received.")
         if desc["paramtype"] == "bool" and _is_bool_like(value):
             return bool(int(value))
         debuginfo = (
@@ -261,38 +281,57 @@ def clean_returnvalue(desc: Desc | None, value: Any) -> Any:
             f'the server was expecting "{desc["paramtype"]}" type'
         )
         try:
-            return validate_param(value, desc["paramtype"], desc.get("allownull", True), debuginfo)
+            return validate_param(
+                value, desc["paramtype"], desc.get("allownull", True), debuginfo, settings
+            )
         except ExternalError as error:
             raise invalid_response(debuginfo) from error
     if kind == "single_structure":
         if not isinstance(value, dict):
-            raise invalid_response(f"Only arrays/objects accepted. The bad value is: '{value}'")
+            raise invalid_response(
+                debuginfo=f"Only arrays/objects accepted. The bad value is: '{value}'"
+            )
         result: dict[str, Any] = {}
         for key, sub in desc["keys"].items():
             if key not in value:
                 if sub["required"] == "required":
                     raise invalid_response(
-                        f"Error in response - Missing following required key in a single "
+                        debuginfo=f"Error in response - Missing following required key in a single "
                         f"structure: {key}"
                     )
                 if sub["type"] == "value" and sub["required"] == "default":
-                    result[key] = clean_returnvalue(sub, sub.get("default"))
+                    result[key] = clean_returnvalue(sub, sub.get("default"), settings)
             else:
                 try:
-                    result[key] = clean_returnvalue(sub, value[key])
+                    result[key] = clean_returnvalue(sub, value[key], settings)
                 except ExternalError as error:
-                    raise invalid_response(f"{key} => {error.debuginfo}") from error
+                    raise invalid_response(debuginfo=f"{key} => {error.debuginfo}") from error
         return result
     if not isinstance(value, list | dict):
-        raise invalid_response(f"Only arrays accepted. The bad value is: '{value}'")
+        raise invalid_response(debuginfo=f"Only arrays accepted. The bad value is: '{value}'")
     items = value.values() if isinstance(value, dict) else value
-    return [clean_returnvalue(desc["content"], item) for item in items]
+    return [clean_returnvalue(desc["content"], item, settings) for item in items]
 
 
 # --- rendering ---------------------------------------------------------------------------------
+def _whole_floats_as_ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_floats_as_ints(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole_floats_as_ints(v) for k, v in value.items()}
+    return value
+
+
 def to_json(value: Any) -> str:
-    """``json_encode()`` with PHP's default escaping of ``/`` and non-ASCII characters."""
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":")).replace("/", "\\/")
+    """``json_encode()`` as Moodle's REST server calls it.
+
+    PHP escapes ``/`` and non-ASCII characters, and the recordings show whole floats
+    (a course's ``progress`` of 100) written without a fraction.
+    """
+    text = json.dumps(_whole_floats_as_ints(value), ensure_ascii=True, separators=(",", ":"))
+    return text.replace("/", "\\/")
 
 
 def _s(value: Any) -> str:
@@ -313,7 +352,9 @@ def _xmlize(value: Any, desc: Desc | None) -> str:
         return f"<VALUE>{_s(value)}</VALUE>\n"
     if kind == "multiple_structure":
         items = value or []
-        return "<MULTIPLE>\n" + "".join(_xmlize(v, desc["content"]) for v in items) + "</MULTIPLE>\n"
+        return (
+            "<MULTIPLE>\n" + "".join(_xmlize(v, desc["content"]) for v in items) + "</MULTIPLE>\n"
+        )
     body = "".join(
         f'<KEY name="{key}">{_xmlize((value or {}).get(key), sub)}</KEY>\n'
         for key, sub in desc["keys"].items()
@@ -323,12 +364,16 @@ def _xmlize(value: Any, desc: Desc | None) -> str:
 
 def to_xml(value: Any, desc: Desc | None) -> str:
     """The REST server's XML answer for a cleaned return value."""
-    return f'<?xml version="1.0" encoding="UTF-8" ?>\n<RESPONSE>\n{_xmlize(value, desc)}</RESPONSE>\n'
+    return (
+        f'<?xml version="1.0" encoding="UTF-8" ?>\n<RESPONSE>\n{_xmlize(value, desc)}</RESPONSE>\n'
+    )
 
 
 def error_xml(error: ExternalError, debug: bool) -> str:
     """The REST server's XML answer for an exception."""
-    debug_part = f"<DEBUGINFO>{_s(error.debuginfo)}</DEBUGINFO>\n" if debug and error.debuginfo else ""
+    debug_part = (
+        f"<DEBUGINFO>{_s(error.debuginfo)}</DEBUGINFO>\n" if debug and error.debuginfo else ""
+    )
     code = _s(error.errorcode) if error.errorcode is not None else ""
     return (
         '<?xml version="1.0" encoding="UTF-8" ?>\n'

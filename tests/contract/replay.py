@@ -68,6 +68,24 @@ def mask(value: Any, path: str) -> Any:
     return _mask(value, steps)
 
 
+REDACTED_KEY = "userprivateaccesskey"
+_XML_KEY = re.compile(
+    r'(<KEY name="userprivateaccesskey"><VALUE>)[^<]*(?:<REDACTED[^>]*>)?(</VALUE>)'
+)
+
+
+def redact(value: Any) -> Any:
+    """Blank what the capture redacted (``_volatile.json``, redacted_at_capture): the
+    per-user private access key is random on every site."""
+    if isinstance(value, str):
+        return _XML_KEY.sub(r"\1<redacted>\2", value)
+    if isinstance(value, dict):
+        return {k: ("<redacted>" if k == REDACTED_KEY else redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
 def _token(emulator: Emulator, user: str | None) -> str | None:
     if user is None:
         return None
@@ -76,12 +94,15 @@ def _token(emulator: Emulator, user: str | None) -> str | None:
     return emulator.token_for(user)
 
 
-def _send(emulator: Emulator, token_user: str | None, request: dict[str, Any],
-          method: str) -> tuple[str, Any]:
+def _send(
+    emulator: Emulator, token_user: str | None, request: dict[str, Any], method: str
+) -> tuple[str, Any]:
     token = _token(emulator, token_user)
     if "body_pairs_in_order" in request:
-        pairs = [(k, token if v == "<TOKEN>" and k == "wstoken" else v)
-                 for k, v in request["body_pairs_in_order"]]
+        pairs = [
+            (k, token if v == "<TOKEN>" and k == "wstoken" else v)
+            for k, v in request["body_pairs_in_order"]
+        ]
     else:
         pairs = []
         if "wstoken" in request and token is not None:
@@ -91,7 +112,7 @@ def _send(emulator: Emulator, token_user: str | None, request: dict[str, Any],
         pairs.extend((k, str(v)) for k, v in request.get("params", {}).items())
         if "moodlewsrestformat" in request:
             pairs.append(("moodlewsrestformat", request["moodlewsrestformat"]))
-    reply = (emulator.handle([], pairs) if method == "GET" else emulator.handle(pairs))
+    reply = emulator.handle([], pairs) if method == "GET" else emulator.handle(pairs)
     if reply.content_type.startswith("application/json"):
         return "json", json.loads(reply.body)
     return "xml", reply.body
@@ -99,11 +120,18 @@ def _send(emulator: Emulator, token_user: str | None, request: dict[str, Any],
 
 def _compare_form(recorded: dict[str, Any], kind: str, actual: Any) -> tuple[str, Any, Any]:
     if "response_keys" in recorded:
-        return "keys", recorded["response_keys"], sorted(actual) if isinstance(actual, dict) else actual
+        return (
+            "keys",
+            recorded["response_keys"],
+            sorted(actual) if isinstance(actual, dict) else actual,
+        )
     expected = recorded.get("response")
     if isinstance(expected, dict) and "_summary" in expected and isinstance(actual, list):
-        summary = {"count": len(actual), "first": actual[: len(expected["first"])],
-                   "last": actual[len(actual) - len(expected["last"]):]}
+        summary = {
+            "count": len(actual),
+            "first": actual[: len(expected["first"])],
+            "last": actual[len(actual) - len(expected["last"]) :],
+        }
         return "summary", {k: expected[k] for k in ("count", "first", "last")}, summary
     return kind, expected, actual
 
@@ -120,22 +148,24 @@ def replay(folder: Path = RECORDINGS) -> list[Outcome]:
             try:
                 for action in case.get("setup", []):
                     emulator.run_setup(action)
-                kind, actual = _send(emulator, case["token_user"], case["request"],
-                                     case.get("http_method", "POST"))
-            except Exception as error:  # noqa: BLE001  (a broken case must not hide the others)
+                kind, actual = _send(
+                    emulator, case["token_user"], case["request"], case.get("http_method", "POST")
+                )
+            except Exception as error:
                 kind, actual = "crash", f"{type(error).__name__}: {error}"
             kind, expected, actual = _compare_form(case, kind, actual)
             for vpath in volatile.get(case_id, []):
                 if vpath.startswith("response"):
                     expected, actual = mask(expected, vpath), mask(actual, vpath)
-            result_expected: dict[str, Any] = {"response": expected}
-            result_actual: dict[str, Any] = {"response": actual}
+            result_expected: dict[str, Any] = {"response": redact(expected)}
+            result_actual: dict[str, Any] = {"response": redact(actual)}
             followup = case.get("followup")
             if followup:
                 try:
-                    fkind, factual = _send(emulator, followup["token_user"],
-                                           followup["request"], "POST")
-                except Exception as error:  # noqa: BLE001
+                    fkind, factual = _send(
+                        emulator, followup["token_user"], followup["request"], "POST"
+                    )
+                except Exception as error:
                     fkind, factual = "crash", f"{type(error).__name__}: {error}"
                 fkind, fexpected, factual = _compare_form(followup, fkind, factual)
                 result_expected["followup"] = fexpected

@@ -1,19 +1,36 @@
-"""Developer aid: replay the contract and print which cases match (python -m tests.contract.status [filter...])."""
-import json, sys, collections
+"""Developer aid: replay the contract and print which cases match.
+
+Usage: ``python -m tests.contract.status [substring ...]``; failing cases whose id contains a
+substring are printed in full.
+"""
+
+import collections
+import json
+import sys
+
 from tests.contract.replay import replay
-out = replay()
-per = collections.defaultdict(lambda: [0, 0])
-bad = []
-for o in out:
-    f = o.case_id.split('#')[0]
-    ok = json.dumps(o.expected) == json.dumps(o.actual)
-    per[f][0] += ok; per[f][1] += 1
-    if not ok: bad.append(o)
-for f, (a, b) in per.items(): print(f"{a:3}/{b:3} {f}")
-print("TOTAL", sum(a for a, b in per.values()), len(out))
-want = sys.argv[1:]
-for o in bad:
-    if any(w in o.case_id for w in want):
-        print("=====", o.case_id)
-        print("EXPECTED", json.dumps(o.expected, indent=1)[:3000])
-        print("ACTUAL  ", json.dumps(o.actual, indent=1)[:3000])
+
+
+def main(filters: list[str]) -> None:
+    outcomes = replay()
+    per_file: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    failing = []
+    for outcome in outcomes:
+        counts = per_file[outcome.case_id.split("#")[0]]
+        ok = json.dumps(outcome.expected) == json.dumps(outcome.actual)
+        counts[0] += ok
+        counts[1] += 1
+        if not ok:
+            failing.append(outcome)
+    for name, (passed, total) in per_file.items():
+        print(f"{passed:3}/{total:3} {name}")
+    print("TOTAL", sum(p for p, _ in per_file.values()), len(outcomes))
+    for outcome in failing:
+        if any(f in outcome.case_id for f in filters):
+            print("=====", outcome.case_id)
+            print("EXPECTED", json.dumps(outcome.expected, indent=1)[:3000])
+            print("ACTUAL  ", json.dumps(outcome.actual, indent=1)[:3000])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,80 @@
+"""Serve the emulator over real HTTP on the loopback interface."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from moodle_bridge.emulator.core import Emulator, Reply
+
+REST_PATH = "/webservice/rest/server.php"
+LOOPBACK = "127.0.0.1"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: EmulatorHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def _reply(self, reply: Reply) -> None:
+        data = reply.body.encode("utf-8")
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _serve(self, body: str) -> None:
+        parts = urlsplit(self.path)
+        if parts.path != REST_PATH:
+            self._reply(
+                Reply(404, "text/html; charset=utf-8", "<html><body>Not found</body></html>")
+            )
+            return
+        self._reply(self.server.emulator.handle_form(body, parts.query))
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self._serve(self.rfile.read(length).decode("utf-8", errors="replace"))
+
+    def do_GET(self) -> None:
+        self._serve("")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Request lines carry query strings (tokens, in GET requests): never log them.
+        return
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server bound to an :class:`Emulator`."""
+
+    daemon_threads = True
+
+    def __init__(self, emulator: Emulator, port: int = 0, host: str = LOOPBACK) -> None:
+        super().__init__((host, port), _Handler)
+        self.emulator = emulator
+
+    @property
+    def url(self) -> str:
+        """The site URL to configure a client with."""
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+
+@contextlib.contextmanager
+def running(emulator: Emulator, port: int = 0) -> Iterator[EmulatorHTTPServer]:
+    """Serve ``emulator`` on 127.0.0.1 in a background thread for the ``with`` block."""
+    server = EmulatorHTTPServer(emulator, port)
+    thread = threading.Thread(target=server.serve_forever, name="moodle-emulator", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
