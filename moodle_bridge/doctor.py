@@ -1,0 +1,152 @@
+"""Check that a Moodle site and token can do everything the bridge needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from moodle_bridge import errors
+from moodle_bridge.moodle import site, users
+from moodle_bridge.moodle.api import Caller
+
+#: Every web-service function the bridge calls; the token's service must include them all.
+BRIDGE_FUNCTIONS: tuple[str, ...] = (
+    "core_webservice_get_site_info",
+    "core_user_create_users",
+    "core_user_update_users",
+    "core_user_get_users_by_field",
+    "core_cohort_create_cohorts",
+    "core_cohort_search_cohorts",
+    "core_cohort_add_cohort_members",
+    "core_cohort_delete_cohort_members",
+    "core_cohort_get_cohort_members",
+    "core_course_get_courses_by_field",
+    "enrol_manual_enrol_users",
+    "core_enrol_get_enrolled_users",
+    "core_enrol_get_users_courses",
+    "core_completion_get_course_completion_status",
+)
+
+SERVICE_HINT = (
+    "add it in Site administration > Server > Web services > External services > "
+    "(the bridge's service) > Functions"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing doctor looked at."""
+
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+
+
+@dataclass
+class DoctorReport:
+    """What doctor found; ``ok`` only when every check passed."""
+
+    checks: list[Check] = field(default_factory=list)
+    sitename: str | None = None
+    release: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return all(check.ok for check in self.checks)
+
+
+def _connection_check(error: errors.MoodleError) -> Check:
+    if isinstance(error, errors.InvalidToken):
+        return Check(
+            "token",
+            False,
+            f"Moodle refused the token: {error.message}",
+            "create a token for the bridge's user in Site administration > Server > "
+            "Web services > Manage tokens, and set MOODLE_BRIDGE_TOKEN",
+        )
+    if isinstance(error, errors.NetworkError):
+        return Check(
+            "connection",
+            False,
+            f"Moodle is unreachable: {error.message}",
+            "check the URL (MOODLE_BRIDGE_URL), DNS, firewall and proxy",
+        )
+    if isinstance(error, errors.ServerError):
+        return Check(
+            "connection",
+            False,
+            f"the site did not answer as Moodle: {error.message}",
+            "is the site in maintenance mode, or is a proxy answering instead?",
+        )
+    if isinstance(error, errors.AccessDenied | errors.FunctionNotFound):
+        return Check(
+            "functions",
+            False,
+            f"core_webservice_get_site_info is not available: {error.message}",
+            SERVICE_HINT,
+        )
+    return Check(
+        "connection",
+        False,
+        f"{type(error).__name__}: {error}",
+        "see the message; check the URL and the web-service setup",
+    )
+
+
+def run_doctor(caller: Caller) -> DoctorReport:
+    """Check the site, the token, the service's functions and user lookups."""
+    report = DoctorReport()
+    try:
+        info = site.get_site_info(caller)
+    except errors.MoodleError as error:
+        report.checks.append(_connection_check(error))
+        return report
+    report.sitename, report.release = info.sitename, info.release
+    report.checks.append(Check("token", True, f"valid for user {info.username} (id {info.userid})"))
+
+    available = set(info.functions)
+    missing = [name for name in BRIDGE_FUNCTIONS if name not in available]
+    for name in missing:
+        report.checks.append(
+            Check(f"function {name}", False, f"{name} is not in the token's service", SERVICE_HINT)
+        )
+    if not missing:
+        report.checks.append(
+            Check("functions", True, f"all {len(BRIDGE_FUNCTIONS)} functions are available")
+        )
+
+    if "core_user_get_users_by_field" in available:
+        report.checks.append(_user_lookup_check(caller, info.userid))
+    return report
+
+
+#: Every Moodle install has the guest (1) and the first administrator (2) among its first ids.
+PROBE_USER_IDS = range(1, 21)
+
+
+def _user_lookup_check(caller: Caller, userid: int) -> Check:
+    # Moodle returns a user only when the searched field is among the details the token may
+    # see: without moodle/user:viewalldetails, lookups by username or idnumber (the bridge's
+    # keys) answer [] as if nobody existed. Lookups by id still answer, without the username,
+    # which is the tell. A user always sees their own record, so the probe asks for the
+    # site's first accounts other than the token's user.
+    probe = [str(i) for i in PROBE_USER_IDS if i != userid]
+    try:
+        found = users.get_users_by_field(caller, "id", probe)
+    except errors.MoodleError as error:
+        return Check(
+            "user lookup",
+            False,
+            f"looking up users failed: {error}",
+            "grant the bridge's role moodle/user:viewalldetails",
+        )
+    if not any(user.username for user in found):
+        return Check(
+            "user lookup",
+            False,
+            "looking up the site's first accounts returned nothing: user lookups are blind",
+            "grant the bridge's role moodle/user:viewalldetails (and "
+            "moodle/user:viewdetails) at system level",
+        )
+    return Check("user lookup", True, "user lookups see accounts")

@@ -1,0 +1,33 @@
+"""Every command explains itself and every option."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from moodle_bridge.cli import main
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, (*prefix, name)))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("path", _commands(main), ids=lambda p: " ".join(p) or "main")
+def test_every_command_has_help(path: tuple[str, ...]):
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0
+    command: click.Command = main
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    assert command.help, f"{' '.join(path)} has no help text"
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name not in ("help", "version"):
+            assert param.help, f"option {param.name} of {' '.join(path) or 'main'} has no help"
