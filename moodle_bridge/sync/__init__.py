@@ -1,0 +1,1 @@
+"""The sync engine: desired state, plan, execution with journal and resume."""

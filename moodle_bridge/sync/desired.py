@@ -1,0 +1,166 @@
+"""From people to the Moodle accounts and cohort memberships they should have."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from moodle_bridge.roster.person import Person
+
+#: Prefix of custom profile fields inside an account record (``profile_field_satker``),
+#: the same spelling Moodle uses in its own user upload.
+PROFILE_PREFIX = "profile_field_"
+
+Record = dict[str, str]
+
+
+@dataclass(frozen=True)
+class DesiredAccount:
+    """What one person's Moodle account should look like.
+
+    ``record`` holds every field the bridge manages, as strings (custom profile fields as
+    ``profile_field_<shortname>``); ``active`` False means suspended (or never created).
+    """
+
+    nip: str
+    unit: str
+    record: Record
+    active: bool
+    cohorts: frozenset[str] = field(default_factory=frozenset)
+    source: str = ""
+    row: int = 0
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable hash of the record, to tell cheaply whether anything changed."""
+        return fingerprint(self.record)
+
+
+def fingerprint(record: Mapping[str, str]) -> str:
+    """A stable hash of an account record."""
+    text = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class AccountPolicy:
+    """How a unit turns a person into an account (from its plugin and the settings)."""
+
+    auth: str = "manual"
+    #: Person attribute -> Moodle custom profile field shortname.
+    profile_fields: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "unit": "unit",
+            "satker": "satker",
+            "jabatan": "jabatan",
+            "golongan": "golongan",
+        }
+    )
+    #: Domain of the placeholder email given to people without one (Moodle requires one).
+    placeholder_domain: str = "no-email.invalid"
+
+
+def placeholder_email(nip: str, policy: AccountPolicy) -> str:
+    """The unique stand-in email of a person whose roster row has none (or a shared one)."""
+    return f"{nip}@{policy.placeholder_domain}"
+
+
+def account_record(
+    person: Person, username: str, policy: AccountPolicy, email: str | None
+) -> Record:
+    """The fields the bridge manages for ``person``'s account."""
+    record: Record = {
+        "username": username,
+        "idnumber": person.nip,
+        "firstname": person.firstname,
+        "lastname": person.lastname,
+        "email": email or placeholder_email(person.nip, policy),
+        "auth": policy.auth,
+    }
+    for attribute, shortname in policy.profile_fields.items():
+        record[PROFILE_PREFIX + shortname] = str(getattr(person, attribute, "") or "")
+    return record
+
+
+@dataclass
+class DesiredState:
+    """Every account and membership the roster asks for, keyed by NIP."""
+
+    accounts: dict[str, DesiredAccount] = field(default_factory=dict)
+    #: Cohort idnumber -> display name, for creating cohorts that do not exist yet.
+    cohort_names: dict[str, str] = field(default_factory=dict)
+    #: Per-person findings that did not stop the person (e.g. a shared email replaced).
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def units(self) -> set[str]:
+        """The units that have at least one person in the roster."""
+        return {account.unit for account in self.accounts.values()}
+
+
+def shared_emails(people: Iterable[Person]) -> set[str]:
+    """Emails that more than one active person in the roster gives."""
+    seen: set[str] = set()
+    shared: set[str] = set()
+    for person in people:
+        if person.email and person.active:
+            (shared if person.email in seen else seen).add(person.email)
+    return shared
+
+
+class CohortLike(Protocol):
+    """A cohort a person belongs to, as unit plugins describe it."""
+
+    @property
+    def idnumber(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+class AccountRules(Protocol):
+    """The unit-plugin hooks that shape accounts (see :class:`moodle_bridge.units.UnitMapper`)."""
+
+    def username_for(self, person: Person) -> str: ...
+
+    def cohorts_for(self, person: Person) -> Sequence[CohortLike]: ...
+
+
+def build_desired(
+    people: Iterable[Person], rules: AccountRules, policy: AccountPolicy
+) -> DesiredState:
+    """The accounts and cohort memberships ``people`` should have.
+
+    Moodle refuses a second account with the same email, so people who share one get the
+    placeholder instead, with a warning naming them: everyone still gets an account.
+    """
+    people = list(people)
+    shared = shared_emails(people)
+    state = DesiredState()
+    for person in people:
+        email = person.email
+        if email in shared:
+            state.warnings.append(
+                (
+                    person.nip,
+                    "email shared with another person in the "
+                    "roster: a placeholder email is used instead",
+                )
+            )
+            email = None
+        cohorts = rules.cohorts_for(person) if person.active else []
+        for cohort in cohorts:
+            state.cohort_names.setdefault(cohort.idnumber, cohort.name)
+        state.accounts[person.nip] = DesiredAccount(
+            nip=person.nip,
+            unit=person.unit,
+            record=account_record(person, rules.username_for(person), policy, email),
+            active=person.active,
+            cohorts=frozenset(c.idnumber for c in cohorts),
+            source=person.source,
+            row=person.row,
+        )
+    return state
