@@ -1,0 +1,1101 @@
+"""The bridge's own state in SQLite: owned accounts, cohorts, runs and the batch journal.
+
+One file per state directory, opened with :meth:`Store.open`. It holds NIPs, so the file is
+created readable by its owner only, inside a directory only its owner can enter.
+
+Durability: every write is one transaction, and transactions are committed with
+``synchronous=FULL``. In WAL mode ``NORMAL`` survives a killed process but may lose the last
+commits on a power cut; the journal's promise is that a batch is on disk *before* its request
+leaves, so a lost ``pending`` row could mean an account created in Moodle that no later run
+knows to look for. One fsync per batch of a few hundred records is a cheap price for that.
+
+The schema changes only through the numbered :data:`MIGRATIONS`, recorded in
+``schema_migrations``; a database written by a newer moodle_bridge is refused, not guessed at.
+
+The store holds no business rules: it records what the executor tells it, refuses only what
+would break its own invariants (one account per NIP, one NIP per Moodle id, journal states
+moving forward), and never prints. A :class:`Store` may be shared between threads: each
+method holds the store's lock for its whole transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, NamedTuple, Self, get_args
+
+from moodle_bridge.errors import BridgeError
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Account",
+    "AccountConflict",
+    "Applied",
+    "AppliedRow",
+    "Batch",
+    "BatchState",
+    "Cohort",
+    "FinalStatus",
+    "JournalError",
+    "Migration",
+    "NewAccount",
+    "Ownership",
+    "Run",
+    "RunStatus",
+    "SchemaTooNew",
+    "Store",
+    "StoreBusy",
+    "StoreError",
+    "UnitSeen",
+    "UnknownAccount",
+]
+
+
+# --- errors -------------------------------------------------------------------------------------
+class StoreError(BridgeError):
+    """The state database cannot be opened, migrated or written as asked."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer moodle_bridge than this one."""
+
+
+class StoreBusy(StoreError):
+    """Another process held the database's write lock for longer than the busy timeout."""
+
+
+class JournalError(StoreError):
+    """A run or batch is unknown, or not in a state that allows the change asked for."""
+
+
+class AccountConflict(StoreError):
+    """Recording these accounts would give a NIP two Moodle ids, or a Moodle id two NIPs.
+
+    ``nips`` lists the NIPs concerned; the message does not, so it can be logged as it is.
+    """
+
+    def __init__(self, message: str, nips: Sequence[str]) -> None:
+        super().__init__(message)
+        self.nips = tuple(nips)
+
+
+class UnknownAccount(StoreError):
+    """An applied state was recorded for NIPs whose accounts the store does not hold.
+
+    ``nips`` lists them; the message does not.
+    """
+
+    def __init__(self, message: str, nips: Sequence[str]) -> None:
+        super().__init__(message)
+        self.nips = tuple(nips)
+
+
+# --- records ------------------------------------------------------------------------------------
+Ownership = Literal["created", "adopted"]
+RunStatus = Literal["running", "ok", "record_errors", "guard", "fatal", "crashed"]
+#: The statuses a run may finish with.
+FinalStatus = Literal["ok", "record_errors", "guard", "fatal", "crashed"]
+BatchState = Literal["pending", "sent_unconfirmed", "confirmed", "failed", "resolved"]
+
+_FINAL_STATUSES = frozenset(get_args(FinalStatus))
+#: Batches in these states may or may not have reached Moodle: re-check before resending.
+_OPEN_STATES = ("pending", "sent_unconfirmed")
+
+
+class Account(NamedTuple):
+    """An account the bridge owns. Times are Unix seconds."""
+
+    nip: str
+    moodle_id: int
+    username: str
+    unit: str
+    how: Ownership
+    #: Hash of the desired record last applied to Moodle (None: unknown).
+    applied_hash: str | None
+    #: What the bridge last set.
+    suspended: bool
+    owned_since: int
+    updated_at: int
+
+
+class NewAccount(NamedTuple):
+    """An account to record as owned: just created in Moodle, or adopted.
+
+    Recording the same NIP again with the same Moodle id updates username, unit, hash,
+    record and suspension (ownership and ``owned_since`` are kept).
+    """
+
+    nip: str
+    moodle_id: int
+    username: str
+    unit: str
+    applied_hash: str | None
+    how: Ownership = "created"
+    suspended: bool = False
+    #: The applied record itself, kept so a later plan can send only the fields that differ.
+    record: Mapping[str, Any] | None = None
+
+
+class Applied(NamedTuple):
+    """What was just applied to an owned account. A plain ``(nip, hash, suspended)`` works too.
+
+    The stored record is replaced by ``record``: None means "not kept", never "unchanged".
+    """
+
+    nip: str
+    applied_hash: str | None
+    suspended: bool
+    record: Mapping[str, Any] | None = None
+
+
+AppliedRow = Applied | tuple[str, str | None, bool]
+
+
+class Cohort(NamedTuple):
+    """A cohort the bridge knows, found in Moodle or created by the bridge."""
+
+    idnumber: str
+    moodle_id: int | None
+    name: str
+    created_by_bridge: bool
+
+
+class Run(NamedTuple):
+    """One invocation of a command. Times are Unix seconds; ``summary`` is decoded JSON."""
+
+    id: int
+    command: str
+    unit: str | None
+    status: RunStatus
+    started_at: int
+    finished_at: int | None
+    summary: Any
+    #: Process id and host name of the process that began the run.
+    pid: int | None
+    host: str | None
+
+
+class Batch(NamedTuple):
+    """One journalled request. ``payload`` and ``result`` are decoded JSON."""
+
+    id: int
+    run_id: int
+    action: str
+    payload: Any
+    state: BatchState
+    created_at: int
+    #: When it left the open states (confirmed, failed or resolved), and by which run.
+    settled_at: int | None
+    settled_by_run: int | None
+    result: Any
+
+
+class UnitSeen(NamedTuple):
+    """A unit as the last roster that covered it listed it."""
+
+    unit: str
+    last_run_id: int | None
+    people_count: int
+    updated_at: int
+
+
+# --- schema -------------------------------------------------------------------------------------
+#: ``(version, SQL)``: numbered from 1, applied in order, each in its own transaction.
+Migration = tuple[int, str]
+
+_MIGRATION_1 = """
+CREATE TABLE accounts (
+    nip          TEXT    NOT NULL PRIMARY KEY,
+    moodle_id    INTEGER NOT NULL UNIQUE,
+    username     TEXT    NOT NULL,
+    unit         TEXT    NOT NULL,
+    how          TEXT    NOT NULL CHECK (how IN ('created', 'adopted')),
+    applied_hash TEXT,
+    applied_json TEXT,
+    suspended    INTEGER NOT NULL DEFAULT 0 CHECK (suspended IN (0, 1)),
+    owned_since  INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX accounts_unit ON accounts (unit);
+
+CREATE TABLE cohorts (
+    idnumber          TEXT    NOT NULL PRIMARY KEY,
+    moodle_id         INTEGER UNIQUE,
+    name              TEXT    NOT NULL,
+    created_by_bridge INTEGER NOT NULL CHECK (created_by_bridge IN (0, 1)),
+    updated_at        INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE cohort_members (
+    cohort_idnumber TEXT    NOT NULL
+                    REFERENCES cohorts (idnumber) ON DELETE CASCADE ON UPDATE CASCADE,
+    nip             TEXT    NOT NULL
+                    REFERENCES accounts (nip) ON DELETE CASCADE ON UPDATE CASCADE,
+    added_at        INTEGER NOT NULL,
+    PRIMARY KEY (cohort_idnumber, nip)
+) WITHOUT ROWID;
+CREATE INDEX cohort_members_nip ON cohort_members (nip);
+
+CREATE TABLE runs (
+    id           INTEGER PRIMARY KEY,
+    command      TEXT    NOT NULL,
+    unit         TEXT,
+    status       TEXT    NOT NULL DEFAULT 'running' CHECK (status IN
+                 ('running', 'ok', 'record_errors', 'guard', 'fatal', 'crashed')),
+    started_at   INTEGER NOT NULL,
+    finished_at  INTEGER,
+    summary_json TEXT,
+    pid          INTEGER,
+    host         TEXT
+);
+CREATE INDEX runs_running ON runs (id) WHERE status = 'running';
+
+CREATE TABLE batches (
+    id             INTEGER PRIMARY KEY,
+    run_id         INTEGER NOT NULL REFERENCES runs (id),
+    action         TEXT    NOT NULL,
+    payload_json   TEXT    NOT NULL,
+    state          TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN
+                   ('pending', 'sent_unconfirmed', 'confirmed', 'failed', 'resolved')),
+    created_at     INTEGER NOT NULL,
+    settled_at     INTEGER,
+    settled_by_run INTEGER REFERENCES runs (id),
+    result_json    TEXT
+);
+CREATE INDEX batches_run ON batches (run_id);
+CREATE INDEX batches_open ON batches (id) WHERE state IN ('pending', 'sent_unconfirmed');
+
+CREATE TABLE units_seen (
+    unit         TEXT    NOT NULL PRIMARY KEY,
+    last_run_id  INTEGER REFERENCES runs (id),
+    people_count INTEGER NOT NULL CHECK (people_count >= 0),
+    updated_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = ((1, _MIGRATION_1),)
+#: The schema version this code writes and understands.
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+_ACCOUNT_COLUMNS = (
+    "nip, moodle_id, username, unit, how, applied_hash, suspended, owned_since, updated_at"
+)
+_RUN_COLUMNS = "id, command, unit, status, started_at, finished_at, summary_json, pid, host"
+_BATCH_COLUMNS = (
+    "id, run_id, action, payload_json, state, created_at, settled_at, settled_by_run, "
+    "result_json"
+)
+
+_UPSERT_ACCOUNT = """
+INSERT INTO accounts (nip, moodle_id, username, unit, how, applied_hash, applied_json,
+                      suspended, owned_since, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (nip) DO UPDATE SET
+    username = excluded.username, unit = excluded.unit,
+    applied_hash = excluded.applied_hash, applied_json = excluded.applied_json,
+    suspended = excluded.suspended, updated_at = excluded.updated_at
+WHERE accounts.moodle_id = excluded.moodle_id
+"""
+
+_UPDATE_APPLIED = """
+UPDATE accounts SET applied_hash = ?, applied_json = ?, suspended = ?, updated_at = ?
+WHERE nip = ?
+"""
+
+_UPSERT_COHORT = """
+INSERT INTO cohorts (idnumber, moodle_id, name, created_by_bridge, updated_at)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (idnumber) DO UPDATE SET
+    moodle_id = excluded.moodle_id, name = excluded.name,
+    created_by_bridge = max(created_by_bridge, excluded.created_by_bridge),
+    updated_at = excluded.updated_at
+"""
+
+
+# --- the store ----------------------------------------------------------------------------------
+class Store:
+    """The state database. Open it with :meth:`Store.open`; close it, or use it as a context."""
+
+    def __init__(
+        self, connection: sqlite3.Connection, path: Path, clock: Callable[[], float]
+    ) -> None:
+        """Wrap an open, migrated connection (use :meth:`Store.open` instead)."""
+        self.path = path
+        self._connection: sqlite3.Connection | None = connection
+        self._clock = clock
+        self._lock = threading.RLock()
+        self.journal_mode: str = str(connection.execute("PRAGMA journal_mode").fetchone()[0])
+
+    # -- opening and closing ---------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        busy_timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        migrations: Sequence[Migration] = MIGRATIONS,
+    ) -> Store:
+        """Open the state database at ``path``, creating and migrating it as needed.
+
+        A missing parent directory is created with mode 0700 and a missing database file with
+        mode 0600. ``busy_timeout`` is how many seconds a write waits for another process's
+        lock; ``clock`` gives the time in Unix seconds; ``migrations`` is for tests and tools.
+        Raises SchemaTooNew when the file was written by a newer moodle_bridge, and
+        StoreError when it cannot be created, read, or migrated.
+        """
+        path = Path(path)
+        _check_migrations(migrations)
+        _create_private(path)
+        try:
+            connection = sqlite3.connect(
+                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            msg = f"cannot open the state database {path}: {exc}"
+            raise StoreError(msg) from exc
+        try:
+            _configure(connection)
+            _migrate(connection, migrations, path, clock)
+            return cls(connection, path, clock)
+        except sqlite3.Error as exc:
+            connection.close()
+            msg = f"cannot use the state database {path}: {exc}"
+            raise StoreError(msg) from exc
+        except BaseException:
+            connection.close()
+            raise
+
+    def close(self) -> None:
+        """Close the database. Closing twice is harmless."""
+        with self._lock:
+            if self._connection is None:
+                return
+            # A statistics refresh is not worth failing a close for.
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.execute("PRAGMA optimize")
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> Self:
+        """Use the store as a context: it is closed on the way out."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the store."""
+        self.close()
+
+    def schema_version(self) -> int:
+        """The schema version of the open database (equal to :data:`SCHEMA_VERSION`)."""
+        with self._lock:
+            return _current_version(self._db)
+
+    # -- accounts --------------------------------------------------------------------------------
+    def account(self, nip: str) -> Account | None:
+        """The owned account of ``nip``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE nip = ?", (nip,)
+            ).fetchone()
+        return None if row is None else _account(row)
+
+    def account_by_moodle_id(self, moodle_id: int) -> Account | None:
+        """The owned account with Moodle user id ``moodle_id``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE moodle_id = ?", (moodle_id,)
+            ).fetchone()
+        return None if row is None else _account(row)
+
+    def accounts(self, unit: str | None = None) -> dict[str, Account]:
+        """Every owned account (or those of ``unit``), keyed by NIP, in one query."""
+        query = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts"
+        params: tuple[str, ...] = ()
+        if unit is not None:
+            query += " WHERE unit = ?"
+            params = (unit,)
+        with self._lock:
+            # Built inline rather than through _account(): this runs for 233,000 rows.
+            return {
+                row[0]: Account(row[0], row[1], row[2], row[3], row[4], row[5], row[6] == 1,
+                                row[7], row[8])
+                for row in self._db.execute(query, params)
+            }
+
+    def applied_records(self, nips: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The applied records kept for ``nips`` (NIPs without one are left out)."""
+        wanted = json.dumps(list(nips))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT nip, applied_json FROM accounts WHERE applied_json IS NOT NULL "
+                "AND nip IN (SELECT value FROM json_each(?))",
+                (wanted,),
+            ).fetchall()
+        return {nip: json.loads(text) for nip, text in rows}
+
+    def record_created(
+        self,
+        nip: str,
+        moodle_id: int,
+        username: str,
+        unit: str,
+        applied_hash: str | None,
+        *,
+        suspended: bool = False,
+        record: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record an account the bridge has just created. Raises AccountConflict."""
+        self.record_accounts(
+            [NewAccount(nip, moodle_id, username, unit, applied_hash, "created", suspended,
+                        record)]
+        )
+
+    def record_adopted(
+        self,
+        nip: str,
+        moodle_id: int,
+        username: str,
+        unit: str,
+        applied_hash: str | None,
+        *,
+        suspended: bool = False,
+        record: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record an existing account the bridge now owns. Raises AccountConflict."""
+        self.record_accounts(
+            [NewAccount(nip, moodle_id, username, unit, applied_hash, "adopted", suspended,
+                        record)]
+        )
+
+    def record_accounts(self, rows: Iterable[NewAccount]) -> None:
+        """Record owned accounts, all or none, in one transaction.
+
+        Raises AccountConflict (and records nothing) when a NIP is already recorded with
+        another Moodle id, or a Moodle id with another NIP.
+        """
+        with self._transaction() as db:
+            _write_accounts(db, list(rows), self._now())
+
+    def record_applied(self, rows: Iterable[AppliedRow]) -> None:
+        """Record what was applied to owned accounts, all or none, in one transaction.
+
+        Each row is ``(nip, applied_hash, suspended)`` or an :class:`Applied`. Raises
+        UnknownAccount (and records nothing) when a NIP is not an owned account.
+        """
+        with self._transaction() as db:
+            _write_applied(db, list(rows), self._now())
+
+    # -- runs ------------------------------------------------------------------------------------
+    def begin_run(self, command: str, unit: str | None) -> int:
+        """Record the start of a run of ``command`` (status ``running``); return its id."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (command, unit, status, started_at, pid, host) "
+                "VALUES (?, ?, 'running', ?, ?, ?)",
+                (command, unit, self._now(), os.getpid(), socket.gethostname()),
+            )
+            return _lastrowid(cursor)
+
+    def finish_run(self, run_id: int, status: FinalStatus, summary: object = None) -> None:
+        """Record how a running run ended, with its JSON-able ``summary``.
+
+        Raises ValueError for a status a run cannot finish with, and JournalError when the
+        run is unknown or no longer running (for instance marked crashed by another process).
+        """
+        if status not in _FINAL_STATUSES:
+            msg = f"a run cannot finish with status {status!r}"
+            raise ValueError(msg)
+        text = _dump(summary)
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, summary_json = ? "
+                "WHERE id = ? AND status = 'running'",
+                (status, self._now(), text, run_id),
+            )
+            if cursor.rowcount != 1:
+                raise JournalError(_run_state_message(db, run_id, "finish"))
+
+    def run(self, run_id: int) -> Run | None:
+        """The run ``run_id``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+        return None if row is None else _run(row)
+
+    def unfinished_runs(self) -> list[Run]:
+        """Runs still marked ``running``, oldest first: crashed, or alive in another process.
+
+        Tell them apart with ``pid`` and ``host`` before calling :meth:`mark_crashed`.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = 'running' ORDER BY id"
+            ).fetchall()
+        return [_run(row) for row in rows]
+
+    def mark_crashed(self, run_ids: Iterable[int]) -> int:
+        """Mark these running runs ``crashed``; return how many were. Their batches stay open."""
+        ids = [(run_id,) for run_id in run_ids]
+        with self._transaction() as db:
+            cursor = db.executemany(
+                "UPDATE runs SET status = 'crashed' WHERE id = ? AND status = 'running'", ids
+            )
+            return max(cursor.rowcount, 0)
+
+    # -- the journal -----------------------------------------------------------------------------
+    def journal_batch(self, run_id: int, action: str, payload: object) -> int:
+        """Write a batch to the journal as ``pending``; return its id.
+
+        The row is committed (and on disk) when this returns: call it before sending the
+        request. ``payload`` must be JSON-able and name the records so that a later run can
+        look them up in Moodle (NIPs, the desired records). Raises JournalError for an
+        unknown run, TypeError or ValueError for a payload JSON cannot hold.
+        """
+        text = _dump(payload)
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+                msg = f"run {run_id} is not in the journal"
+                raise JournalError(msg)
+            cursor = db.execute(
+                "INSERT INTO batches (run_id, action, payload_json, state, created_at) "
+                "VALUES (?, ?, ?, 'pending', ?)",
+                (run_id, action, text, self._now()),
+            )
+            return _lastrowid(cursor)
+
+    def mark_sent(self, batch_id: int) -> None:
+        """Optionally note that a pending batch's request went out (costs one more commit)."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE batches SET state = 'sent_unconfirmed' WHERE id = ? AND state = 'pending'",
+                (batch_id,),
+            )
+            if cursor.rowcount != 1:
+                raise JournalError(_batch_state_message(db, batch_id, "mark as sent"))
+
+    def confirm_batch(
+        self,
+        batch_id: int,
+        result: object = None,
+        *,
+        accounts: Iterable[NewAccount] = (),
+        applied: Iterable[AppliedRow] = (),
+        cohorts: Iterable[Cohort] = (),
+        members_added: Iterable[tuple[str, str]] = (),
+        members_removed: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Record Moodle's answer to an open batch, and what it changed, in ONE transaction.
+
+        ``accounts`` are the accounts the batch created (or adopted), ``applied`` the owned
+        accounts it updated, ``cohorts`` the cohorts it created or found, and the member
+        rows are ``(cohort_idnumber, nip)``. After a crash the batch is therefore either
+        confirmed with all of this recorded, or still open with none of it.
+        Raises JournalError when the batch is unknown or not open, and AccountConflict,
+        UnknownAccount or StoreError when a change breaks the store's invariants; then
+        nothing is recorded and the batch stays open.
+        """
+        self._settle(batch_id, "confirmed", result, None, "confirm", accounts=accounts,
+                     applied=applied, cohorts=cohorts, members_added=members_added,
+                     members_removed=members_removed)
+
+    def fail_batch(self, batch_id: int, reason: str, *, result: object = None) -> None:
+        """Record that Moodle applied nothing of an open batch (its whole request failed).
+
+        ``reason`` and the optional JSON-able ``result`` are kept as
+        ``{"reason": ..., "result": ...}``. Raises JournalError when the batch is not open.
+        """
+        self._settle(batch_id, "failed", {"reason": reason, "result": result}, None, "fail")
+
+    def resolve_batch(
+        self,
+        batch_id: int,
+        result: object = None,
+        *,
+        run_id: int | None = None,
+        accounts: Iterable[NewAccount] = (),
+        applied: Iterable[AppliedRow] = (),
+        cohorts: Iterable[Cohort] = (),
+        members_added: Iterable[tuple[str, str]] = (),
+        members_removed: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Settle an open batch of an earlier run after re-checking it against Moodle.
+
+        ``result`` says what the check found; the keyword arguments record what Moodle turned
+        out to hold, exactly as for :meth:`confirm_batch`, in the same transaction.
+        ``run_id`` is the run that did the check (None: the batch's own run). Raises as
+        :meth:`confirm_batch`.
+        """
+        self._settle(batch_id, "resolved", result, run_id, "resolve", accounts=accounts,
+                     applied=applied, cohorts=cohorts, members_added=members_added,
+                     members_removed=members_removed)
+
+    def batch(self, batch_id: int) -> Batch | None:
+        """The batch ``batch_id``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)
+            ).fetchone()
+        return None if row is None else _batch(row)
+
+    def batches(self, run_id: int) -> list[Batch]:
+        """The batches journalled by run ``run_id``, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE run_id = ? ORDER BY id", (run_id,)
+            ).fetchall()
+        return [_batch(row) for row in rows]
+
+    def pending_batches(self) -> list[Batch]:
+        """Batches of any run neither confirmed, failed nor resolved, in journal order.
+
+        Each may or may not have reached Moodle: look its records up before resending.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches "
+                "WHERE state IN ('pending', 'sent_unconfirmed') ORDER BY id"
+            ).fetchall()
+        return [_batch(row) for row in rows]
+
+    # -- cohorts ---------------------------------------------------------------------------------
+    def cohort(self, idnumber: str) -> Cohort | None:
+        """The cohort ``idnumber``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT idnumber, moodle_id, name, created_by_bridge FROM cohorts "
+                "WHERE idnumber = ?",
+                (idnumber,),
+            ).fetchone()
+        return None if row is None else _cohort(row)
+
+    def cohorts(self) -> dict[str, Cohort]:
+        """Every known cohort, keyed by idnumber."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT idnumber, moodle_id, name, created_by_bridge FROM cohorts"
+            ).fetchall()
+        return {row[0]: _cohort(row) for row in rows}
+
+    def record_cohort(
+        self, idnumber: str, moodle_id: int | None, name: str, *, created_by_bridge: bool
+    ) -> None:
+        """Record a cohort (again). Once created by the bridge, a cohort stays so.
+
+        Raises StoreError when ``moodle_id`` is recorded for another cohort.
+        """
+        with self._transaction() as db:
+            _write_cohorts(db, [Cohort(idnumber, moodle_id, name, created_by_bridge)],
+                           self._now())
+
+    def remove_cohort(self, idnumber: str) -> None:
+        """Forget a cohort and the memberships recorded in it."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM cohorts WHERE idnumber = ?", (idnumber,))
+
+    def cohort_members(self, cohort_idnumber: str | None = None) -> dict[str, set[str]]:
+        """The memberships the bridge added: cohort idnumber -> NIPs (one cohort, or all)."""
+        query = "SELECT cohort_idnumber, nip FROM cohort_members"
+        params: tuple[str, ...] = ()
+        if cohort_idnumber is not None:
+            query += " WHERE cohort_idnumber = ?"
+            params = (cohort_idnumber,)
+        members: dict[str, set[str]] = {}
+        with self._lock:
+            for cohort, nip in self._db.execute(query, params):
+                members.setdefault(cohort, set()).add(nip)
+        return members
+
+    def add_members(self, rows: Iterable[tuple[str, str]]) -> None:
+        """Record memberships ``(cohort_idnumber, nip)`` the bridge added (again is harmless).
+
+        Raises StoreError, recording none, when a cohort or account is not recorded.
+        """
+        with self._transaction() as db:
+            _write_members(db, list(rows), (), self._now())
+
+    def remove_members(self, rows: Iterable[tuple[str, str]]) -> None:
+        """Forget memberships ``(cohort_idnumber, nip)``."""
+        with self._transaction() as db:
+            _write_members(db, (), list(rows), self._now())
+
+    # -- units -----------------------------------------------------------------------------------
+    def units_seen(self) -> dict[str, UnitSeen]:
+        """The units earlier rosters listed, with how many people each had."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT unit, last_run_id, people_count, updated_at FROM units_seen"
+            ).fetchall()
+        return {row[0]: UnitSeen(*row) for row in rows}
+
+    def record_units_seen(self, run_id: int | None, counts: Mapping[str, int]) -> None:
+        """Record that run ``run_id`` saw these units with these head counts.
+
+        Units not in ``counts`` are left as they were. Raises StoreError for an unknown run.
+        """
+        now = self._now()
+        rows = [(unit, run_id, count, now) for unit, count in counts.items()]
+        with self._transaction() as db:
+            try:
+                db.executemany(
+                    "INSERT INTO units_seen (unit, last_run_id, people_count, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (unit) DO UPDATE SET "
+                    "last_run_id = excluded.last_run_id, people_count = excluded.people_count, "
+                    "updated_at = excluded.updated_at",
+                    rows,
+                )
+            except sqlite3.IntegrityError as exc:
+                msg = f"cannot record units seen by run {run_id}: {exc}"
+                raise StoreError(msg) from exc
+
+    def forget_units(self, units: Iterable[str]) -> None:
+        """Forget units, so a roster without them is no longer compared with them."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM units_seen WHERE unit = ?", [(u,) for u in units])
+
+    # -- internals -------------------------------------------------------------------------------
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            msg = f"the state database {self.path} is closed"
+            raise StoreError(msg)
+        return self._connection
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and a write transaction; commit on success, roll back otherwise."""
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    msg = f"the state database {self.path} is locked by another process"
+                    raise StoreBusy(msg) from exc
+                msg = f"cannot write the state database {self.path}: {exc}"
+                raise StoreError(msg) from exc
+            try:
+                yield db
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                # A full disk or an I/O error: the caller sees one BridgeError, never sqlite3's.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                msg = f"cannot write the state database {self.path}: {exc}"
+                raise StoreError(msg) from exc
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    def _settle(
+        self,
+        batch_id: int,
+        state: BatchState,
+        result: object,
+        run_id: int | None,
+        verb: str,
+        *,
+        accounts: Iterable[NewAccount] = (),
+        applied: Iterable[AppliedRow] = (),
+        cohorts: Iterable[Cohort] = (),
+        members_added: Iterable[tuple[str, str]] = (),
+        members_removed: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        text = _dump(result)
+        new_accounts, applied_rows = list(accounts), list(applied)
+        new_cohorts, added, removed = list(cohorts), list(members_added), list(members_removed)
+        now = self._now()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE batches SET state = ?, settled_at = ?, result_json = ?, "
+                "settled_by_run = coalesce(?, run_id) "
+                "WHERE id = ? AND state IN ('pending', 'sent_unconfirmed')",
+                (state, now, text, run_id, batch_id),
+            )
+            if cursor.rowcount != 1:
+                raise JournalError(_batch_state_message(db, batch_id, verb))
+            if new_cohorts:
+                _write_cohorts(db, new_cohorts, now)
+            if new_accounts:
+                _write_accounts(db, new_accounts, now)
+            if applied_rows:
+                _write_applied(db, applied_rows, now)
+            if added or removed:
+                _write_members(db, added, removed, now)
+
+
+# --- opening ------------------------------------------------------------------------------------
+def _create_private(path: Path) -> None:
+    """Create the state directory (0700) and an empty database file (0600) if missing."""
+    posix = os.name == "posix"
+    try:
+        try:
+            path.parent.mkdir(parents=True, mode=0o700)
+        except FileExistsError:
+            pass
+        else:
+            if posix:
+                path.parent.chmod(0o700)  # mkdir's mode is narrowed by the umask, not set
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        try:
+            if posix:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        msg = f"cannot create the state database {path}: {exc.strerror or exc}"
+        raise StoreError(msg) from exc
+
+
+def _configure(connection: sqlite3.Connection) -> None:
+    # WAL lets reports read while a sync writes. It is a property of the file; a file
+    # system without shared memory refuses it, and the rollback journal that stays is just
+    # as safe, only less concurrent, so the answer is not checked.
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = FULL")  # why FULL: see the module docstring
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.execute("PRAGMA cache_size = -32768")  # 32 MiB: a whole-roster update fits
+    connection.execute("PRAGMA temp_store = MEMORY")
+    # A 233,000-row transaction leaves a WAL of tens of MiB; truncate it after checkpoints.
+    connection.execute("PRAGMA journal_size_limit = 16777216")
+
+
+def _check_migrations(migrations: Sequence[Migration]) -> None:
+    versions = [version for version, _ in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        msg = f"migrations must be numbered 1, 2, 3... in order, not {versions}"
+        raise ValueError(msg)
+
+
+def _current_version(db: sqlite3.Connection) -> int:
+    exists = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if exists is None:
+        return 0
+    row = db.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def _migrate(
+    db: sqlite3.Connection,
+    migrations: Sequence[Migration],
+    path: Path,
+    clock: Callable[[], float],
+) -> None:
+    known = len(migrations)
+    current = _current_version(db)
+    if current > known:
+        msg = (
+            f"the state database {path} has schema version {current}, newer than the "
+            f"{known} this moodle_bridge knows: upgrade moodle_bridge, or use another state "
+            "directory"
+        )
+        raise SchemaTooNew(msg)
+    for version, sql in migrations:
+        if version <= current:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
+            )
+            # Another process may have migrated while this one waited for the lock.
+            if _current_version(db) >= version:
+                db.execute("ROLLBACK")
+                continue
+            for statement in _statements(sql):
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                (version, int(clock())),
+            )
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            msg = f"migration {version} of the state database {path} failed: {exc}"
+            raise StoreError(msg) from exc
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split an SQL script into statements (``executescript`` would commit half-way)."""
+    buffer = ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \t\r\n;"):
+                yield buffer.strip()
+            buffer = ""
+    rest = buffer.strip().removesuffix(";").strip()
+    if rest:
+        yield rest
+
+
+# --- writing ------------------------------------------------------------------------------------
+def _write_accounts(db: sqlite3.Connection, rows: Sequence[NewAccount], now: int) -> None:
+    params = [
+        (a.nip, a.moodle_id, a.username, a.unit, a.how, a.applied_hash, _dump_record(a.record),
+         int(a.suspended), now, now)
+        for a in rows
+    ]
+    try:
+        changed = db.executemany(_UPSERT_ACCOUNT, params).rowcount
+    except sqlite3.IntegrityError as exc:
+        if "moodle_id" not in str(exc):
+            msg = f"cannot record accounts: {exc}"
+            raise StoreError(msg) from exc
+        changed = -1
+    if changed != len(rows):
+        nips = _conflicting(db, rows)
+        msg = (
+            f"{len(nips)} account(s) conflict with the store: a NIP already owned with "
+            "another Moodle id, or a Moodle id owned under another NIP"
+        )
+        raise AccountConflict(msg, nips)
+
+
+def _conflicting(db: sqlite3.Connection, rows: Sequence[NewAccount]) -> list[str]:
+    """The NIPs of ``rows`` that clash with the store or with each other."""
+    by_nip: dict[str, int] = {}
+    by_id: dict[int, str] = {}
+    clashes: set[str] = set()
+    for a in rows:
+        if by_nip.setdefault(a.nip, a.moodle_id) != a.moodle_id:
+            clashes.add(a.nip)
+        if by_id.setdefault(a.moodle_id, a.nip) != a.nip:
+            clashes.update((a.nip, by_id[a.moodle_id]))
+        for nip, moodle_id in db.execute(
+            "SELECT nip, moodle_id FROM accounts WHERE nip = ? OR moodle_id = ?",
+            (a.nip, a.moodle_id),
+        ):
+            if (nip, moodle_id) != (a.nip, a.moodle_id):
+                clashes.add(a.nip)
+    return sorted(clashes)
+
+
+def _write_applied(db: sqlite3.Connection, rows: Sequence[AppliedRow], now: int) -> None:
+    params = [
+        (row[1], _dump_record(row[3] if len(row) > 3 else None),
+         int(row[2]), now, row[0])
+        for row in rows
+    ]
+    changed = db.executemany(_UPDATE_APPLIED, params).rowcount
+    if changed != len(rows):
+        known = {
+            nip for (nip,) in db.execute(
+                "SELECT nip FROM accounts WHERE nip IN (SELECT value FROM json_each(?))",
+                (json.dumps([row[0] for row in rows]),),
+            )
+        }
+        unknown = sorted({row[0] for row in rows} - known)
+        msg = f"{len(unknown)} NIP(s) have no owned account to record an applied state for"
+        raise UnknownAccount(msg, unknown)
+
+
+def _write_cohorts(db: sqlite3.Connection, rows: Sequence[Cohort], now: int) -> None:
+    params = [(c.idnumber, c.moodle_id, c.name, int(c.created_by_bridge), now) for c in rows]
+    try:
+        db.executemany(_UPSERT_COHORT, params)
+    except sqlite3.IntegrityError as exc:
+        msg = f"cannot record cohorts: a Moodle cohort id is recorded twice ({exc})"
+        raise StoreError(msg) from exc
+
+
+def _write_members(
+    db: sqlite3.Connection,
+    added: Sequence[tuple[str, str]],
+    removed: Sequence[tuple[str, str]],
+    now: int,
+) -> None:
+    try:
+        db.executemany(
+            "INSERT OR IGNORE INTO cohort_members (cohort_idnumber, nip, added_at) "
+            "VALUES (?, ?, ?)",
+            [(cohort, nip, now) for cohort, nip in added],
+        )
+    except sqlite3.IntegrityError as exc:
+        msg = "cannot record cohort members: a cohort or an account is not recorded"
+        raise StoreError(msg) from exc
+    db.executemany(
+        "DELETE FROM cohort_members WHERE cohort_idnumber = ? AND nip = ?", removed
+    )
+
+
+# --- reading ------------------------------------------------------------------------------------
+def _account(row: Sequence[Any]) -> Account:
+    return Account(row[0], row[1], row[2], row[3], row[4], row[5], row[6] == 1, row[7], row[8])
+
+
+def _cohort(row: Sequence[Any]) -> Cohort:
+    return Cohort(row[0], row[1], row[2], row[3] == 1)
+
+
+def _run(row: Sequence[Any]) -> Run:
+    return Run(row[0], row[1], row[2], row[3], row[4], row[5], _load(row[6]), row[7], row[8])
+
+
+def _batch(row: Sequence[Any]) -> Batch:
+    return Batch(row[0], row[1], row[2], _load(row[3]), row[4], row[5], row[6], row[7],
+                 _load(row[8]))
+
+
+def _run_state_message(db: sqlite3.Connection, run_id: int, verb: str) -> str:
+    row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        return f"cannot {verb} run {run_id}: it is not in the journal"
+    return f"cannot {verb} run {run_id}: it is {row[0]}, not running"
+
+
+def _batch_state_message(db: sqlite3.Connection, batch_id: int, verb: str) -> str:
+    row = db.execute("SELECT state FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    if row is None:
+        return f"cannot {verb} batch {batch_id}: it is not in the journal"
+    return f"cannot {verb} batch {batch_id}: it is already {row[0]}"
+
+
+def _lastrowid(cursor: sqlite3.Cursor) -> int:
+    rowid = cursor.lastrowid
+    if rowid is None:  # pragma: no cover - an INSERT always sets it
+        msg = "SQLite returned no row id for an insert"
+        raise StoreError(msg)
+    return rowid
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+def _dump(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _dump_record(record: Mapping[str, Any] | None) -> str | None:
+    return None if record is None else _dump(dict(record))
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
