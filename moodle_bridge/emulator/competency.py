@@ -20,6 +20,7 @@ from moodle_bridge.emulator.completion import course_progress
 from moodle_bridge.emulator.core import Call, nopermissions, ws_function
 from moodle_bridge.emulator.courses import (
     FORMAT_HTML,
+    context_instance,
     course_value,
     db_int,
     format_text,
@@ -35,8 +36,7 @@ _COURSE_VIEW_CAPABILITIES = (
     "moodle/competency:coursecompetencyview",
     "moodle/competency:coursecompetencymanage",
 )
-# competency::RULE_OUTCOME_NONE for competencies; course and module links default to
-# RULE_OUTCOME_EVIDENCE.
+# competency::RULE_OUTCOME_NONE and course_competency::RULE_OUTCOME_EVIDENCE.
 _RULE_OUTCOME_NONE, _RULE_OUTCOME_EVIDENCE = 0, 1
 
 _FRAMEWORK_COLUMNS = (
@@ -123,41 +123,26 @@ def _require_course_view(call: Call) -> None:
 # --- contexts -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Context:
-    """A context the competency API deals with: the system, a category or a course."""
+    """A context: its id, level ("system", "coursecat", "course", "user") and instance id."""
 
     id: int
     level: str
     instanceid: int
 
 
-def _system_context(world: World) -> _Context:
+def _system(world: World) -> _Context:
     return _Context(int(world.site.get("system_contextid", 1)), "system", 0)
 
 
-def _category_context(world: World, categoryid: int) -> _Context | None:
-    category = world.categories.get(categoryid)
-    if category is None:
-        return None
-    return _Context(int(category["contextid"]), "coursecat", categoryid)
-
-
-def _context_by_id(world: World, contextid: int) -> _Context | None:
-    system = _system_context(world)
-    if contextid == system.id:
-        return system
-    for category in world.categories.values():
-        if int(category.get("contextid") or 0) == contextid:
-            return _Context(contextid, "coursecat", int(category["id"]))
-    for course in world.courses.values():
-        if int(course.get("contextid") or 0) == contextid:
-            return _Context(contextid, "course", int(course["id"]))
-    return None
+def _context(world: World, contextid: int) -> _Context | None:
+    found = context_instance(world, contextid)
+    return None if found is None else _Context(contextid, *found)
 
 
 def _context_from_params(world: World, param: dict[str, Any]) -> _Context | None:
-    """``external::get_context_from_params()`` (missing contexts are None, as IGNORE_MISSING)."""
+    """``external_api::get_context_from_params()``; a missing context is None (IGNORE_MISSING)."""
     if param.get("contextid"):
-        return _context_by_id(world, int(param["contextid"]))
+        return _context(world, int(param["contextid"]))
     level = param.get("contextlevel") or ""
     if not level:
         msg = (
@@ -167,60 +152,48 @@ def _context_from_params(world: World, param: dict[str, Any]) -> _Context | None
     if level not in ("system", "user", "coursecat", "course", "module", "block"):
         msg = f"Invalid context level = {level}"
         raise invalid_parameter(msg)
-    instanceid = int(param.get("instanceid") or 0)
     if level == "system":
-        return _system_context(world)
-    if level == "coursecat":
-        return _category_context(world, instanceid)
-    if level == "course" and instanceid in world.courses:
-        return _Context(int(world.courses[instanceid]["contextid"]), "course", instanceid)
-    return None
+        return _system(world)
+    table = {"coursecat": world.categories, "course": world.courses, "user": world.users}
+    row = table.get(level, {}).get(int(param.get("instanceid") or 0))
+    contextid = None if row is None else row.get("contextid")
+    return None if contextid is None else _context(world, int(contextid))
 
 
-def _category_chain(world: World, categoryid: int) -> list[int]:
-    """The ids in a category's path, the root first and the category itself last."""
-    category = world.categories.get(categoryid)
-    if category is None:
-        return []
-    return [int(part) for part in str(category.get("path", f"/{categoryid}")).split("/") if part]
+def _category_path(world: World, categoryid: int) -> list[int]:
+    """The context ids from the system down to a category's context."""
+    category = world.categories[categoryid]
+    chain = [int(c) for c in str(category.get("path", f"/{categoryid}")).split("/") if c]
+    categories = [int(world.categories[c]["contextid"]) for c in chain if c in world.categories]
+    return [_system(world).id, *categories]
 
 
-def _parent_contexts(world: World, context: _Context) -> list[_Context]:
-    if context.level == "system":
-        return []
-    chain = _category_chain(world, context.instanceid) if context.level == "coursecat" else []
+def _context_path(world: World, context: _Context) -> list[int]:
+    """The context ids from the system down to ``context`` (Moodle's context.path)."""
+    if context.level == "coursecat":
+        return _category_path(world, context.instanceid)
     if context.level == "course":
-        chain = _category_chain(world, int(world.courses[context.instanceid]["categoryid"]))
-        chain.append(-1)
-    parents = [_system_context(world)]
-    parents += [c for cid in chain[:-1] if (c := _category_context(world, cid)) is not None]
-    return parents
+        categoryid = int(world.courses[context.instanceid]["categoryid"])
+        return [*_category_path(world, categoryid), context.id]
+    system = _system(world).id
+    return [context.id] if context.id == system else [system, context.id]
 
 
-def _child_category_contexts(world: World, context: _Context) -> list[_Context]:
-    if context.level == "system":
-        categories = list(world.categories)
-    elif context.level == "coursecat":
-        categories = [
-            cid
-            for cid in world.categories
-            if context.instanceid in _category_chain(world, cid)[:-1]
-        ]
-    else:
-        categories = []
-    return [c for cid in categories if (c := _category_context(world, cid)) is not None]
-
-
-def _related_contexts(call: Call, context: _Context, includes: str) -> list[_Context]:
-    """``api::get_related_contexts()`` filtered by the framework view capabilities."""
+def _related_context_ids(call: Call, context: _Context, includes: str) -> set[int]:
+    """``api::get_related_contexts()``: the context and its category children or its parents,
+    kept where the user may view frameworks."""
     if includes not in ("children", "parents", "self"):
         raise _bad_includes()
-    contexts = [context]
+    path = _context_path(call.world, context)
+    ids = {context.id}
     if includes == "children":
-        contexts += _child_category_contexts(call.world, context)
+        for categoryid in call.world.categories:
+            below = _category_path(call.world, categoryid)
+            if len(below) > len(path) and below[: len(path)] == path:
+                ids.add(below[-1])
     elif includes == "parents":
-        contexts += _parent_contexts(call.world, context)
-    return contexts if _has_any(call, _VIEW_CAPABILITIES) else []
+        ids.update(path[:-1])
+    return ids if _has_any(call, _VIEW_CAPABILITIES) else set()
 
 
 def _validate_context(call: Call, context: _Context | None) -> _Context:
@@ -237,9 +210,6 @@ def _context_name(world: World, context: _Context, *, prefix: bool) -> str:
     if context.level == "coursecat":
         name = format_string(world.categories[context.instanceid]["name"])
         return f"Category: {name}" if prefix else name
-    if context.level == "course":
-        name = format_string(world.courses[context.instanceid]["fullname"])
-        return f"Course: {name}" if prefix else name
     return "System"
 
 
@@ -259,8 +229,9 @@ def _competency(world: World, competencyid: int) -> Row:
 
 
 def _framework_context(world: World, framework: Row) -> _Context:
-    context = _context_by_id(world, int(framework["contextid"]))
-    return context if context is not None else _system_context(world)
+    """The framework's context: the system or a category (the only levels Moodle allows)."""
+    context = _context(world, int(framework["contextid"]))
+    return context if context is not None else _system(world)
 
 
 def _competency_context(world: World, competency: Row) -> _Context:
@@ -340,22 +311,23 @@ def _framework_record(call: Call, framework: Row) -> dict[str, Any]:
     return record
 
 
-def _links(world: World, rows: list[tuple[Row, Row]], owner: str) -> list[Row]:
-    """Link rows (competency_coursecomp / competency_modulecomp) from ``competencyids`` lists.
+def _links(world: World, owners: list[tuple[str, int, Row]]) -> list[Row]:
+    """Link rows (competency_coursecomp, competency_modulecomp) from ``competencyids`` lists.
 
-    Ids follow the owners in the order given, as the seeding step inserted them; a link's times
-    and author are those of its competency.
+    ``owners`` are (owner field, owner id, row holding ``competencyids``) in the order the
+    seeding step inserted the links, which gives their ids; a link's times and author are its
+    competency's. Links default to RULE_OUTCOME_EVIDENCE.
     """
     links: list[Row] = []
-    for owner_row, holder in rows:
+    for field, ownerid, holder in owners:
         for sortorder, competencyid in enumerate(holder.get("competencyids", [])):
             competency = _competency_fields(world, _competency(world, int(competencyid)))
             links.append(
                 {
-                    owner: owner_row["id"] if owner == "courseid" else owner_row["cmid"],
+                    field: ownerid,
                     "competencyid": int(competencyid),
                     "sortorder": sortorder,
-                    "ruleoutcome": holder.get("ruleoutcome", _RULE_OUTCOME_EVIDENCE),
+                    "ruleoutcome": _RULE_OUTCOME_EVIDENCE,
                     "overridegrade": False,
                     "id": len(links) + 1,
                     "timecreated": competency["timecreated"],
@@ -368,8 +340,17 @@ def _links(world: World, rows: list[tuple[Row, Row]], owner: str) -> list[Row]:
 
 def _course_links(world: World) -> list[Row]:
     """Every competency_coursecomp row, courses in id order."""
-    courses = [world.courses[cid] for cid in sorted(world.courses)]
-    return _links(world, [(c, c) for c in courses], "courseid")
+    return _links(world, [("courseid", cid, world.courses[cid]) for cid in sorted(world.courses)])
+
+
+def _module_links(world: World) -> list[Row]:
+    """Every competency_modulecomp row (a course module's ``competencyids``), in course order."""
+    modules = [
+        ("cmid", int(cm["cmid"]), cm)
+        for cid in sorted(world.courses)
+        for cm in world.courses[cid].get("course_modules", [])
+    ]
+    return _links(world, modules)
 
 
 def _course_module(world: World, cmid: int) -> tuple[Row, Row]:
@@ -442,16 +423,15 @@ def _filtered_competencies(call: Call, filters: list[dict[str, Any]]) -> list[di
     """What list_competencies and count_competencies select, after their context checks."""
     world = call.world
     safe = _safe_filters(filters)
+    _require_enabled(world)
+    context = _system(world)
     if "competencyframeworkid" in safe:
         wanted = db_int(safe["competencyframeworkid"])
         if wanted is None:
             raise _read_error()
         context = _framework_context(world, _framework(world, wanted))
-    else:
-        context = _system_context(world)
-    _validate_context(call, context)
-    _require_enabled(world)
     _require_view(call)
+    _validate_context(call, context)
     rows = [_competency_fields(world, c) for c in world.competencies.values()]
     return [r for r in sorted(rows, key=lambda r: int(r["id"])) if _matches_filters(r, safe)]
 
@@ -466,10 +446,9 @@ def list_competency_frameworks(call: Call) -> list[dict[str, Any]]:
     _require_enabled(world)
     # The Authenticated user role grants competencyview, so even a user holding nothing but
     # webservice/rest:use gets the frameworks (see AUTHENTICATED_USER_CAPABILITIES).
-    contexts = _related_contexts(call, context, params["includes"])
-    if not contexts:
+    ids = _related_context_ids(call, context, params["includes"])
+    if not ids:
         raise _cannot_view_frameworks()
-    ids = {c.id for c in contexts}
     query = str(params["query"] or "").lower()
     frameworks = [
         f
@@ -498,10 +477,9 @@ def count_competency_frameworks(call: Call) -> int:
     params, world = call.params, call.world
     context = _validate_context(call, _context_from_params(world, params["context"]))
     _require_enabled(world)
-    contexts = _related_contexts(call, context, params["includes"])
-    if not contexts:
+    ids = _related_context_ids(call, context, params["includes"])
+    if not ids:
         raise _cannot_view_frameworks()
-    ids = {c.id for c in contexts}
     return sum(1 for f in world.competency_frameworks.values() if int(f["contextid"]) in ids)
 
 
@@ -608,19 +586,17 @@ def _courses_using(call: Call, competencyid: int) -> list[Row]:
     competency = _competency(world, competencyid)
     _require_view(call)
     _validate_context(call, _competency_context(world, competency))
-    courses = []
-    for link in _course_links(world):
-        if link["competencyid"] != competencyid:
-            continue
-        course = world.courses[link["courseid"]]
-        if not _has_any(call, _COURSE_VIEW_CAPABILITIES):
-            continue
-        if not course_value(course, "visible") and not call.has_capability(
-            "moodle/course:viewhiddencourses"
-        ):
-            continue
-        courses.append(course)
-    return courses
+    # The per-course checks: course competencies visible, and hidden courses only to those
+    # who may see them (roles are held site-wide here, so the answers do not vary by course).
+    if not _has_any(call, _COURSE_VIEW_CAPABILITIES):
+        return []
+    seehidden = call.has_capability("moodle/course:viewhiddencourses")
+    using = [
+        world.courses[link["courseid"]]
+        for link in _course_links(world)
+        if link["competencyid"] == competencyid
+    ]
+    return [course for course in using if seehidden or course_value(course, "visible")]
 
 
 @ws_function("core_competency_count_courses_using_competency")
@@ -642,7 +618,8 @@ def list_course_module_competencies(call: Call) -> list[dict[str, Any]]:
             "competency": _competency_record(world, world.competencies[link["competencyid"]]),
             "coursemodulecompetency": link,
         }
-        for link in _links(world, [(cm, cm)], "cmid")
+        for link in _module_links(world)
+        if link["cmid"] == cm["cmid"]
     ]
 
 

@@ -214,6 +214,9 @@ def update_state(world: World, course: Row, cm: Row, userid: int, newstate: int,
     world.module_completions[(cm["cmid"], userid)] = {
         **current, "completionstate": newstate, "timemodified": when, "overrideby": overrideby,
     }
+    # Outside bulk updates, internal_set_data() marks the activity criteria and aggregates at
+    # once (mark_course_completions_activity_criteria): the course row appears in progress.
+    _review_user(world, course, userid)
 
 
 def _review_user(world: World, course: Row, userid: int) -> None:
