@@ -447,40 +447,6 @@ class Store:
             ).fetchall()
         return {nip: json.loads(text) for nip, text in rows}
 
-    def record_created(
-        self,
-        nip: str,
-        moodle_id: int,
-        username: str,
-        unit: str,
-        applied_hash: str | None,
-        *,
-        suspended: bool = False,
-        record: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Record an account the bridge has just created. Raises AccountConflict."""
-        self.record_accounts(
-            [NewAccount(nip, moodle_id, username, unit, applied_hash, "created", suspended,
-                        record)]
-        )
-
-    def record_adopted(
-        self,
-        nip: str,
-        moodle_id: int,
-        username: str,
-        unit: str,
-        applied_hash: str | None,
-        *,
-        suspended: bool = False,
-        record: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Record an existing account the bridge now owns. Raises AccountConflict."""
-        self.record_accounts(
-            [NewAccount(nip, moodle_id, username, unit, applied_hash, "adopted", suspended,
-                        record)]
-        )
-
     def record_accounts(self, rows: Iterable[NewAccount]) -> None:
         """Record owned accounts, all or none, in one transaction.
 

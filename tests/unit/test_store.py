@@ -42,8 +42,15 @@ posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes and signa
 NIP_A = "198507262010011001"
 NIP_B = "199001012015022002"
 NIP_C = "197812312005031003"
-TABLES = {"accounts", "cohorts", "cohort_members", "runs", "batches", "units_seen",
-          "schema_migrations"}
+TABLES = {
+    "accounts",
+    "cohorts",
+    "cohort_members",
+    "runs",
+    "batches",
+    "units_seen",
+    "schema_migrations",
+}
 
 
 class Clock:
@@ -76,9 +83,7 @@ def nip(i: int) -> str:
 
 
 def owned(store: Store, *nips: str) -> None:
-    store.record_accounts(
-        NewAccount(n, 1000 + i, n, "BIMAS", f"h-{n}") for i, n in enumerate(nips)
-    )
+    store.record_accounts(NewAccount(n, 1000 + i, n, "BIMAS", f"h-{n}") for i, n in enumerate(nips))
 
 
 # --- opening, files and migrations --------------------------------------------------------------
@@ -118,10 +123,15 @@ def test_later_migrations_are_applied_in_order_on_an_existing_database(tmp_path:
     path = tmp_path / "state.db"
     with Store.open(path) as store:
         owned(store, NIP_A)
-    newer = [*MIGRATIONS,
-             (2, "CREATE TABLE notes (nip TEXT REFERENCES accounts (nip), text TEXT);"
-                 "INSERT INTO notes SELECT nip, 'carried over' FROM accounts;"),
-             (3, "ALTER TABLE notes ADD COLUMN seen INTEGER NOT NULL DEFAULT 0")]
+    newer = [
+        *MIGRATIONS,
+        (
+            2,
+            "CREATE TABLE notes (nip TEXT REFERENCES accounts (nip), text TEXT);"
+            "INSERT INTO notes SELECT nip, 'carried over' FROM accounts;",
+        ),
+        (3, "ALTER TABLE notes ADD COLUMN seen INTEGER NOT NULL DEFAULT 0"),
+    ]
     with Store.open(path, migrations=newer) as store:
         assert store.schema_version() == 3
         assert store._db.execute("SELECT nip, text, seen FROM notes").fetchall() == [
@@ -150,8 +160,10 @@ def test_a_database_newer_than_the_code_is_refused_untouched(tmp_path: Path):
 
 def test_a_failing_migration_leaves_nothing_half_done(tmp_path: Path):
     path = tmp_path / "state.db"
-    broken = [*MIGRATIONS,
-              (2, "CREATE TABLE half (a INTEGER); INSERT INTO no_such_table VALUES (1);")]
+    broken = [
+        *MIGRATIONS,
+        (2, "CREATE TABLE half (a INTEGER); INSERT INTO no_such_table VALUES (1);"),
+    ]
     with pytest.raises(StoreError, match=r"migration 2 .* failed: no such table"):
         Store.open(path, migrations=broken)
     conn = raw(path)
@@ -163,11 +175,14 @@ def test_a_failing_migration_leaves_nothing_half_done(tmp_path: Path):
         assert store.schema_version() == 1
 
 
-@pytest.mark.parametrize("migrations", [
-    [(2, "SELECT 1")],
-    [(1, "SELECT 1"), (3, "SELECT 1")],
-    [(1, "SELECT 1"), (1, "SELECT 2")],
-])
+@pytest.mark.parametrize(
+    "migrations",
+    [
+        [(2, "SELECT 1")],
+        [(1, "SELECT 1"), (3, "SELECT 1")],
+        [(1, "SELECT 1"), (1, "SELECT 2")],
+    ],
+)
 def test_migrations_must_be_numbered_from_one_in_order(tmp_path: Path, migrations):
     with pytest.raises(ValueError, match="numbered 1, 2, 3"):
         Store.open(tmp_path / "state.db", migrations=migrations)
@@ -236,8 +251,9 @@ def test_a_full_disk_is_a_store_error_and_rolls_back(store: Store):
     pages = store._db.execute("PRAGMA page_count").fetchone()[0]
     store._db.execute(f"PRAGMA max_page_count = {pages}")  # as if the disk were full
     with pytest.raises(StoreError, match="full"):
-        store.record_accounts(NewAccount(nip(i), i + 1, nip(i), "BIMAS", "h" * 64)
-                              for i in range(5_000))
+        store.record_accounts(
+            NewAccount(nip(i), i + 1, nip(i), "BIMAS", "h" * 64) for i in range(5_000)
+        )
     assert set(store.accounts()) == {NIP_A}
 
 
@@ -261,12 +277,25 @@ def test_a_writer_waits_then_reports_a_busy_database(tmp_path: Path):
 
 # --- accounts -----------------------------------------------------------------------------------
 def test_recording_created_and_adopted_accounts(store: Store, clock: Clock):
-    store.record_created(NIP_A, 501, "198507262010011001", "BIMAS", "h1")
+    store.record_accounts(
+        [NewAccount(NIP_A, 501, "198507262010011001", "BIMAS", "h1", how="created")]
+    )
     clock.now += 60
-    store.record_adopted(NIP_B, 502, "budi.s", "PENDIS", "h2", suspended=True)
+    store.record_accounts(
+        [NewAccount(NIP_B, 502, "budi.s", "PENDIS", "h2", how="adopted", suspended=True)]
+    )
     a = store.account(NIP_A)
-    assert a == Account(NIP_A, 501, "198507262010011001", "BIMAS", "created", "h1", False,
-                        1_780_000_000, 1_780_000_000)
+    assert a == Account(
+        NIP_A,
+        501,
+        "198507262010011001",
+        "BIMAS",
+        "created",
+        "h1",
+        False,
+        1_780_000_000,
+        1_780_000_000,
+    )
     b = store.account_by_moodle_id(502)
     assert b is not None
     assert (b.nip, b.how, b.suspended, b.owned_since) == (NIP_B, "adopted", True, 1_780_000_060)
@@ -280,9 +309,11 @@ def test_recording_created_and_adopted_accounts(store: Store, clock: Clock):
 def test_recording_the_same_account_again_updates_it_but_keeps_ownership(
     store: Store, clock: Clock
 ):
-    store.record_adopted(NIP_A, 501, "old.name", "BIMAS", "h1")
+    store.record_accounts([NewAccount(NIP_A, 501, "old.name", "BIMAS", "h1", how="adopted")])
     clock.now += 100
-    store.record_created(NIP_A, 501, NIP_A, "PENDIS", "h2", record={"firstname": "Siti"})
+    store.record_accounts(
+        [NewAccount(NIP_A, 501, NIP_A, "PENDIS", "h2", how="created", record={"firstname": "Siti"})]
+    )
     a = store.account(NIP_A)
     assert a is not None
     assert (a.username, a.unit, a.applied_hash) == (NIP_A, "PENDIS", "h2")
@@ -291,12 +322,14 @@ def test_recording_the_same_account_again_updates_it_but_keeps_ownership(
 
 
 def test_a_nip_is_never_given_a_second_moodle_id(store: Store):
-    store.record_created(NIP_A, 501, NIP_A, "BIMAS", "h1")
+    store.record_accounts([NewAccount(NIP_A, 501, NIP_A, "BIMAS", "h1", how="created")])
     with pytest.raises(AccountConflict) as caught:
-        store.record_accounts([
-            NewAccount(NIP_B, 502, NIP_B, "BIMAS", "h2"),
-            NewAccount(NIP_A, 777, NIP_A, "BIMAS", "h3"),  # Moodle does not enforce idnumbers
-        ])
+        store.record_accounts(
+            [
+                NewAccount(NIP_B, 502, NIP_B, "BIMAS", "h2"),
+                NewAccount(NIP_A, 777, NIP_A, "BIMAS", "h3"),  # Moodle does not enforce idnumbers
+            ]
+        )
     assert caught.value.nips == (NIP_A,)
     assert NIP_A not in str(caught.value)  # messages get logged; NIPs stay in .nips
     assert set(store.accounts()) == {NIP_A}  # all or nothing: NIP_B was not recorded either
@@ -304,22 +337,26 @@ def test_a_nip_is_never_given_a_second_moodle_id(store: Store):
 
 
 def test_a_moodle_id_is_never_owned_under_two_nips(store: Store):
-    store.record_created(NIP_A, 501, NIP_A, "BIMAS", "h1")
+    store.record_accounts([NewAccount(NIP_A, 501, NIP_A, "BIMAS", "h1", how="created")])
     with pytest.raises(AccountConflict) as caught:
-        store.record_accounts([
-            NewAccount(NIP_C, 503, NIP_C, "BIMAS", "h3"),
-            NewAccount(NIP_B, 501, NIP_B, "BIMAS", "h2"),
-        ])
+        store.record_accounts(
+            [
+                NewAccount(NIP_C, 503, NIP_C, "BIMAS", "h3"),
+                NewAccount(NIP_B, 501, NIP_B, "BIMAS", "h2"),
+            ]
+        )
     assert caught.value.nips == (NIP_B,)
     assert set(store.accounts()) == {NIP_A}
 
 
 def test_conflicts_inside_one_call_are_refused_too(store: Store):
     with pytest.raises(AccountConflict) as caught:
-        store.record_accounts([
-            NewAccount(NIP_A, 501, NIP_A, "BIMAS", "h1"),
-            NewAccount(NIP_A, 502, NIP_A, "BIMAS", "h1"),
-        ])
+        store.record_accounts(
+            [
+                NewAccount(NIP_A, 501, NIP_A, "BIMAS", "h1"),
+                NewAccount(NIP_A, 502, NIP_A, "BIMAS", "h1"),
+            ]
+        )
     assert caught.value.nips == (NIP_A,)
     assert store.accounts() == {}
 
@@ -333,10 +370,12 @@ def test_an_invalid_ownership_is_a_store_error(store: Store):
 def test_record_applied_updates_hash_suspension_and_record(store: Store, clock: Clock):
     owned(store, NIP_A, NIP_B)
     clock.now += 5
-    store.record_applied([
-        (NIP_A, "new-a", True),
-        Applied(NIP_B, "new-b", False, {"email": "b@kemenag.go.id"}),
-    ])
+    store.record_applied(
+        [
+            (NIP_A, "new-a", True),
+            Applied(NIP_B, "new-b", False, {"email": "b@kemenag.go.id"}),
+        ]
+    )
     a, b = store.account(NIP_A), store.account(NIP_B)
     assert a is not None
     assert b is not None
@@ -370,8 +409,7 @@ def test_a_whole_civil_service_in_one_transaction(store: Store):
     accounts = store.accounts()
     assert len(accounts) == count
     last = accounts[nip(count - 1)]
-    assert (last.moodle_id, last.applied_hash, last.suspended) == (
-        count, f"h1-{count - 1}", False)
+    assert (last.moodle_id, last.applied_hash, last.suspended) == (count, f"h1-{count - 1}", False)
     assert sum(a.suspended for a in accounts.values()) == count // 100
     assert len(store.accounts("PENDIS")) == len(range(1, count, 3))
 
@@ -382,7 +420,11 @@ def test_runs_begin_and_finish(store: Store, clock: Clock):
     run = store.run(run_id)
     assert run is not None
     assert (run.command, run.unit, run.status, run.started_at) == (
-        "sync", "BIMAS", "running", 1_780_000_000)
+        "sync",
+        "BIMAS",
+        "running",
+        1_780_000_000,
+    )
     assert (run.pid, run.finished_at, run.summary) == (os.getpid(), None, None)
     assert run.host
     assert store.unfinished_runs() == [run]
@@ -426,14 +468,18 @@ def test_a_batch_is_committed_before_journal_batch_returns(store: Store):
     batch_id = store.journal_batch(run_id, "create_users", payload)
     # Another connection, as a process started after a crash would have, already sees it.
     other = raw(store.path)
-    assert other.execute("SELECT state, payload_json FROM batches WHERE id = ?",
-                         (batch_id,)).fetchone() == ("pending", json.dumps(payload,
-                                                     separators=(",", ":")))
+    assert other.execute(
+        "SELECT state, payload_json FROM batches WHERE id = ?", (batch_id,)
+    ).fetchone() == ("pending", json.dumps(payload, separators=(",", ":")))
     other.close()
     batch = store.batch(batch_id)
     assert batch is not None
     assert (batch.run_id, batch.action, batch.payload, batch.state) == (
-        run_id, "create_users", payload, "pending")
+        run_id,
+        "create_users",
+        payload,
+        "pending",
+    )
     assert (batch.settled_at, batch.settled_by_run, batch.result) == (None, None, None)
 
 
@@ -457,8 +503,10 @@ def test_confirm_records_the_answer_and_the_accounts_together(store: Store, cloc
     store.confirm_batch(
         batch_id,
         [{"id": 501, "username": NIP_A}, {"id": 502, "username": NIP_B}],
-        accounts=[NewAccount(NIP_A, 501, NIP_A, "BIMAS", "ha", record={"firstname": "Siti"}),
-                  NewAccount(NIP_B, 502, NIP_B, "BIMAS", "hb")],
+        accounts=[
+            NewAccount(NIP_A, 501, NIP_A, "BIMAS", "ha", record={"firstname": "Siti"}),
+            NewAccount(NIP_B, 502, NIP_B, "BIMAS", "hb"),
+        ],
         applied=[(NIP_C, "hc2", True)],
         cohorts=[Cohort("kemenag-pendis", 8, "Pendidikan Islam", True)],
         members_added=[("kemenag-bimas", NIP_A), ("kemenag-pendis", NIP_B)],
@@ -466,10 +514,16 @@ def test_confirm_records_the_answer_and_the_accounts_together(store: Store, cloc
     batch = store.batch(batch_id)
     assert batch is not None
     assert (batch.state, batch.settled_at, batch.settled_by_run) == (
-        "confirmed", 1_780_000_003, run_id)
+        "confirmed",
+        1_780_000_003,
+        run_id,
+    )
     assert batch.result == [{"id": 501, "username": NIP_A}, {"id": 502, "username": NIP_B}]
     assert {n: a.moodle_id for n, a in store.accounts().items()} == {
-        NIP_A: 501, NIP_B: 502, NIP_C: 1000}
+        NIP_A: 501,
+        NIP_B: 502,
+        NIP_C: 1000,
+    }
     c = store.account(NIP_C)
     assert c is not None
     assert (c.applied_hash, c.suspended) == ("hc2", True)
@@ -488,13 +542,15 @@ def test_a_confirm_that_breaks_an_invariant_records_nothing(store: Store):
     batch_id = store.journal_batch(run_id, "create_users", {"nips": [NIP_A, NIP_B]})
     with pytest.raises(AccountConflict):
         store.confirm_batch(
-            batch_id, {"ok": True},
-            accounts=[NewAccount(NIP_A, 501, NIP_A, "BIMAS", "ha"),
-                      NewAccount(NIP_B, 1000, NIP_B, "BIMAS", "hb")],
+            batch_id,
+            {"ok": True},
+            accounts=[
+                NewAccount(NIP_A, 501, NIP_A, "BIMAS", "ha"),
+                NewAccount(NIP_B, 1000, NIP_B, "BIMAS", "hb"),
+            ],
         )
     with pytest.raises(StoreError, match="cohort or an account is not recorded"):
-        store.confirm_batch(batch_id, {"ok": True},
-                            members_added=[("kemenag-nowhere", NIP_C)])
+        store.confirm_batch(batch_id, {"ok": True}, members_added=[("kemenag-nowhere", NIP_C)])
     with pytest.raises(UnknownAccount):
         store.confirm_batch(batch_id, None, applied=[(NIP_A, "x", False)])
     assert [b.id for b in store.pending_batches()] == [batch_id]
@@ -511,8 +567,10 @@ def test_fail_batch_keeps_the_reason(store: Store):
     batch = store.batch(batch_id)
     assert batch is not None
     assert batch.state == "failed"
-    assert batch.result == {"reason": "invalidparameter",
-                            "result": {"errorcode": "invalidparameter"}}
+    assert batch.result == {
+        "reason": "invalidparameter",
+        "result": {"errorcode": "invalidparameter"},
+    }
     with pytest.raises(JournalError, match="already failed"):
         store.confirm_batch(batch_id)
     with pytest.raises(JournalError, match="batch 99: it is not in the journal"):
@@ -523,8 +581,7 @@ def test_mark_sent_keeps_a_batch_open(store: Store):
     run_id = store.begin_run("sync", "BIMAS")
     batch_id = store.journal_batch(run_id, "enrol", {"nips": [NIP_A]})
     store.mark_sent(batch_id)
-    assert [(b.id, b.state) for b in store.pending_batches()] == [
-        (batch_id, "sent_unconfirmed")]
+    assert [(b.id, b.state) for b in store.pending_batches()] == [(batch_id, "sent_unconfirmed")]
     with pytest.raises(JournalError, match="already sent_unconfirmed"):
         store.mark_sent(batch_id)
     store.confirm_batch(batch_id, {"warnings": []})
@@ -537,8 +594,9 @@ def test_pending_batches_survive_a_crash_and_are_resolved_by_the_next_run(tmp_pa
     crashed = Store.open(path)
     first_run = crashed.begin_run("sync", "BIMAS")
     done = crashed.journal_batch(first_run, "create_users", {"nips": [NIP_A]})
-    crashed.confirm_batch(done, [{"id": 501}],
-                          accounts=[NewAccount(NIP_A, 501, NIP_A, "BIMAS", "ha")])
+    crashed.confirm_batch(
+        done, [{"id": 501}], accounts=[NewAccount(NIP_A, 501, NIP_A, "BIMAS", "ha")]
+    )
     lost = crashed.journal_batch(first_run, "create_users", {"nips": [NIP_B]})
     unsent = crashed.journal_batch(first_run, "create_users", {"nips": [NIP_C]})
     crashed._db.close()  # as a killed process would: no orderly close
@@ -549,15 +607,23 @@ def test_pending_batches_survive_a_crash_and_are_resolved_by_the_next_run(tmp_pa
         resume = store.begin_run("sync", "BIMAS")
         pending = store.pending_batches()
         assert [(b.id, b.run_id, b.payload) for b in pending] == [
-            (lost, first_run, {"nips": [NIP_B]}), (unsent, first_run, {"nips": [NIP_C]})]
+            (lost, first_run, {"nips": [NIP_B]}),
+            (unsent, first_run, {"nips": [NIP_C]}),
+        ]
         # The re-check finds NIP_B in Moodle (the request did arrive) and NIP_C missing.
-        store.resolve_batch(lost, {"found": {NIP_B: 502}}, run_id=resume,
-                            accounts=[NewAccount(NIP_B, 502, NIP_B, "BIMAS", "hb")])
+        store.resolve_batch(
+            lost,
+            {"found": {NIP_B: 502}},
+            run_id=resume,
+            accounts=[NewAccount(NIP_B, 502, NIP_B, "BIMAS", "hb")],
+        )
         store.resolve_batch(unsent, {"found": {}, "missing": [NIP_C]}, run_id=resume)
         assert store.pending_batches() == []
         assert [(b.id, b.state, b.settled_by_run) for b in store.batches(first_run)] == [
-            (done, "confirmed", first_run), (lost, "resolved", resume),
-            (unsent, "resolved", resume)]
+            (done, "confirmed", first_run),
+            (lost, "resolved", resume),
+            (unsent, "resolved", resume),
+        ]
         assert store.account_by_moodle_id(502) is not None
         with pytest.raises(JournalError, match="already resolved"):
             store.resolve_batch(lost, None, run_id=resume)
@@ -566,15 +632,19 @@ def test_pending_batches_survive_a_crash_and_are_resolved_by_the_next_run(tmp_pa
 def test_the_store_can_be_shared_between_worker_threads(store: Store):
     run_id = store.begin_run("sync", "BIMAS")
     count, workers = 200, 4
-    batch_ids = [store.journal_batch(run_id, "create_users", {"nips": [nip(i)]})
-                 for i in range(count)]
+    batch_ids = [
+        store.journal_batch(run_id, "create_users", {"nips": [nip(i)]}) for i in range(count)
+    ]
     errors: list[BaseException] = []
 
     def work(worker: int) -> None:
         try:
             for i in range(worker, count, workers):
-                store.confirm_batch(batch_ids[i], {"id": i + 1},
-                                    accounts=[NewAccount(nip(i), i + 1, nip(i), "BIMAS", "h")])
+                store.confirm_batch(
+                    batch_ids[i],
+                    {"id": i + 1},
+                    accounts=[NewAccount(nip(i), i + 1, nip(i), "BIMAS", "h")],
+                )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -599,11 +669,11 @@ def test_cohorts_and_their_members(store: Store):
     assert store.cohort("nope") is None
     assert set(store.cohorts()) == {"kemenag-bimas", "kemenag-pendis"}
 
-    store.add_members([("kemenag-bimas", NIP_A), ("kemenag-bimas", NIP_B),
-                       ("kemenag-pendis", NIP_A)])
+    store.add_members(
+        [("kemenag-bimas", NIP_A), ("kemenag-bimas", NIP_B), ("kemenag-pendis", NIP_A)]
+    )
     store.add_members([("kemenag-bimas", NIP_A)])  # again: harmless
-    assert store.cohort_members() == {"kemenag-bimas": {NIP_A, NIP_B},
-                                      "kemenag-pendis": {NIP_A}}
+    assert store.cohort_members() == {"kemenag-bimas": {NIP_A, NIP_B}, "kemenag-pendis": {NIP_A}}
     assert store.cohort_members("kemenag-pendis") == {"kemenag-pendis": {NIP_A}}
     store.remove_members([("kemenag-bimas", NIP_B), ("kemenag-bimas", NIP_C)])
     assert store.cohort_members("kemenag-bimas") == {"kemenag-bimas": {NIP_A}}
@@ -636,7 +706,9 @@ def test_units_seen(store: Store, clock: Clock):
     store.record_units_seen(second, {"PENDIS": 82})
     seen = store.units_seen()
     assert {u: (s.last_run_id, s.people_count) for u, s in seen.items()} == {
-        "BIMAS": (first, 120), "PENDIS": (second, 82)}
+        "BIMAS": (first, 120),
+        "PENDIS": (second, 82),
+    }
     assert seen["PENDIS"].updated_at == 1_780_086_400
     store.forget_units(["BIMAS"])
     assert set(store.units_seen()) == {"PENDIS"}
@@ -703,7 +775,9 @@ def _kill_mid_transaction(path: Path, mode: str, rows: int, fraction: float) -> 
     env = {**os.environ, "PYTHONPATH": str(root)}
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(path), mode, str(rows)],
-        stdout=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     lines: queue.Queue[str] = queue.Queue()
     assert child.stdout is not None
@@ -772,17 +846,18 @@ def test_sigkill_during_record_applied_leaves_all_or_nothing(
 
 
 @posix_only
-def test_sigkill_during_record_accounts_leaves_all_or_nothing(
-    tmp_path: Path, crash_template: Path
-):
+def test_sigkill_during_record_accounts_leaves_all_or_nothing(tmp_path: Path, crash_template: Path):
     path = tmp_path / "state.db"
     shutil.copy(crash_template, path)
     generation, commit_started = _kill_mid_transaction(path, "insert", CRASH_BATCH, 0.5)
 
     assert _integrity(path) == "ok"
     conn = raw(path)
-    per_generation = dict(conn.execute(
-        "SELECT substr(nip, 1, 4), count(*) FROM accounts WHERE username = 'u' GROUP BY 1"))
+    per_generation = dict(
+        conn.execute(
+            "SELECT substr(nip, 1, 4), count(*) FROM accounts WHERE username = 'u' GROUP BY 1"
+        )
+    )
     conn.close()
     done = {f"{g:04d}": CRASH_BATCH for g in range(1, generation)}
     if commit_started and per_generation.get(f"{generation:04d}"):
