@@ -1,0 +1,1 @@
+"""What HR says: roster rows, people, and the errors of rows that cannot become people."""

@@ -1,0 +1,47 @@
+"""The people of a roster, as the rest of the bridge sees them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Person(BaseModel):
+    """One ASN as the roster describes them, validated and normalised.
+
+    ``nip`` is the 18-digit key (Moodle ``idnumber`` and, by default, ``username``).
+    ``display_name`` is the name as HR writes it, titles included; ``firstname`` and
+    ``lastname`` are what Moodle gets. ``unit`` is the Eselon I code (``PENDIS``...).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nip: str
+    display_name: str
+    firstname: str
+    lastname: str
+    email: str | None = None
+    unit: str
+    satker: str = ""
+    jabatan: str = ""
+    golongan: str = ""
+    active: bool = True
+    #: The status as HR wrote it (``AKTIF``, ``PENSIUN``...), for reports.
+    status: str = "AKTIF"
+    #: Where the person came from, for error reports: file name and 1-based row number.
+    source: str = ""
+    row: int = 0
+    #: Non-fatal findings about the row (e.g. a PPPK-shaped NIP), in words a clerk understands.
+    warnings: tuple[str, ...] = ()
+
+
+class RowError(BaseModel):
+    """A row that could not become a :class:`Person` (or a row-level warning)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    row: int
+    column: str | None
+    reason: str
+    #: The NIP if one could be read, for matching errors to people (masked in logs).
+    nip: str | None = None
