@@ -1,0 +1,526 @@
+"""The generic roster format: one row per ASN, columns named in Indonesian.
+
+Columns (header names are matched lower-cased; other columns are ignored):
+
+==========  ========  ==========================================================================
+column      required  meaning
+==========  ========  ==========================================================================
+nip         yes       18-digit NIP (spaces, dots and dashes are removed)
+nama        yes       the name as HR writes it, titles included
+unit        yes       Eselon I code (``PENDIS``, ``BIMAS_ISLAM``...): upper-cased, spaces ─► ``_``
+email       no        empty (or ``-``) for none; trimmed and lower-cased
+satker      no        work unit (Kanwil, Kankemenag, madrasah, university)
+jabatan     no        position
+golongan    no        rank (``III/a``)
+status      no        empty means ``AKTIF``; see :data:`DEFAULT_STATUSES`
+==========  ========  ==========================================================================
+
+Cell cleaning: every cell is trimmed and its whitespace collapsed. Invisible characters (control
+characters, right-to-left and other bidi marks, zero-width characters, soft hyphens, stray BOMs)
+are *removed*, and the row carries a warning naming the column: they are always a copy-paste
+accident in this data and never meaningful, and removing them also defuses names that would
+display reversed. A cell holding only ``-`` (the usual "nothing" in these sheets) is empty.
+
+Each row gives a :class:`~moodle_bridge.roster.person.Person` or one
+:class:`~moodle_bridge.roster.person.RowError` (the first problem, in the order nip, nama, unit,
+email, status). :func:`read_generic_roster` also settles duplicate NIPs: rows that are identical
+after cleaning count once (with a warning); rows that differ are all refused, each error naming
+every row, because choosing one would be a guess.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import NamedTuple, TypeVar
+
+from moodle_bridge.roster.names import InvalidName, MononymRule, split_name
+from moodle_bridge.roster.nip import normalise_nip
+from moodle_bridge.roster.person import Person, RowError
+from moodle_bridge.roster.sources import SourceRow, read_rows
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_STATUSES",
+    "REQUIRED_COLUMNS",
+    "ROW_COLUMN",
+    "RosterResult",
+    "normalise_email",
+    "parse_generic_row",
+    "read_generic_roster",
+]
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("nip", "nama", "unit")
+COLUMNS: tuple[str, ...] = (
+    "nip", "nama", "email", "unit", "satker", "jabatan", "golongan", "status",
+)  # fmt: skip
+#: The ``column`` of a RowError about the whole row rather than one cell.
+ROW_COLUMN = "(row)"
+
+#: Status as HR writes it (upper case, single spaces) -> active? Pass ``statuses=`` to extend.
+DEFAULT_STATUSES: Mapping[str, bool] = {
+    "AKTIF": True,
+    "ACTIVE": True,
+    "PNS": True,
+    "CPNS": True,
+    "PPPK": True,
+    "TUGAS BELAJAR": True,
+    "PENSIUN": False,
+    "MENINGGAL": False,
+    "MENINGGAL DUNIA": False,
+    "WAFAT": False,
+    "BERHENTI": False,
+    "DIBERHENTIKAN": False,
+    "DIBERHENTIKAN SEMENTARA": False,
+    "PEMBERHENTIAN": False,
+    "MENGUNDURKAN DIRI": False,
+    "CLTN": False,  # cuti di luar tanggungan negara: unpaid leave
+    "MPP": False,  # masa persiapan pensiun: pre-retirement
+    "NONAKTIF": False,
+    "NON AKTIF": False,
+    "TIDAK AKTIF": False,
+    "PINDAH": False,
+    "MUTASI KELUAR": False,
+    "KELUAR": False,
+}
+
+# Controls other than the whitespace ones (\t \n \v \f \r), which are collapsed like spaces.
+# Printable ASCII words separated by single spaces: nothing to clean (the common case).
+_CLEAN_ASCII = re.compile(r"(?:[!-~]+(?: [!-~]+)*)?")
+_ASCII_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
+)
+_PLACEHOLDER = re.compile(r"[-\u2013\u2014]+")
+_STATUS_SEPARATORS = re.compile(r"[\s_\-]+")
+_UNIT = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_LOCAL = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_EMAIL = re.compile(rf"{_LOCAL}(?:\.{_LOCAL})*@{_LABEL}(?:\.{_LABEL})+")
+#: Moodle's ``email`` column holds 100 characters.
+MAX_EMAIL = 100
+
+
+@dataclass(slots=True)
+class RosterResult:
+    """What a roster file gave: accepted ``people``, refused rows (``errors``), ``warnings``.
+
+    ``warnings`` repeats each accepted person's warnings as a RowError (with its column) and
+    adds the file-level findings: duplicate rows counted once, emails shared by several people.
+    """
+
+    people: list[Person] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)
+    #: Non-empty data rows read.
+    rows: int = 0
+
+
+def _clean(value: str) -> tuple[str, bool]:
+    """Trim, collapse whitespace, drop invisible characters; True when any were dropped."""
+    if _CLEAN_ASCII.fullmatch(value):
+        return value, False
+    if value.isascii():
+        if _ASCII_INVISIBLE.search(value) is None:
+            return " ".join(value.split()), False
+        return " ".join(_ASCII_INVISIBLE.sub("", value).split()), True
+    dropped = _INVISIBLE.search(value) is not None
+    if dropped:
+        value = _INVISIBLE.sub("", value)
+    return unicodedata.normalize("NFC", " ".join(value.split())), dropped
+
+
+def normalise_email(raw: str) -> tuple[str | None, str | None]:
+    """``(email, None)`` for a valid address (lower case), ``(None, None)`` for an empty cell,
+    ``(None, reason)`` for an invalid one. The reason never repeats the address."""
+    email = raw.strip().lower()
+    if not email or _PLACEHOLDER.fullmatch(email):
+        return None, None
+    if _EMAIL.fullmatch(email):
+        if len(email) > MAX_EMAIL:
+            return None, f"The email address is longer than {MAX_EMAIL} characters"
+        return email, None
+    if email.count("@") != 1:
+        return None, "An email address has exactly one @ (one address per cell)"
+    if any(ch.isspace() for ch in email):
+        return None, "The email address contains a space"
+    if not email.isascii():
+        return None, "The email address contains letters Moodle does not accept (use a-z, 0-9)"
+    return None, "Not a valid email address (expected name@domain.tld)"
+
+
+def _status_table(statuses: Mapping[str, bool] | None) -> Mapping[str, bool]:
+    if statuses is None:
+        return DEFAULT_STATUSES
+    return {_STATUS_SEPARATORS.sub(" ", k).strip().upper(): v for k, v in statuses.items()}
+
+
+_INVISIBLE_REMOVED = "Invisible characters (control or right-to-left marks) were removed"
+_EXTRA_CELLS = (
+    "The row has {} more cell(s) than the header has columns; a comma or semicolon inside an "
+    "unquoted cell (such as a name with titles) shifts the columns: quote that cell or remove "
+    "the extra cells"
+)
+_NO_WARNINGS: tuple[tuple[str, str], ...] = ()
+#: Distinct values remembered per repeated column before the memo starts again.
+_MEMO_LIMIT = 100_000
+
+Outcome = tuple[Person | RowError, tuple[tuple[str, str], ...]]
+
+
+class _Problem(NamedTuple):
+    column: str
+    reason: str
+
+
+class _Fields(NamedTuple):
+    unit: str
+    status: str
+    active: bool
+    email: str | None
+    satker: str
+    jabatan: str
+    golongan: str
+
+
+class _RowParser:
+    """Parses rows of one file. Columns whose values repeat across the file (unit, satker,
+    jabatan, golongan, status) are cleaned once per distinct value: that keeps 230,000 rows
+    fast and lets equal values share one string in memory."""
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        mononym: MononymRule,
+        marker: str,
+        statuses: Mapping[str, bool],
+        today: date | None,
+    ) -> None:
+        # Fail on a bad naming setting now, not on every row.
+        split_name("Setting Check", mononym=mononym, marker=marker)
+        self.source = source
+        self.mononym: MononymRule = mononym
+        self.marker = marker
+        self.statuses = statuses
+        self.today = today or date.today()
+        self._optional_memo: dict[str, tuple[str, bool]] = {}
+        self._unit_memo: dict[str, tuple[str, str | None, bool]] = {}
+        self._status_memo: dict[str, tuple[str, bool | None, bool]] = {}
+        self._known = ", ".join(sorted(statuses))
+
+    def _optional(self, raw: str) -> tuple[str, bool]:
+        hit = self._optional_memo.get(raw)
+        if hit is None:
+            value, dropped = _clean(raw)
+            hit = ("" if _PLACEHOLDER.fullmatch(value) else value, dropped)
+            _remember(self._optional_memo, raw, hit)
+        return hit
+
+    def _unit(self, raw: str) -> tuple[str, str | None, bool]:
+        hit = self._unit_memo.get(raw)
+        if hit is None:
+            value, dropped = _clean(raw)
+            unit = value.upper().replace(" ", "_")
+            error: str | None = None
+            if not unit:
+                error = "The unit is empty (an Eselon I code such as PENDIS)"
+            elif not _UNIT.fullmatch(unit):
+                error = (
+                    "The unit must be a code of letters, digits and _ such as PENDIS or BIMAS_ISLAM"
+                )
+            hit = _remember(self._unit_memo, raw, (unit, error, dropped))
+        return hit
+
+    def _status(self, raw: str) -> tuple[str, bool | None, bool]:
+        hit = self._status_memo.get(raw)
+        if hit is None:
+            value, dropped = _clean(raw)
+            status = _STATUS_SEPARATORS.sub(" ", value).strip().upper() or "AKTIF"
+            hit = _remember(self._status_memo, raw, (status, self.statuses.get(status), dropped))
+        return hit
+
+    def parse(self, row: SourceRow) -> Outcome:
+        """The outcome of one row and its warnings as ``(column, reason)``."""
+        source, number = self.source, row.row
+        if row.extra:
+            reason = _EXTRA_CELLS.format(len(row.extra))
+            return RowError(source=source, row=number, column=ROW_COLUMN, reason=reason), ()
+
+        values = row.values
+        warnings: list[tuple[str, str]] = []
+        raw_nip, dropped = _clean(values.get("nip", ""))
+        if dropped:
+            warnings.append(("nip", _INVISIBLE_REMOVED))
+        checked = normalise_nip(raw_nip, today=self.today)
+        nip = checked.nip
+        if nip is None:
+            reason = checked.error or "The NIP is not valid"
+            return RowError(source=source, row=number, column="nip", reason=reason), ()
+        if checked.warnings:
+            warnings.extend(("nip", warning) for warning in checked.warnings)
+
+        display, dropped = _clean(values.get("nama", ""))
+        if dropped:
+            warnings.append(("nama", _INVISIBLE_REMOVED))
+        try:
+            firstname, lastname = split_name(display, mononym=self.mononym, marker=self.marker)
+        except InvalidName as exc:
+            fields: _Fields | _Problem = _Problem("nama", exc.reason)
+        else:
+            fields = self._rest(values, warnings)
+        if isinstance(fields, _Problem):
+            error = RowError(
+                source=source, row=number, column=fields.column, reason=fields.reason, nip=nip
+            )
+            return error, ()
+        unit, status, active, email, satker, jabatan, golongan = fields
+        person = Person(
+            nip=nip,
+            display_name=display,
+            firstname=firstname,
+            lastname=lastname,
+            email=email,
+            unit=unit,
+            satker=satker,
+            jabatan=jabatan,
+            golongan=golongan,
+            active=active,
+            status=status,
+            source=source,
+            row=number,
+            warnings=tuple(reason for _, reason in warnings) if warnings else (),
+        )
+        return person, (tuple(warnings) if warnings else _NO_WARNINGS)
+
+    def _rest(self, values: dict[str, str], warnings: list[tuple[str, str]]) -> _Fields | _Problem:
+        """Check unit, email, status and the optional columns: their values or the first
+        problem."""
+        get = values.get
+        unit, error, dropped = self._unit(get("unit", ""))
+        if dropped:
+            warnings.append(("unit", _INVISIBLE_REMOVED))
+        if error is not None:
+            return _Problem("unit", error)
+
+        raw_email, dropped = _clean(get("email", ""))
+        if dropped:
+            warnings.append(("email", _INVISIBLE_REMOVED))
+        email, error = normalise_email(raw_email)
+        if error is not None:
+            return _Problem("email", error)
+
+        status, active, dropped = self._status(get("status", ""))
+        if dropped:
+            warnings.append(("status", _INVISIBLE_REMOVED))
+        if active is None:
+            shown = status if len(status) <= 40 else status[:40] + "..."
+            return _Problem("status", f"Unknown status {shown!r} (known: {self._known})")
+
+        satker, dropped = self._optional(get("satker", ""))
+        if dropped:
+            warnings.append(("satker", _INVISIBLE_REMOVED))
+        jabatan, dropped = self._optional(get("jabatan", ""))
+        if dropped:
+            warnings.append(("jabatan", _INVISIBLE_REMOVED))
+        golongan, dropped = self._optional(get("golongan", ""))
+        if dropped:
+            warnings.append(("golongan", _INVISIBLE_REMOVED))
+        return _Fields(unit, status, active, email, satker, jabatan, golongan)
+
+
+_T = TypeVar("_T")
+
+
+def _remember(memo: dict[str, _T], raw: str, value: _T) -> _T:
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[raw] = value
+    return value
+
+
+def parse_generic_row(
+    source_name: str,
+    row: SourceRow,
+    *,
+    mononym: MononymRule = "repeat",
+    marker: str = ".",
+    statuses: Mapping[str, bool] | None = None,
+    today: date | None = None,
+) -> Person | RowError:
+    """Turn one row of the generic format into a Person, or the RowError of its first problem.
+
+    ``mononym``/``marker`` choose how a one-word name is split (see
+    :func:`~moodle_bridge.roster.names.split_name`); ``statuses`` replaces
+    :data:`DEFAULT_STATUSES`; ``today`` bounds the NIP's dates. Never raises for bad data.
+    """
+    parser = _RowParser(
+        source_name,
+        mononym=mononym,
+        marker=marker,
+        statuses=_status_table(statuses),
+        today=today,
+    )
+    return parser.parse(row)[0]
+
+
+def _content(person: Person) -> tuple[object, ...]:
+    return (
+        person.nip,
+        person.display_name,
+        person.firstname,
+        person.lastname,
+        person.email,
+        person.unit,
+        person.satker,
+        person.jabatan,
+        person.golongan,
+        person.active,
+        person.status,
+    )
+
+
+#: Row numbers listed in one message; a longer list ends with "and N more".
+_ROWS_SHOWN = 10
+
+
+def _rows_text(rows: Iterable[int]) -> str:
+    numbers = [str(r) for r in sorted(rows)]
+    if len(numbers) > _ROWS_SHOWN:
+        shown = ", ".join(numbers[:_ROWS_SHOWN])
+        return f"{shown} and {len(numbers) - _ROWS_SHOWN} more"
+    if len(numbers) <= 2:
+        return " and ".join(numbers)
+    return ", ".join(numbers[:-1]) + " and " + numbers[-1]
+
+
+def read_generic_roster(
+    path: str | Path,
+    *,
+    source_name: str | None = None,
+    mononym: MononymRule = "repeat",
+    marker: str = ".",
+    statuses: Mapping[str, bool] | None = None,
+    today: date | None = None,
+) -> RosterResult:
+    """Read a whole roster file in the generic format.
+
+    ``source_name`` (default: the file name) is what errors call the file. Raises
+    :class:`~moodle_bridge.roster.sources.MissingColumn` when ``nip``, ``nama`` or ``unit`` is
+    not in the header, and another :class:`~moodle_bridge.roster.sources.SourceError` when the
+    file cannot be read at all; every problem of a single row is a RowError in the result.
+    """
+    p = Path(path)
+    source = source_name or p.name
+    table = _status_table(statuses)
+    result = RosterResult()
+    parser = _RowParser(source, mononym=mononym, marker=marker, statuses=table, today=today)
+    outcomes: list[Outcome] = []
+    # Most NIPs and emails are unique: remember the first index, list the rest only on a clash.
+    first_of_nip: dict[str, int] = {}
+    repeated_nips: dict[str, list[int]] = {}
+    for row in read_rows(p, required=REQUIRED_COLUMNS, columns=COLUMNS):
+        parsed = parser.parse(row)
+        nip = parsed[0].nip
+        if nip is not None:
+            first = first_of_nip.setdefault(nip, len(outcomes))
+            if first != len(outcomes):
+                repeated_nips.setdefault(nip, [first]).append(len(outcomes))
+        outcomes.append(parsed)
+    result.rows = len(outcomes)
+
+    # Duplicate NIPs: settle each group once, replacing outcomes in place.
+    dropped: set[int] = set()
+    for indexes in repeated_nips.values():
+        _settle_duplicates(source, outcomes, indexes, dropped, result.warnings)
+
+    first_of_email: dict[str, Person] = {}
+    emails: dict[str, list[Person]] = {}
+    people, errors = result.people, result.errors
+    for i, (outcome, warnings) in enumerate(outcomes):
+        if isinstance(outcome, RowError):
+            errors.append(outcome)
+            continue
+        if dropped and i in dropped:
+            continue
+        people.append(outcome)
+        if warnings:
+            result.warnings.extend(
+                RowError(source=source, row=outcome.row, column=c, reason=w, nip=outcome.nip)
+                for c, w in warnings
+            )
+        email = outcome.email
+        if email is not None:
+            other = first_of_email.setdefault(email, outcome)
+            if other is not outcome:
+                emails.setdefault(email, [other]).append(outcome)
+
+    for sharing in emails.values():
+        rows = [p.row for p in sharing]
+        reason = (
+            f"Rows {_rows_text(rows)} have the same email address; Moodle refuses this "
+            "unless the site allows accounts with the same email"
+        )
+        for person in sharing:
+            result.warnings.append(
+                RowError(
+                    source=source, row=person.row, column="email", reason=reason, nip=person.nip
+                )
+            )
+    result.warnings.sort(key=lambda w: w.row)
+    return result
+
+
+def _settle_duplicates(
+    source: str,
+    outcomes: list[Outcome],
+    indexes: list[int],
+    dropped: set[int],
+    warnings: list[RowError],
+) -> None:
+    group = [outcomes[i][0] for i in indexes]
+    rows = [o.row for o in group]
+    people = [o for o in group if isinstance(o, Person)]
+    if len(people) == len(group) and len({_content(p) for p in people}) == 1:
+        first = people[0]
+        for i, person in zip(indexes[1:], people[1:], strict=True):
+            dropped.add(i)
+            warnings.append(
+                RowError(
+                    source=source,
+                    row=person.row,
+                    column="nip",
+                    reason=f"Row {person.row} repeats row {first.row} exactly; counted once",
+                    nip=person.nip,
+                )
+            )
+        return
+    if len(people) == len(group):
+        reason = (
+            f"The same NIP is on rows {_rows_text(rows)} with different data; none of these "
+            "rows was used: keep one row per person"
+        )
+    else:
+        failed = [o.row for o in group if isinstance(o, RowError)]
+        which = (
+            f"row {failed[0]} has its own error"
+            if len(failed) == 1
+            else f"rows {_rows_text(failed)} have their own errors"
+        )
+        reason = (
+            f"The same NIP is on rows {_rows_text(rows)}, and {which}; "
+            "none of these rows was used: keep one correct row per person"
+        )
+    for i, outcome in zip(indexes, group, strict=True):
+        if isinstance(outcome, Person):
+            outcomes[i] = (
+                RowError(
+                    source=source, row=outcome.row, column="nip", reason=reason, nip=outcome.nip
+                ),
+                (),
+            )

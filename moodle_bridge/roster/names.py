@@ -1,0 +1,216 @@
+"""Names as HR writes them ─► Moodle's ``firstname`` and ``lastname``.
+
+The rules, in order:
+
+1. Whitespace is collapsed and the text NFC-normalised. Apostrophes (``Ma'ruf``, ``Nur'aini``,
+   also curly ones)
+   and non-ASCII letters are kept as written.
+2. **Back titles.** Everything after the first comma is titles when it looks like degree
+   abbreviations (``S.Ag.``, ``S.Pd.I``, ``M.Pd.I.``, ``Lc.``, ``MA``, ``Ph.D.``, ``SPd``...):
+   dotted abbreviations of short letter groups, camel-case abbreviations, words of 2-4 capitals
+   (``SE``, ``MM``, ``IPU``) and a list of undotted ones. A word after the comma that does not
+   look like a degree (``Fauzi, Ahmad``) stays part of the name, in the order written: the
+   comma is then only a separator. Dotted degrees at the
+   end of the name without a comma (``Ahmad Fauzi S.Ag M.Pd``) are titles too.
+3. **Front titles** (``Dr.``, ``Drs.``, ``Dra.``, ``H.``, ``Hj.``, ``Ir.``, ``Prof.``, ``dr.``,
+   ``drh.``, ``KH.``, ``Pdt.``...) are removed from the start, any case, with or without the dot,
+   several in a row and glued together (``Prof.Dr.H.Ahmad``). Name abbreviations such as
+   ``M.``, ``Moh.`` or ``Abd.`` are not titles and stay.
+4. The last remaining word is the lastname, the others the firstname. Balinese names follow the
+   same rule: the prefixes of caste and birth order (``I``, ``Ni``, ``Gusti``, ``Ngurah``,
+   ``Luh``, ``Putu``, ``Made``...) stay in the firstname and the personal name, written last, is
+   the lastname: ``I Gusti Ngurah Rai`` ─► ``I Gusti Ngurah`` / ``Rai``; ``Ni Luh Putu Ayu`` ─►
+   ``Ni Luh Putu`` / ``Ayu``.
+5. A single word left (a mononym) is never given an invented surname: with ``mononym="repeat"``
+   it becomes both firstname and lastname, with ``mononym="marker"`` the lastname is the marker
+   (default ``"."``), so reports can tell it apart.
+6. Moodle keeps 100 characters per part: a longer part is an :class:`InvalidName`, never cut.
+   ``<`` and ``>`` are refused too, because Moodle strips tags from names and the stored name
+   would then never match the roster again.
+
+The display name is the caller's business: it keeps the titles.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Literal
+
+__all__ = [
+    "FRONT_TITLES",
+    "MAX_NAME_PART",
+    "InvalidName",
+    "MononymRule",
+    "clean_name",
+    "sort_key",
+    "split_name",
+    "strip_titles",
+]
+
+MononymRule = Literal["repeat", "marker"]
+
+#: Moodle's ``firstname`` and ``lastname`` columns hold 100 characters.
+MAX_NAME_PART = 100
+
+#: Front titles, lower case and without dots (``K.H.`` is ``kh``).
+FRONT_TITLES: frozenset[str] = frozenset(
+    {
+        "dr", "drs", "dra", "drg", "drh", "ir", "prof",  # academic and professional
+        "h", "hj", "kh", "kyai", "kiai", "ust", "ustadz", "ustadzah", "tgk",  # Islamic
+        "pdt", "pnt",  # Protestant ministers and elders
+        "ns", "apt",  # nurse, pharmacist (also written in front)
+    }
+)  # fmt: skip
+
+#: Degree abbreviations written without dots, lower case.
+_UNDOTTED_DEGREES: frozenset[str] = frozenset(
+    {
+        "ma", "mm", "mba", "msc", "bsc", "ba", "bs", "ms", "phd", "lc", "llm", "mpa", "mph",
+        "se", "st", "sh", "ssi", "sag", "spd", "spdi", "sthi", "shi", "sei", "sos", "ssos",
+        "sip", "skm", "skom", "skep", "sfarm", "ssy", "sth", "sak", "spsi", "ssn", "sst", "stp",
+        "mpd", "mpdi", "msi", "mag", "mh", "mhi", "mth", "mkom", "mkes", "mhum", "mt", "mpsi",
+        "msy", "mei", "mesy", "mars", "msn", "amd", "ak", "cpa", "ca", "ns", "apt", "hons",
+        "spa", "spb", "spog", "sppd", "spkj", "sprad", "spm", "sptht",
+    }
+)  # fmt: skip
+
+# After a comma: "S.Ag.", "M.Pd.I", "Ph.D.", "A.Md.Kep", "Lc.".
+_DOTTED_DEGREE = re.compile(r"^\(?(?:[A-Za-z]{1,5}\.)+[A-Za-z]{0,5}\.?\)?$")
+# Camel-case degrees: "SPd", "MPdI", "SKom", "PhD"; and short capitals: "SE", "MM", "IPU", "SKM".
+_CAMEL_DEGREE = re.compile(r"^(?=.*[a-z])[A-Z][a-z]{0,3}(?:[A-Z][a-z]{0,3})+$|^[A-Z]{2,4}$")
+# Without a comma only unmistakable ones: "S.Ag", "M.Pd.I", "Ph.D" (1-2 letters, a dot, more).
+_TRAILING_DEGREE = re.compile(r"^[A-Za-z]{1,2}\.(?:[A-Za-z]{1,4}\.?)+$")
+_LEADING_DOTTED = re.compile(r"^((?:[A-Za-z]+\.)+)(.*)$")
+_LETTER = re.compile(r"[^\W\d_]")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+
+
+class InvalidName(ValueError):
+    """The name cannot become a Moodle firstname/lastname; ``reason`` says why, in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def clean_name(full: str) -> str:
+    """Collapse whitespace and NFC-normalise: the display form of the name, titles kept."""
+    text = " ".join(full.split())
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    return text
+
+
+@lru_cache(maxsize=4096)
+def _is_back_degree(word: str) -> bool:
+    if _DOTTED_DEGREE.match(word) or _CAMEL_DEGREE.match(word):
+        return True
+    return word.strip("().").replace(".", "").lower() in _UNDOTTED_DEGREES
+
+
+def _strip_front(words: list[str]) -> list[str]:
+    """Remove front titles; return the remaining words."""
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.replace(".", "").lower() in FRONT_TITLES:
+            i += 1
+            continue
+        match = _LEADING_DOTTED.match(word) if "." in word else None
+        if match is None:
+            break
+        # Glued titles: "Prof.Dr.H.Ahmad" or "K.H.Ahmad". Consume title segments greedily.
+        segments = match.group(1).split(".")[:-1]
+        taken = _take_titles(segments)
+        if taken == 0:
+            break
+        rest_segments = segments[taken:]
+        rest = ".".join(rest_segments) + ("." if rest_segments else "") + match.group(2)
+        if rest:
+            return [rest, *words[i + 1 :]]
+        i += 1
+    return words[i:]
+
+
+def _take_titles(segments: list[str]) -> int:
+    """How many leading dotted segments form titles (``["K", "H", "Ahmad"]`` -> 2)."""
+    taken = 0
+    while taken < len(segments):
+        for end in range(len(segments), taken, -1):
+            if "".join(segments[taken:end]).lower() in FRONT_TITLES:
+                taken = end
+                break
+        else:
+            return taken
+    return taken
+
+
+def _name_words(full: str) -> list[str]:
+    """The words of the name without titles (empty when nothing is left)."""
+    if not full.isascii():
+        full = unicodedata.normalize("NFC", full)
+    head, comma, tail = full.partition(",")
+    words = head.split()
+    if comma:
+        words += [w for w in tail.replace(",", " ").split() if not _is_back_degree(w)]
+    else:
+        while len(words) > 1 and _TRAILING_DEGREE.match(words[-1]):
+            words.pop()
+    return _strip_front(words)
+
+
+def strip_titles(full: str) -> str:
+    """The name without front and back titles, whitespace collapsed (may be empty)."""
+    return " ".join(_name_words(full))
+
+
+def split_name(full: str, *, mononym: MononymRule = "repeat", marker: str = ".") -> tuple[str, str]:
+    """Split a name as HR writes it into Moodle's ``(firstname, lastname)``.
+
+    Titles are left out; the rules are in the module docstring.
+    Raises :class:`InvalidName` for an empty name, a name without letters or with only titles,
+    a name with ``<``/``>``, or a part longer than :data:`MAX_NAME_PART` characters.
+    Raises :class:`ValueError` for a bad ``mononym``/``marker`` setting.
+    """
+    if mononym not in ("repeat", "marker"):
+        msg = f"mononym must be 'repeat' or 'marker', not {mononym!r}"
+        raise ValueError(msg)
+    if mononym == "marker" and not marker.strip():
+        msg = "the mononym marker must not be empty"
+        raise ValueError(msg)
+    if not full.strip():
+        msg = "The name is empty"
+        raise InvalidName(msg)
+    if "<" in full or ">" in full:
+        msg = "The name contains '<' or '>', which Moodle does not keep in names"
+        raise InvalidName(msg)
+    if _LETTER.search(full) is None:
+        msg = "The name has no letters"
+        raise InvalidName(msg)
+    words = _name_words(full)
+    if not words:
+        msg = "The name has only titles and no name"
+        raise InvalidName(msg)
+    if len(words) == 1:
+        firstname = words[0]
+        lastname = firstname if mononym == "repeat" else marker.strip()
+    else:
+        firstname = " ".join(words[:-1])
+        lastname = words[-1]
+    if len(firstname) > MAX_NAME_PART or len(lastname) > MAX_NAME_PART:
+        label, part = (
+            ("first name", firstname) if len(firstname) > MAX_NAME_PART else ("last name", lastname)
+        )
+        msg = (
+            f"The {label} is {len(part)} characters long; Moodle allows {MAX_NAME_PART}. "
+            "Shorten it in the HR data"
+        )
+        raise InvalidName(msg)
+    return firstname, lastname
+
+
+def sort_key(full: str) -> str:
+    """A key for sorting and matching names: titles removed, case-folded, apostrophes unified."""
+    return strip_titles(full).translate(_APOSTROPHES).casefold()
