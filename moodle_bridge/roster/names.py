@@ -3,15 +3,15 @@
 The rules, in order:
 
 1. Whitespace is collapsed and the text NFC-normalised. Apostrophes (``Ma'ruf``, ``Nur'aini``,
-   also curly ones)
-   and non-ASCII letters are kept as written.
+   straight or curly) and non-ASCII letters are kept as written.
 2. **Back titles.** Everything after the first comma is titles when it looks like degree
    abbreviations (``S.Ag.``, ``S.Pd.I``, ``M.Pd.I.``, ``Lc.``, ``MA``, ``Ph.D.``, ``SPd``...):
-   dotted abbreviations of short letter groups, camel-case abbreviations, words of 2-4 capitals
-   (``SE``, ``MM``, ``IPU``) and a list of undotted ones. A word after the comma that does not
-   look like a degree (``Fauzi, Ahmad``) stays part of the name, in the order written: the
-   comma is then only a separator. Dotted degrees at the
-   end of the name without a comma (``Ahmad Fauzi S.Ag M.Pd``) are titles too.
+   dotted abbreviations of short letter groups, camel-case abbreviations, words of 1-4
+   capitals (``SE``, ``MM``, ``IPU``, the ``I`` of ``S. Pd. I``) and a list of undotted ones.
+   A word after the comma that does not look like a degree (``Fauzi, Ahmad``) stays part of
+   the name, in the order written: the comma is then only a separator (so a surname-first
+   ``FAUZI, ALI`` loses ``ALI`` as a degree: HR files do not use that order). Dotted degrees at
+   the end of the name without a comma (``Ahmad Fauzi S.Ag M.Pd``) are titles too.
 3. **Front titles** (``Dr.``, ``Drs.``, ``Dra.``, ``H.``, ``Hj.``, ``Ir.``, ``Prof.``, ``dr.``,
    ``drh.``, ``KH.``, ``Pdt.``...) are removed from the start, any case, with or without the dot,
    several in a row and glued together (``Prof.Dr.H.Ahmad``). Name abbreviations such as
@@ -78,8 +78,9 @@ _UNDOTTED_DEGREES: frozenset[str] = frozenset(
 
 # After a comma: "S.Ag.", "M.Pd.I", "Ph.D.", "A.Md.Kep", "Lc.".
 _DOTTED_DEGREE = re.compile(r"^\(?(?:[A-Za-z]{1,5}\.)+[A-Za-z]{0,5}\.?\)?$")
-# Camel-case degrees: "SPd", "MPdI", "SKom", "PhD"; and short capitals: "SE", "MM", "IPU", "SKM".
-_CAMEL_DEGREE = re.compile(r"^(?=.*[a-z])[A-Z][a-z]{0,3}(?:[A-Z][a-z]{0,3})+$|^[A-Z]{2,4}$")
+# Camel-case degrees: "SPd", "MPdI", "SKom", "PhD"; and short capitals: "SE", "MM", "IPU", "SKM",
+# or the "I" of "S. Pd. I" typed with spaces.
+_CAMEL_DEGREE = re.compile(r"^(?=.*[a-z])[A-Z][a-z]{0,3}(?:[A-Z][a-z]{0,3})+$|^[A-Z]{1,4}$")
 # Without a comma only unmistakable ones: "S.Ag", "M.Pd.I", "Ph.D" (1-2 letters, a dot, more).
 _TRAILING_DEGREE = re.compile(r"^[A-Za-z]{1,2}\.(?:[A-Za-z]{1,4}\.?)+$")
 _LEADING_DOTTED = re.compile(r"^((?:[A-Za-z]+\.)+)(.*)$")

@@ -49,7 +49,7 @@ _RATIO_FLOOR = 1024 * 1024
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls (and other OLE documents)
-_CHUNK = 1 << 20
+_CHUNK = 1 << 18
 # Bytes Windows-1252 leaves undefined: a file with them is neither UTF-8 nor Windows-1252.
 _CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
 _QUOTED = re.compile(r'"[^"]*"')
@@ -174,7 +174,7 @@ def read_rows(
 def detect_encoding(path: str | Path) -> str:
     """The codec for a CSV file: ``utf-8-sig``, ``utf-8`` or ``cp1252``.
 
-    The whole file is checked in 1 MiB chunks, so a Windows-1252 byte on the last line is still
+    The whole file is checked in 256 KiB chunks, so a Windows-1252 byte on the last line is still
     found before the first row is handed out. Raises :class:`SourceError` for UTF-16 files and
     for bytes that are neither UTF-8 nor Windows-1252.
     """
@@ -362,12 +362,26 @@ def _open_xlsx(path: Path, *, sheet: str | None, max_uncompressed: int, max_rati
     # openpyxl may fail in many ways on a corrupt file (KeyError, ValueError, XML errors...);
     # all of them mean the same thing to the caller: this workbook cannot be read.
     try:
+        # A file object, not the path: openpyxl would refuse a workbook named ``.csv``.
+        stream = path.open("rb")
+    except OSError as exc:
+        msg = f"{path.name}: cannot read the file: {exc.strerror or exc}"
+        raise SourceError(msg) from exc
+    try:
         from openpyxl import load_workbook  # type: ignore[import-untyped, unused-ignore]
 
-        workbook = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+        workbook = load_workbook(stream, read_only=True, data_only=True, keep_links=False)
     except Exception as exc:
+        stream.close()
         msg = f"{path.name}: the workbook cannot be opened ({type(exc).__name__}: {exc})"
         raise SourceError(msg) from exc
+
+    def close() -> None:
+        try:
+            workbook.close()
+        finally:
+            stream.close()
+
     try:
         if sheet is None:
             if not workbook.worksheets:
@@ -386,9 +400,9 @@ def _open_xlsx(path: Path, *, sheet: str | None, max_uncompressed: int, max_rati
         # Some exporters write a wrong dimension (A1:A1); reading without it is always right.
         worksheet.reset_dimensions()
     except BaseException:
-        workbook.close()
+        close()
         raise
-    return _Table(_xlsx_rows(worksheet.iter_rows(values_only=True), path), workbook.close)
+    return _Table(_xlsx_rows(worksheet.iter_rows(values_only=True), path), close)
 
 
 def _xlsx_rows(rows: Iterator[tuple[Any, ...]], path: Path) -> Iterator[list[str]]:
