@@ -48,7 +48,9 @@ __all__ = [
     "DEFAULT_STATUSES",
     "REQUIRED_COLUMNS",
     "ROW_COLUMN",
+    "Outcome",
     "RosterResult",
+    "collect_outcomes",
     "normalise_email",
     "parse_generic_row",
     "read_generic_roster",
@@ -166,11 +168,12 @@ _EXTRA_CELLS = (
     "unquoted cell (such as a name with titles) shifts the columns: quote that cell or remove "
     "the extra cells"
 )
-_NO_WARNINGS: tuple[tuple[str, str], ...] = ()
+_NO_WARNINGS: tuple[tuple[str | None, str], ...] = ()
 #: Distinct values remembered per repeated column before the memo starts again.
 _MEMO_LIMIT = 100_000
 
-Outcome = tuple[Person | RowError, tuple[tuple[str, str], ...]]
+#: A parsed row and its warnings as ``(column, reason)``.
+Outcome = tuple[Person | RowError, tuple[tuple[str | None, str], ...]]
 
 
 class _Problem(NamedTuple):
@@ -357,16 +360,25 @@ def parse_generic_row(
 
     ``mononym``/``marker`` choose how a one-word name is split (see
     :func:`~moodle_bridge.roster.names.split_name`); ``statuses`` replaces
-    :data:`DEFAULT_STATUSES`; ``today`` bounds the NIP's dates. Never raises for bad data.
+    :data:`DEFAULT_STATUSES`; ``today`` bounds the NIP's dates. Never raises for bad data;
+    raises :class:`ValueError` for a bad ``mononym``/``marker`` setting.
     """
-    parser = _RowParser(
-        source_name,
-        mononym=mononym,
-        marker=marker,
-        statuses=_status_table(statuses),
-        today=today,
-    )
+    day = today or date.today()
+    key = (source_name, mononym, marker, day)
+    parser = _PARSERS.get(key) if statuses is None else None
+    if parser is None:
+        parser = _RowParser(
+            source_name, mononym=mononym, marker=marker, statuses=_status_table(statuses), today=day
+        )
+        if statuses is None:
+            if len(_PARSERS) >= 32:
+                _PARSERS.clear()
+            _PARSERS[key] = parser
     return parser.parse(row)[0]
+
+
+# Plugins call parse_generic_row once per row: reuse the parser (and its memos) per file.
+_PARSERS: dict[tuple[str, str, str, date], _RowParser] = {}
 
 
 def _content(person: Person) -> tuple[object, ...]:
@@ -417,32 +429,54 @@ def read_generic_roster(
     """
     p = Path(path)
     source = source_name or p.name
-    table = _status_table(statuses)
+    parser = _RowParser(
+        source, mononym=mononym, marker=marker, statuses=_status_table(statuses), today=today
+    )
+    rows = read_rows(p, required=REQUIRED_COLUMNS, columns=COLUMNS)
+    return collect_outcomes(source, (parser.parse(row) for row in rows))
+
+
+def collect_outcomes(
+    source_name: str, outcomes: Iterable[Person | RowError | Outcome]
+) -> RosterResult:
+    """Gather the parsed rows of one file into a :class:`RosterResult`, the way
+    :func:`read_generic_roster` does: for unit plugins that map rows themselves.
+
+    Each item is a Person or a RowError, or a pair ``(outcome, ((column, reason), ...))`` that
+    names the column of each of a person's warnings (a bare Person's warnings get column
+    ``None``). Duplicate NIPs are settled: rows identical after cleaning count once, with a
+    warning; rows that differ are all refused. Emails shared by several people are warnings.
+    """
     result = RosterResult()
-    parser = _RowParser(source, mononym=mononym, marker=marker, statuses=table, today=today)
-    outcomes: list[Outcome] = []
+    staged: list[Outcome] = []
     # Most NIPs and emails are unique: remember the first index, list the rest only on a clash.
     first_of_nip: dict[str, int] = {}
     repeated_nips: dict[str, list[int]] = {}
-    for row in read_rows(p, required=REQUIRED_COLUMNS, columns=COLUMNS):
-        parsed = parser.parse(row)
+    for item in outcomes:
+        parsed: Outcome
+        if isinstance(item, tuple):
+            parsed = item
+        elif isinstance(item, Person) and item.warnings:
+            parsed = (item, tuple((None, w) for w in item.warnings))
+        else:
+            parsed = (item, _NO_WARNINGS)
         nip = parsed[0].nip
         if nip is not None:
-            first = first_of_nip.setdefault(nip, len(outcomes))
-            if first != len(outcomes):
-                repeated_nips.setdefault(nip, [first]).append(len(outcomes))
-        outcomes.append(parsed)
-    result.rows = len(outcomes)
+            first = first_of_nip.setdefault(nip, len(staged))
+            if first != len(staged):
+                repeated_nips.setdefault(nip, [first]).append(len(staged))
+        staged.append(parsed)
+    result.rows = len(staged)
 
     # Duplicate NIPs: settle each group once, replacing outcomes in place.
     dropped: set[int] = set()
     for indexes in repeated_nips.values():
-        _settle_duplicates(source, outcomes, indexes, dropped, result.warnings)
+        _settle_duplicates(source_name, staged, indexes, dropped, result.warnings)
 
     first_of_email: dict[str, Person] = {}
     emails: dict[str, list[Person]] = {}
     people, errors = result.people, result.errors
-    for i, (outcome, warnings) in enumerate(outcomes):
+    for i, (outcome, warnings) in enumerate(staged):
         if isinstance(outcome, RowError):
             errors.append(outcome)
             continue
@@ -451,7 +485,7 @@ def read_generic_roster(
         people.append(outcome)
         if warnings:
             result.warnings.extend(
-                RowError(source=source, row=outcome.row, column=c, reason=w, nip=outcome.nip)
+                RowError(source=source_name, row=outcome.row, column=c, reason=w, nip=outcome.nip)
                 for c, w in warnings
             )
         email = outcome.email
@@ -461,15 +495,18 @@ def read_generic_roster(
                 emails.setdefault(email, [other]).append(outcome)
 
     for sharing in emails.values():
-        rows = [p.row for p in sharing]
         reason = (
-            f"Rows {_rows_text(rows)} have the same email address; Moodle refuses this "
-            "unless the site allows accounts with the same email"
+            f"Rows {_rows_text(p.row for p in sharing)} have the same email address; Moodle "
+            "refuses this unless the site allows accounts with the same email"
         )
         for person in sharing:
             result.warnings.append(
                 RowError(
-                    source=source, row=person.row, column="email", reason=reason, nip=person.nip
+                    source=source_name,
+                    row=person.row,
+                    column="email",
+                    reason=reason,
+                    nip=person.nip,
                 )
             )
     result.warnings.sort(key=lambda w: w.row)

@@ -175,31 +175,31 @@ def split_name(full: str, *, mononym: MononymRule = "repeat", marker: str = ".")
     a name with ``<``/``>``, or a part longer than :data:`MAX_NAME_PART` characters.
     Raises :class:`ValueError` for a bad ``mononym``/``marker`` setting.
     """
-    if mononym not in ("repeat", "marker"):
-        msg = f"mononym must be 'repeat' or 'marker', not {mononym!r}"
+    if mononym != "repeat" and (mononym != "marker" or not marker.strip()):
+        if mononym != "marker":
+            msg = f"mononym must be 'repeat' or 'marker', not {mononym!r}"
+        else:
+            msg = "the mononym marker must not be empty"
         raise ValueError(msg)
-    if mononym == "marker" and not marker.strip():
-        msg = "the mononym marker must not be empty"
-        raise ValueError(msg)
-    if not full.strip():
-        msg = "The name is empty"
-        raise InvalidName(msg)
     if "<" in full or ">" in full:
         msg = "The name contains '<' or '>', which Moodle does not keep in names"
         raise InvalidName(msg)
-    if _LETTER.search(full) is None:
-        msg = "The name has no letters"
-        raise InvalidName(msg)
     words = _name_words(full)
-    if not words:
-        msg = "The name has only titles and no name"
+    if not words or _LETTER.search(full) is None:
+        if not full.strip():
+            msg = "The name is empty"
+        elif _LETTER.search(full) is None:
+            msg = "The name has no letters"
+        else:
+            msg = "The name has only titles and no name"
         raise InvalidName(msg)
-    if len(words) == 1:
-        firstname = words[0]
-        lastname = firstname if mononym == "repeat" else marker.strip()
+    lastname = words.pop()
+    if words:
+        firstname = " ".join(words)
     else:
-        firstname = " ".join(words[:-1])
-        lastname = words[-1]
+        firstname = lastname
+        if mononym == "marker":
+            lastname = marker.strip()
     if len(firstname) > MAX_NAME_PART or len(lastname) > MAX_NAME_PART:
         label, part = (
             ("first name", firstname) if len(firstname) > MAX_NAME_PART else ("last name", lastname)

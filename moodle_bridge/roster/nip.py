@@ -161,8 +161,8 @@ def _check_middle(digits: str, born: date, today: date) -> NipResult:
         # The middle reads as a real month, so it is what it says: an appointment before the
         # 17th birthday is an error in the number, PNS or PPPK alike.
         return _refuse(
-            f"The appointment date in the NIP ({digits[8:12]}-{digits[12:14]}) is less than "
-            f"{MIN_APPOINTMENT_AGE} years after the birth date ({born.isoformat()}): "
+            f"The appointment date in the NIP ({digits[8:12]}-{digits[12:14]}, digits 9-14) is "
+            f"less than {MIN_APPOINTMENT_AGE} years after the birth date (digits 1-8): "
             "check the number"
         )
     elif appointed > latest:
