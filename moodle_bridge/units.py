@@ -267,52 +267,7 @@ def collect_roster(
     are repeated in ``warnings``. The findings made here name their column through
     ``column_names`` (generic column -> the file's header).
     """
-    # roster.generic keeps these rules inside read_generic_roster; its helper is reused here so
-    # every plugin settles duplicates exactly as the generic format does. (When generic offers
-    # a public "settle these outcomes" function, this body becomes a call to it.)
-    staged: list[_generic.Outcome] = [(outcome, ()) for outcome in outcomes]
-    result = RosterResult(rows=len(staged))
-    by_nip: dict[str, list[int]] = {}
-    for index, (outcome, _) in enumerate(staged):
-        if outcome.nip is not None:
-            by_nip.setdefault(outcome.nip, []).append(index)
-    dropped: set[int] = set()
-    for indexes in by_nip.values():
-        if len(indexes) > 1:
-            _generic._settle_duplicates(source_name, staged, indexes, dropped, result.warnings)
-    emails: dict[str, list[Person]] = {}
-    for index, (outcome, _) in enumerate(staged):
-        if index in dropped:
-            continue
-        if isinstance(outcome, RowError):
-            result.errors.append(outcome)
-            continue
-        result.people.append(outcome)
-        result.warnings.extend(
-            RowError(
-                source=source_name, row=outcome.row, column=None, reason=warning, nip=outcome.nip
-            )
-            for warning in outcome.warnings
-        )
-        if outcome.email is not None:
-            emails.setdefault(outcome.email, []).append(outcome)
-    for sharing in emails.values():
-        if len(sharing) > 1:
-            rows = _generic._rows_text(person.row for person in sharing)
-            reason = (
-                f"Rows {rows} have the same email address; Moodle refuses this unless the "
-                "site allows accounts with the same email"
-            )
-            result.warnings.extend(
-                RowError(
-                    source=source_name,
-                    row=person.row,
-                    column="email",
-                    reason=reason,
-                    nip=person.nip,
-                )
-                for person in sharing
-            )
+    result = _generic.collect_outcomes(source_name, outcomes)
     if column_names:
         result.errors = [_renamed(error, column_names) for error in result.errors]
         result.warnings = [_renamed(warning, column_names) for warning in result.warnings]
