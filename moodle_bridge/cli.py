@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,16 @@ import click
 from moodle_bridge import __version__, logs
 from moodle_bridge.config import Settings, load_settings
 from moodle_bridge.doctor import DoctorReport, run_doctor
-from moodle_bridge.errors import ConfigError
+from moodle_bridge.errors import ConfigError, MoodleError
+from moodle_bridge.logs import mask
 from moodle_bridge.moodle.client import MoodleClient, RetryPolicy
 from moodle_bridge.moodle.transport import Transport
+from moodle_bridge.store import Store
+from moodle_bridge.sync.desired import AccountPolicy
+from moodle_bridge.sync.engine import Engine, SyncOptions, SyncReport
+from moodle_bridge.sync.executor import Progress
+from moodle_bridge.sync.planner import Guards, Plan
+from moodle_bridge.units import UnitMapper, discover_units, installed_units
 
 #: Exit codes, documented in the README, so cron can tell outcomes apart.
 EXIT_OK = 0
@@ -26,6 +34,9 @@ EXIT_RECORD_ERRORS = 1
 EXIT_USAGE = 2
 EXIT_GUARD = 3
 EXIT_FATAL = 4
+
+#: The state database inside the state directory.
+STATE_FILE = "state.sqlite3"
 
 
 class AppContext:
@@ -161,6 +172,301 @@ def doctor(app: AppContext, use_emulator: bool, as_json: bool) -> None:
     else:
         _render_doctor(report)
     sys.exit(EXIT_OK if report.ok else EXIT_FATAL)
+
+
+# --- provisioning ------------------------------------------------------------------------------
+def _options(
+    settings: Settings,
+    *,
+    apply: bool,
+    reconcile: bool = False,
+    adopt: bool = False,
+    allow_suspend: int | None = None,
+) -> SyncOptions:
+    sync = settings.sync
+    return SyncOptions(
+        apply=apply,
+        reconcile=reconcile,
+        adopt=adopt,
+        guards=Guards(sync.suspend_share, sync.suspend_max, allow_suspend),
+        policy=AccountPolicy(sync.profile_fields, sync.placeholder_email_domain),
+        workers=settings.moodle.workers,
+        field_budget=settings.moodle.field_budget,
+        max_failure_rate=sync.max_failure_rate,
+    )
+
+
+def _unit(name: str) -> UnitMapper:
+    found = discover_units()
+    for problem in found.problems:
+        click.echo(f"moodle-bridge: plugin {problem.name} skipped: {problem.reason}", err=True)
+    try:
+        return found.require(name)
+    except ConfigError as error:
+        fail(str(error), EXIT_USAGE)
+        raise
+
+
+@contextlib.contextmanager
+def _progress_bars(enabled: bool) -> Iterator[Progress | None]:
+    """A progress bar per stage on stderr when it is a terminal; None otherwise."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        bars: dict[str, Any] = {}
+
+        def advance(stage: str, done: int, total: int) -> None:
+            if stage not in bars:
+                bar = click.progressbar(
+                    length=total, label=stage.replace("_", " "), file=sys.stderr
+                )
+                bars[stage] = stack.enter_context(bar)
+            bars[stage].update(done)
+
+        yield advance
+
+
+def _render_plan(report: SyncReport) -> None:
+    click.echo(
+        f"Roster {report.roster}: {report.rows} rows, {report.people} people, "
+        f"{len(report.row_errors)} refused, {len(report.row_warnings)} warnings."
+    )
+    for error in report.row_errors[:50]:
+        column = f" [{error.column}]" if error.column else ""
+        click.echo(f"  row {error.row}{column}: {error.reason}")
+    if len(report.row_errors) > 50:
+        click.echo(f"  ... and {len(report.row_errors) - 50} more (see --json or the report)")
+    if report.resumed:
+        click.echo(
+            "Re-checked from an interrupted run: "
+            + ", ".join(f"{n} {a}" for a, n in sorted(report.resumed.items()))
+        )
+    if report.adopted:
+        click.echo(f"Adopted {report.adopted} existing accounts.")
+    planned = ", ".join(f"{n} {k}" for k, n in report.planned.items() if n) or "nothing"
+    click.echo(f"Plan: {planned}.")
+    if report.guard:
+        click.echo(f"STOPPED by a safety guard: {report.guard.reason}.")
+        if report.proposed_removals:
+            click.echo(f"Proposed suspensions written to {report.proposed_removals}")
+
+
+def _render_result(report: SyncReport) -> None:
+    if report.declined:
+        click.echo("Nothing applied.")
+        return
+    result = report.result
+    if result is not None:
+        applied = ", ".join(f"{n} {k}" for k, n in sorted(result.applied.items())) or "nothing"
+        click.echo(f"Applied: {applied}.")
+        for failure in result.failures[:50]:
+            where = f"row {failure.row}: " if failure.row else ""
+            nip = mask(failure.nip) if failure.nip else "-"
+            click.echo(
+                f"  {failure.action} {where}{nip}: {failure.reason}"
+                + (f" ({failure.errorcode})" if failure.errorcode else "")
+            )
+        if result.stopped:
+            click.echo(f"STOPPED: {result.stopped}. The next run resumes where this one ended.")
+    calls = sum(report.calls.values())
+    click.echo(f"{calls} Moodle calls in {report.seconds:.1f} s.")
+
+
+def _save_report(state_dir: Path, report: SyncReport) -> Path:
+    folder = state_dir / "reports"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = (
+        folder / f"{report.command}-{report.run_id or 'dry'}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(report.to_dict(personal=True), out, indent=2, ensure_ascii=False)
+    return path
+
+
+def _run_sync(
+    app: AppContext,
+    *,
+    unit_name: str,
+    roster: Path,
+    apply: bool,
+    yes: bool,
+    as_json: bool,
+    out: Path | None = None,
+    reconcile: bool = False,
+    adopt: bool = False,
+    allow_suspend: int | None = None,
+    use_emulator: bool = False,
+) -> None:
+    unit = _unit(unit_name)
+    settings = app.settings
+    options = _options(
+        settings, apply=apply, reconcile=reconcile, adopt=adopt, allow_suspend=allow_suspend
+    )
+    state_dir = settings.state.dir
+
+    def confirm(plan: Plan, report: SyncReport) -> bool:
+        if yes or not sys.stdin.isatty():
+            return True
+        _render_plan(report)
+        return click.confirm("Apply this plan to Moodle?", default=False)
+
+    try:
+        with (
+            connect(app, use_emulator) as client,
+            Store.open(state_dir / STATE_FILE) as store,
+            _progress_bars(not as_json) as progress,
+        ):
+            engine = Engine(client, store, state_dir, options, progress=progress)
+            report = engine.run(unit_name, unit, roster, confirm=confirm)
+    except ConfigError as error:
+        fail(str(error), EXIT_USAGE)
+        return
+    except MoodleError as error:
+        fail(str(error), EXIT_FATAL)
+        return
+    saved = _save_report(state_dir, report) if apply else None
+    if as_json:
+        data = report.to_dict()
+        data["report_file"] = str(saved) if saved else None
+        emit_json(data)
+    else:
+        _render_plan(report)
+        if apply:
+            _render_result(report)
+            click.echo(f"Report: {saved}")
+    if out is not None:
+        out.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False), "utf-8")
+    sys.exit(report.exit_code)
+
+
+UNIT_OPTION = click.option(
+    "--unit",
+    "unit_name",
+    required=True,
+    help="Unit plugin that reads the roster (generic, pendis, ...; see 'moodle-bridge plugins').",
+)
+ROSTER_OPTION = click.option(
+    "--roster",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The HR roster export (CSV or XLSX) in the unit's format.",
+)
+JSON_OPTION = click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON (NIPs masked) for scripts."
+)
+EMULATOR_OPTION = click.option(
+    "--emulator",
+    "use_emulator",
+    is_flag=True,
+    help="Use a fresh built-in Moodle emulator instead of the "
+    "configured site (for trying things out).",
+)
+
+
+@main.command("plan")
+@UNIT_OPTION
+@ROSTER_OPTION
+@JSON_OPTION
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the plan summary as JSON to this file.",
+)
+@EMULATOR_OPTION
+@click.pass_obj
+def plan_command(
+    app: AppContext,
+    unit_name: str,
+    roster: Path,
+    as_json: bool,
+    out: Path | None,
+    use_emulator: bool,
+) -> None:
+    """Read and check the roster and show what a sync would change. Writes nothing."""
+    _run_sync(
+        app,
+        unit_name=unit_name,
+        roster=roster,
+        apply=False,
+        yes=True,
+        as_json=as_json,
+        out=out,
+        use_emulator=use_emulator,
+    )
+
+
+@main.command("sync")
+@UNIT_OPTION
+@ROSTER_OPTION
+@click.option(
+    "--yes", is_flag=True, help="Apply without asking (asking happens only on a terminal anyway)."
+)
+@click.option(
+    "--allow-suspend",
+    type=click.IntRange(0),
+    metavar="N",
+    help="Accept up to N suspensions, above the safety limit.",
+)
+@click.option(
+    "--reconcile",
+    is_flag=True,
+    help="Read every owned account back from Moodle to find changes made by hand "
+    "(slow: ~10 minutes for 233,000 accounts).",
+)
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over existing Moodle accounts of roster people, matched by idnumber, then username.",
+)
+@JSON_OPTION
+@EMULATOR_OPTION
+@click.pass_obj
+def sync_command(
+    app: AppContext,
+    unit_name: str,
+    roster: Path,
+    yes: bool,
+    allow_suspend: int | None,
+    reconcile: bool,
+    adopt: bool,
+    as_json: bool,
+    use_emulator: bool,
+) -> None:
+    """Plan, show the plan, confirm on a terminal, and apply it to Moodle.
+
+    A second run with the same roster changes nothing. An interrupted run is resumed by the
+    next one: batches whose answer was lost are re-checked in Moodle first.
+    """
+    _run_sync(
+        app,
+        unit_name=unit_name,
+        roster=roster,
+        apply=True,
+        yes=yes,
+        as_json=as_json,
+        reconcile=reconcile,
+        adopt=adopt,
+        allow_suspend=allow_suspend,
+        use_emulator=use_emulator,
+    )
+
+
+@main.command("plugins")
+@JSON_OPTION
+def plugins_command(as_json: bool) -> None:
+    """List the installed unit plugins, their versions, and any that failed to load."""
+    units = installed_units()
+    if as_json:
+        emit_json([u.model_dump() for u in units])
+        return
+    for unit in units:
+        state = f"BROKEN: {unit.problem}" if unit.problem else unit.unit_name
+        click.echo(
+            f"{unit.name:<16} {unit.code or '-':<14} {unit.distribution or '-'} "
+            f"{unit.version or '-':<8} {state}"
+        )
 
 
 @main.group()

@@ -121,6 +121,30 @@ class StateSettings(BaseModel):
     dir: Path = Path("moodle-bridge-state")
 
 
+class SyncSettings(BaseModel):
+    """``[sync]``: how roster people become accounts, and the safety limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Person attribute -> the site's custom profile field shortname; leave one out to not fill it.
+    profile_fields: dict[str, str] = Field(
+        default_factory=lambda: {
+            "unit": "unit",
+            "satker": "satker",
+            "jabatan": "jabatan",
+            "golongan": "golongan",
+        }
+    )
+    #: People without an email (or sharing one) get ``<nip>@<this domain>``: Moodle needs one.
+    placeholder_email_domain: str = "no-email.invalid"
+    #: A run may suspend at most this share of the managed accounts...
+    suspend_share: float = Field(0.05, ge=0, le=1)
+    #: ...and at most this many, without --allow-suspend.
+    suspend_max: int = Field(500, ge=0)
+    #: The circuit breaker stops a run once more than this share of its records failed.
+    max_failure_rate: float = Field(0.5, gt=0, le=1)
+
+
 class Settings(BaseModel):
     """Everything configurable, from ``moodle-bridge.toml`` and ``MOODLE_BRIDGE_*``."""
 
@@ -128,6 +152,7 @@ class Settings(BaseModel):
 
     moodle: MoodleSettings = MoodleSettings()
     state: StateSettings = StateSettings()
+    sync: SyncSettings = SyncSettings()
 
     def token(self, env: Mapping[str, str]) -> str:
         """The web-service token (see :func:`load_token`)."""

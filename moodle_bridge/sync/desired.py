@@ -47,9 +47,8 @@ def fingerprint(record: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True)
 class AccountPolicy:
-    """How a unit turns a person into an account (from its plugin and the settings)."""
+    """Site-wide account settings (``[sync]`` in moodle-bridge.toml)."""
 
-    auth: str = "manual"
     #: Person attribute -> Moodle custom profile field shortname.
     profile_fields: Mapping[str, str] = field(
         default_factory=lambda: {
@@ -69,19 +68,19 @@ def placeholder_email(nip: str, policy: AccountPolicy) -> str:
 
 
 def account_record(
-    person: Person, username: str, policy: AccountPolicy, email: str | None
+    person: Person, rules: AccountRules, policy: AccountPolicy, email: str | None
 ) -> Record:
     """The fields the bridge manages for ``person``'s account."""
     record: Record = {
-        "username": username,
+        "username": rules.username_for(person),
         "idnumber": person.nip,
         "firstname": person.firstname,
         "lastname": person.lastname,
         "email": email or placeholder_email(person.nip, policy),
-        "auth": policy.auth,
+        "auth": rules.auth,
     }
-    for attribute, shortname in policy.profile_fields.items():
-        record[PROFILE_PREFIX + shortname] = str(getattr(person, attribute, "") or "")
+    for shortname, value in rules.profile_fields(person, policy.profile_fields).items():
+        record[PROFILE_PREFIX + shortname] = value
     return record
 
 
@@ -124,7 +123,11 @@ class CohortLike(Protocol):
 class AccountRules(Protocol):
     """The unit-plugin hooks that shape accounts (see :class:`moodle_bridge.units.UnitMapper`)."""
 
+    auth: str
+
     def username_for(self, person: Person) -> str: ...
+
+    def profile_fields(self, person: Person, shortnames: Mapping[str, str]) -> dict[str, str]: ...
 
     def cohorts_for(self, person: Person) -> Sequence[CohortLike]: ...
 
@@ -157,7 +160,7 @@ def build_desired(
         state.accounts[person.nip] = DesiredAccount(
             nip=person.nip,
             unit=person.unit,
-            record=account_record(person, rules.username_for(person), policy, email),
+            record=account_record(person, rules, policy, email),
             active=person.active,
             cohorts=frozenset(c.idnumber for c in cohorts),
             source=person.source,

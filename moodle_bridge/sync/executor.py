@@ -1,4 +1,9 @@
-"""Apply a plan to Moodle: budgeted batches, bisection, a journal, resume, a circuit breaker."""
+"""Apply a plan to Moodle: budgeted batches, bisection, a journal, a circuit breaker.
+
+Every write is journalled in the store before it is sent and settled after, in the same
+transaction as what it changed; a batch whose outcome is unknown (the connection broke after
+sending) is re-checked in Moodle by idnumber before anything is sent again.
+"""
 
 from __future__ import annotations
 
@@ -7,44 +12,29 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from moodle_bridge import errors
 from moodle_bridge.moodle import cohorts as moodle_cohorts
 from moodle_bridge.moodle import users as moodle_users
 from moodle_bridge.moodle.api import Caller
 from moodle_bridge.moodle.encoding import value_field_count
+from moodle_bridge.store import Applied, Cohort, NewAccount, Store
 from moodle_bridge.sync.batching import Refused, bisect_send, chunk_by_fields
 from moodle_bridge.sync.desired import PROFILE_PREFIX, Record, fingerprint
 from moodle_bridge.sync.planner import ChangeAccount, CreateAccount, Membership, Plan
 
 T = TypeVar("T")
 
-#: Fields of the form wrapper around each list item (``users[12][...]``) are counted by the
-#: encoder; this is the fixed part of every request: wstoken, wsfunction, format.
+#: Every request also carries wstoken, wsfunction and moodlewsrestformat.
 REQUEST_OVERHEAD = 3
+#: Fields one cohort membership takes: cohorttype[type], cohorttype[value], usertype[...].
+MEMBER_ADD_FIELDS = 4
+MEMBER_REMOVE_FIELDS = 2
 
-Progress = Callable[[str, int], None]
-
-
-class SyncStore(Protocol):
-    """What the executor needs from the state store (see :mod:`moodle_bridge.store`)."""
-
-    def journal_batch(self, action: str, payload: dict[str, Any]) -> int: ...
-
-    def confirm_batch(self, batch_id: int, result: dict[str, Any]) -> None: ...
-
-    def fail_batch(self, batch_id: int, reason: str) -> None: ...
-
-    def record_created(self, rows: Sequence[tuple[str, int, str, str, str]]) -> None: ...
-
-    def record_applied(self, rows: Sequence[tuple[str, str, bool, str]]) -> None: ...
-
-    def record_cohort(self, idnumber: str, moodle_id: int, name: str) -> None: ...
-
-    def record_members(self, cohort: str, nips: Sequence[str], *, added: bool) -> None: ...
-
-    def moodle_ids(self, nips: Sequence[str]) -> dict[str, int]: ...
+#: ``progress(stage, done, total)``: ``done`` more of the ``total`` records of ``stage``
+#: (create, update, cohort_add...) were handled.
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -67,15 +57,18 @@ class CircuitBreaker:
     min_records: int = 50
     attempted: int = 0
     failed: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, ok: int, failed: int) -> None:
-        """Count outcomes; raise Fatal when the failure rate is too high."""
-        self.attempted += ok + failed
-        self.failed += failed
-        if (
-            self.attempted >= self.min_records
-            and self.failed > self.max_failure_rate * self.attempted
-        ):
+        """Count outcomes; raise Fatal once the failure rate is too high."""
+        with self._lock:
+            self.attempted += ok + failed
+            self.failed += failed
+            tripped = (
+                self.attempted >= self.min_records
+                and self.failed > self.max_failure_rate * self.attempted
+            )
+        if tripped:
             msg = (
                 f"circuit breaker: {self.failed} of {self.attempted} records failed; "
                 "stopping before more damage (see the per-record errors)"
@@ -106,26 +99,57 @@ def moodle_user_fields(record: Record) -> dict[str, Any]:
     return fields
 
 
+def moodle_record(user: moodle_users.MoodleUser, shortnames: Iterable[str]) -> Record:
+    """What Moodle holds for an account, in the shape of a desired record."""
+    record: Record = {
+        "username": user.username or "",
+        "idnumber": user.idnumber or "",
+        "firstname": user.firstname or "",
+        "lastname": user.lastname or "",
+        "email": user.email or "",
+        "auth": user.auth or "",
+    }
+    values = user.customfield_values
+    for shortname in shortnames:
+        record[PROFILE_PREFIX + shortname] = values.get(shortname, "")
+    return record
+
+
+def find_created(caller: Caller, wanted: dict[str, str]) -> dict[str, moodle_users.MoodleUser]:
+    """Look up accounts by idnumber (NIP -> wanted username): those that exist, by NIP.
+
+    Moodle does not keep idnumbers unique, so only an account with the username the bridge
+    gave it counts as the bridge's own.
+    """
+    found: dict[str, moodle_users.MoodleUser] = {}
+    for user in moodle_users.get_users_by_field(caller, "idnumber", sorted(wanted)):
+        if user.idnumber in wanted and user.username == wanted[user.idnumber]:
+            found[user.idnumber] = user
+    return found
+
+
 class Executor:
     """Applies plans through a Moodle client, journalling every write in the store."""
 
     def __init__(
         self,
         caller: Caller,
-        store: SyncStore,
+        store: Store,
+        run_id: int,
         *,
         field_budget: int,
         workers: int = 2,
-        auth_needs_password: bool = True,
         progress: Progress | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
         self.caller = caller
         self.store = store
+        self.run_id = run_id
         self.budget = field_budget - REQUEST_OVERHEAD
         self.workers = workers
-        self.auth_needs_password = auth_needs_password
-        self.progress = progress or (lambda _stage, _n: None)
+        self.progress: Progress = progress or (lambda _stage, _done, _total: None)
+        self._totals: Counter[str] = Counter()
+        self._progress_lock = threading.Lock()
         self.breaker = breaker or CircuitBreaker()
         self._lock = threading.Lock()
         self._fields_checked = False
@@ -134,30 +158,56 @@ class Executor:
     def apply(self, plan: Plan, cohort_ids: dict[str, int]) -> ExecutionResult:
         """Apply ``plan``; ``cohort_ids`` maps known cohort idnumbers to Moodle ids.
 
-        Record errors are collected; a fatal error (or the circuit breaker) stops the run
-        and is reported in ``stopped``. Whatever was confirmed before is kept in the store.
+        Record errors are collected; a fatal error, the circuit breaker or a network failure
+        that outlasted the retries stops the run and is reported in ``stopped``. Whatever was
+        confirmed before is kept, and open batches are re-checked by the next run.
         """
         result = ExecutionResult()
+        self._totals = Counter(
+            create=len(plan.creates),
+            update=len(plan.changes),
+            cohort_add=len(plan.member_adds),
+            cohort_remove=len(plan.member_removes),
+            cohort_create=len(plan.cohorts_to_create),
+        )
         try:
             self._create_cohorts(plan.cohorts_to_create, cohort_ids, result)
             self._create_accounts(plan.creates, result)
             self._change_accounts(plan.changes, result)
-            self._add_members(plan.member_adds, cohort_ids, result)
-            self._remove_members(plan.member_removes, cohort_ids, result)
-        except errors.Fatal as error:
+            self._members(plan.member_adds, cohort_ids, result, added=True)
+            self._members(plan.member_removes, cohort_ids, result, added=False)
+        except (errors.Fatal, errors.Retriable) as error:
             result.stopped = str(error)
         return result
 
-    def _parallel(self, chunks: Iterable[T], work: Callable[[T], None]) -> None:
-        if self.workers <= 1:
+    def _parallel(self, chunks: Sequence[T], work: Callable[[T], None]) -> None:
+        if self.workers <= 1 or len(chunks) <= 1:
             for chunk in chunks:
                 work(chunk)
             return
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for future in [pool.submit(work, chunk) for chunk in chunks]:
-                future.result()
+            futures = [pool.submit(work, chunk) for chunk in chunks]
+            # Wait for every worker before raising, so no batch is left half-recorded.
+            failures = [f.exception() for f in futures]
+        for failure in failures:
+            if failure is not None:
+                raise failure
 
-    def _fail(self, result: ExecutionResult, failures: Sequence[RecordFailure]) -> None:
+    def _journal(self, action: str, payload: object) -> int:
+        with self._lock:
+            return self.store.journal_batch(self.run_id, action, payload)
+
+    def _count(self, result: ExecutionResult, action: str, done: int) -> None:
+        with self._lock:
+            result.applied[action] += done
+        self._advance(action, done)
+
+    def _advance(self, stage: str, done: int) -> None:
+        # Workers finish concurrently; the progress display is not thread-safe.
+        with self._progress_lock:
+            self.progress(stage, done, self._totals[stage])
+
+    def _fail(self, result: ExecutionResult, failures: Iterable[RecordFailure]) -> None:
         with self._lock:
             result.failures.extend(failures)
 
@@ -165,47 +215,34 @@ class Executor:
     def _create_cohorts(
         self, wanted: dict[str, str], cohort_ids: dict[str, int], result: ExecutionResult
     ) -> None:
-        missing = {
-            idnumber: name for idnumber, name in wanted.items() if idnumber not in cohort_ids
-        }
+        missing = {k: v for k, v in wanted.items() if k not in cohort_ids}
         if not missing:
             return
-        # A cohort made by hand, or by a run that crashed before recording it, is found by
-        # its idnumber instead of being created twice (Moodle refuses duplicates anyway).
-        for idnumber in list(missing):
-            found = moodle_cohorts.search_cohorts(self.caller, idnumber)
-            for cohort in found:
-                if cohort.idnumber == idnumber:
-                    cohort_ids[idnumber] = cohort.id
-                    self.store.record_cohort(idnumber, cohort.id, cohort.name)
-                    del missing[idnumber]
-                    break
-        if not missing:
-            return
+        batch = self._journal("create_cohorts", {"idnumbers": sorted(missing)})
+        # A cohort made by hand, or by a run that crashed before recording it, is taken as it
+        # is rather than created twice (Moodle refuses a duplicate idnumber anyway).
+        found = find_cohorts(self.caller, missing)
         new = [
             moodle_cohorts.NewCohort(name=name, idnumber=idnumber)
             for idnumber, name in sorted(missing.items())
+            if idnumber not in found
         ]
-        batch = self.store.journal_batch("create_cohorts", {"idnumbers": sorted(missing)})
-        created = moodle_cohorts.create_cohorts(self.caller, new)
-        for cohort in created:
-            cohort_ids[cohort.idnumber or ""] = cohort.id
-            self.store.record_cohort(cohort.idnumber or "", cohort.id, cohort.name)
-        self.store.confirm_batch(batch, {"created": len(created)})
-        result.applied["cohort_create"] += len(created)
+        created = moodle_cohorts.create_cohorts(self.caller, new) if new else []
+        known = [Cohort(c.idnumber, c.id, c.name, False) for c in found.values()]
+        known += [Cohort(c.idnumber, c.id, c.name, True) for c in created]
+        self.store.confirm_batch(batch, {"created": len(created)}, cohorts=known)
+        for cohort in known:
+            cohort_ids[cohort.idnumber] = int(cohort.moodle_id or 0)
+        self._count(result, "cohort_create", len(created))
 
     # --- accounts ------------------------------------------------------------------------
-    def _new_user(self, create: CreateAccount) -> dict[str, Any]:
-        fields = moodle_user_fields(create.record)
-        if self.auth_needs_password:
-            fields["createpassword"] = True
-        return fields
-
     def _create_accounts(self, creates: list[CreateAccount], result: ExecutionResult) -> None:
         if not creates:
             return
-        payloads = {c.nip: self._new_user(c) for c in creates}
-        chunks = chunk_by_fields(creates, lambda c: _item_fields(payloads[c.nip]), self.budget)
+        payloads = {
+            c.nip: {**moodle_user_fields(c.record), "createpassword": True} for c in creates
+        }
+        chunks = chunk_by_fields(creates, lambda c: value_field_count(payloads[c.nip]), self.budget)
         # The first chunk goes alone: its read-back proves the custom profile fields exist
         # before thousands of accounts are created without them.
         self._create_chunk(chunks[0], payloads, result)
@@ -217,86 +254,89 @@ class Executor:
         payloads: dict[str, dict[str, Any]],
         result: ExecutionResult,
     ) -> None:
-        def send(items: list[CreateAccount]) -> list[moodle_users.CreatedUser]:
-            with self._lock:
-                batch = self.store.journal_batch(
-                    "create_users",
-                    {
-                        "nips": [c.nip for c in items],
-                        "usernames": [c.record["username"] for c in items],
-                    },
-                )
+        def send(items: list[CreateAccount]) -> list[int]:
+            batch = self._journal("create_users", _create_payload(items))
             try:
-                created = self.caller.call(
+                answer = self.caller.call(
                     "core_user_create_users",
                     {"users": [payloads[c.nip] for c in items]},
                     retry_writes=False,
                 )
             except errors.RecordError as error:
                 with self._lock:
-                    self.store.fail_batch(batch, error.errorcode or "refused")
+                    self.store.fail_batch(batch, error.errorcode or type(error).__name__)
                 raise
-            users = [moodle_users.CreatedUser.model_validate(u) for u in created or []]
-            if len(users) != len(items):
+            except errors.Retriable:
+                # The answer was lost: Moodle may or may not have created them. Ask it.
+                return self._recover(batch, items)
+            created = [int(u["id"]) for u in answer or []]
+            if len(created) != len(items):
+                self._recover(batch, items)
                 msg = (
-                    f"Moodle created {len(users)} of {len(items)} accounts: the request was "
-                    "cut (max_input_vars?); lower [moodle] field_budget"
+                    f"Moodle created {len(created)} of {len(items)} accounts: PHP dropped "
+                    "part of the request (max_input_vars); lower [moodle] field_budget"
                 )
                 raise errors.Fatal(msg, wsfunction="core_user_create_users")
-            with self._lock:
-                self.store.record_created(
-                    [
-                        (
-                            c.nip,
-                            u.id,
-                            c.record["username"],
-                            c.record.get(PROFILE_PREFIX + "unit", ""),
-                            fingerprint(c.record),
-                        )
-                        for c, u in zip(items, users, strict=True)
-                    ]
-                )
-                self.store.confirm_batch(batch, {"ids": [u.id for u in users]})
-            return users
+            self._confirm_created(batch, items, created)
+            return created
 
-        def sent(items: list[CreateAccount], users: list[moodle_users.CreatedUser]) -> None:
-            with self._lock:
-                result.applied["create"] += len(items)
-            self.progress("create", len(items))
-            if not self._fields_checked:
-                self._check_profile_fields(items[0], users[0].id)
+        def sent(items: list[CreateAccount], ids: list[int]) -> None:
+            self._count(result, "create", len(items))
+            if not self._fields_checked and ids:
+                self._check_profile_fields(items[0], ids[0])
 
         refused = bisect_send(chunk, send, sent)
         self._report_refused("create", refused, result)
         self.breaker.record(len(chunk) - len(refused), len(refused))
 
-    def _report_refused(
-        self, action: str, refused: Sequence[Refused[Any]], result: ExecutionResult
+    def _confirm_created(
+        self, batch: int, items: Sequence[CreateAccount], ids: Sequence[int]
     ) -> None:
-        failures = []
-        for item in refused:
-            record = item.item
-            nip = getattr(record, "nip", None)
-            failures.append(
-                RecordFailure(
-                    action,
-                    nip,
-                    item.error.errorcode,
-                    _explain(item.error),
-                    getattr(record, "source", ""),
-                    getattr(record, "row", 0),
-                )
+        with self._lock:
+            self.store.confirm_batch(
+                batch,
+                {"ids": list(ids)},
+                accounts=[
+                    _new_account(c, moodle_id) for c, moodle_id in zip(items, ids, strict=True)
+                ],
             )
-        self._fail(result, failures)
+
+    def _recover(self, batch: int, items: list[CreateAccount]) -> list[int]:
+        """Settle a create batch whose answer was lost, from what Moodle now holds.
+
+        Those found are recorded as created; the rest are sent again once. A failure of that
+        lookup leaves the batch open for the next run's resume.
+        """
+        found = find_created(self.caller, {c.nip: c.record["username"] for c in items})
+        done = [c for c in items if c.nip in found]
+        with self._lock:
+            self.store.resolve_batch(
+                batch,
+                {"found": len(done)},
+                run_id=self.run_id,
+                accounts=[_new_account(c, found[c.nip].id) for c in done],
+            )
+        rest = [c for c in items if c.nip not in found]
+        ids = [found[c.nip].id for c in done]
+        if rest:
+            payload = {
+                "users": [{**moodle_user_fields(c.record), "createpassword": True} for c in rest]
+            }
+            again = self._journal("create_users", _create_payload(rest))
+            answer = self.caller.call("core_user_create_users", payload, retry_writes=False)
+            new_ids = [int(u["id"]) for u in answer or []]
+            self._confirm_created(again, rest, new_ids)
+            ids += new_ids
+        return ids
 
     def _check_profile_fields(self, create: CreateAccount, moodle_id: int) -> None:
-        # Moodle silently ignores a custom field whose shortname does not exist.
+        # Moodle silently ignores a custom field whose shortname does not exist on the site.
         self._fields_checked = True
-        wanted = {
-            k[len(PROFILE_PREFIX) :]: v
+        wanted = [
+            k[len(PROFILE_PREFIX) :]
             for k, v in create.record.items()
             if k.startswith(PROFILE_PREFIX) and v
-        }
+        ]
         if not wanted:
             return
         found = moodle_users.get_users_by_field(self.caller, "id", [moodle_id])
@@ -304,80 +344,90 @@ class Executor:
         lost = sorted(name for name in wanted if name not in stored)
         if lost:
             msg = (
-                f"Moodle has no custom profile field(s) {', '.join(lost)}: create them in "
-                "Site administration > Users > User profile fields, or fix the field "
-                "mapping in moodle-bridge.toml"
+                f"Moodle has no custom profile field(s) {', '.join(lost)}: create them in Site "
+                "administration > Users > User profile fields, or map them in [sync] "
+                "profile_fields of moodle-bridge.toml"
             )
             raise errors.Fatal(msg, wsfunction="core_user_create_users")
+
+    def _report_refused(
+        self, action: str, refused: Sequence[Refused[Any]], result: ExecutionResult
+    ) -> None:
+        failures = []
+        for item in refused:
+            record = item.item
+            failures.append(
+                RecordFailure(
+                    action,
+                    getattr(record, "nip", None),
+                    item.error.errorcode,
+                    self._explain(action, record, item.error),
+                    getattr(record, "source", ""),
+                    getattr(record, "row", 0),
+                )
+            )
+        self._fail(result, failures)
+
+    def _explain(self, action: str, record: object, error: errors.MoodleError) -> str:
+        if not isinstance(error, errors.InvalidParameter) or not isinstance(record, CreateAccount):
+            return error.message
+        # Moodle does not say what it refused; the usual causes can be asked for.
+        username, email = record.record["username"], record.record["email"]
+        if moodle_users.get_users_by_field(self.caller, "username", [username]):
+            return (
+                "an account with this username already exists and the bridge does not own "
+                "it: run with --adopt to take it over"
+            )
+        if moodle_users.get_users_by_field(self.caller, "email", [email]):
+            return "another Moodle account already uses this email address"
+        return (
+            "Moodle refused the record (invalid parameter): check the username, email, "
+            "names and auth method"
+        )
 
     def _change_accounts(self, changes: list[ChangeAccount], result: ExecutionResult) -> None:
         if not changes:
             return
-        updates = {c.nip: self._user_update(c) for c in changes}
-        chunks = chunk_by_fields(changes, lambda c: _item_fields(updates[c.nip]), self.budget)
+        updates = {c.nip: _user_update(c) for c in changes}
+        chunks = chunk_by_fields(changes, lambda c: value_field_count(updates[c.nip]), self.budget)
 
         def work(chunk: list[ChangeAccount]) -> None:
-            with self._lock:
-                batch = self.store.journal_batch("update_users", {"nips": [c.nip for c in chunk]})
-            # Updates are per item in Moodle: each refused item comes back as a warning.
-            answer = self.caller.call(
-                "core_user_update_users", {"users": [updates[c.nip] for c in chunk]}
+            batch = self._journal("update_users", {"nips": [c.nip for c in chunk]})
+            # Moodle updates per item: each refused item comes back as a warning.
+            warnings = moodle_users.update_users(
+                self.caller, [moodle_users.UserUpdate.model_validate(updates[c.nip]) for c in chunk]
             )
-            warnings = (answer or {}).get("warnings", []) if isinstance(answer, dict) else []
-            refused_ids = {int(w.get("itemid") or 0): w for w in warnings}
-            done = [c for c in chunk if c.moodle_id not in refused_ids]
+            refused = {w.itemid: w for w in warnings if w.itemid is not None}
+            done = [c for c in chunk if c.moodle_id not in refused]
             with self._lock:
-                self.store.record_applied(
-                    [
-                        (c.nip, fingerprint(c.record), c.suspended, c.record.get("username", ""))
-                        for c in done
-                    ]
+                self.store.confirm_batch(
+                    batch,
+                    {"refused": sorted(refused)},
+                    applied=[
+                        Applied(c.nip, fingerprint(c.record), c.suspended, c.record) for c in done
+                    ],
                 )
-                self.store.confirm_batch(batch, {"refused": sorted(refused_ids)})
                 for c in done:
                     result.applied[c.kind] += 1
+            self._advance("update", len(chunk))
             self._fail(
                 result,
                 [
                     RecordFailure(
                         c.kind,
                         c.nip,
-                        str(refused_ids[c.moodle_id].get("warningcode")),
-                        str(refused_ids[c.moodle_id].get("message")),
+                        refused[c.moodle_id].warningcode,
+                        refused[c.moodle_id].message,
                     )
                     for c in chunk
-                    if c.moodle_id in refused_ids
+                    if c.moodle_id in refused
                 ],
             )
-            self.progress("update", len(chunk))
             self.breaker.record(len(done), len(chunk) - len(done))
 
         self._parallel(chunks, work)
 
-    @staticmethod
-    def _user_update(change: ChangeAccount) -> dict[str, Any]:
-        fields = moodle_user_fields(change.changes)
-        fields["id"] = change.moodle_id
-        if change.kind != "update":
-            fields["suspended"] = change.suspended
-        return fields
-
     # --- cohort members ------------------------------------------------------------------
-    def _members_payload(
-        self, members: Sequence[Membership], cohort_ids: dict[str, int], accounts: dict[str, int]
-    ) -> list[dict[str, Any]]:
-        return [{"cohortid": cohort_ids[m.cohort], "userid": accounts[m.nip]} for m in members]
-
-    def _add_members(
-        self, adds: list[Membership], cohort_ids: dict[str, int], result: ExecutionResult
-    ) -> None:
-        self._members(adds, cohort_ids, result, added=True)
-
-    def _remove_members(
-        self, removes: list[Membership], cohort_ids: dict[str, int], result: ExecutionResult
-    ) -> None:
-        self._members(removes, cohort_ids, result, added=False)
-
     def _members(
         self,
         members: list[Membership],
@@ -388,73 +438,100 @@ class Executor:
     ) -> None:
         if not members:
             return
-        ids = self.store.moodle_ids([m.nip for m in members])
-        ready = [m for m in members if m.nip in ids and m.cohort in cohort_ids]
         action = "cohort_add" if added else "cohort_remove"
+        ids = {nip: account.moodle_id for nip, account in self.store.accounts().items()}
+        ready = [m for m in members if m.nip in ids and m.cohort in cohort_ids]
         self._fail(
             result,
             [
-                RecordFailure(action, m.nip, None, "no account or cohort to use")
+                RecordFailure(action, m.nip, None, "no account or cohort id to use")
                 for m in members
                 if m.nip not in ids or m.cohort not in cohort_ids
             ],
         )
-        per_item = 4 if added else 2
+        per_item = MEMBER_ADD_FIELDS if added else MEMBER_REMOVE_FIELDS
         chunks = chunk_by_fields(ready, lambda _m: per_item, self.budget)
 
         def send(items: list[Membership]) -> None:
-            with self._lock:
-                batch = self.store.journal_batch(
-                    action, {"members": [[m.cohort, m.nip] for m in items]}
-                )
+            batch = self._journal(action, {"members": [[m.cohort, m.nip] for m in items]})
+            refs = [(cohort_ids[m.cohort], ids[m.nip]) for m in items]
             if added:
-                # Adding is per item; "already a member" (code 3) means done.
-                payload = [
-                    {
-                        "cohorttype": {"type": "id", "value": str(cohort_ids[m.cohort])},
-                        "usertype": {"type": "id", "value": str(ids[m.nip])},
-                    }
-                    for m in items
-                ]
-                answer = self.caller.call("core_cohort_add_cohort_members", {"members": payload})
-                warnings = answer.get("warnings", []) if isinstance(answer, dict) else []
-                bad = [w for w in warnings if str(w.get("warningcode")) != "3"]
-                if bad:
-                    msg = f"{len(bad)} member(s) not added: {bad[0].get('message')}"
-                    raise errors.MoodleException(msg, wsfunction="core_cohort_add_cohort_members")
-            else:
-                # Removing is all-or-nothing in Moodle: bisection finds the bad one.
-                self.caller.call(
-                    "core_cohort_delete_cohort_members",
-                    {"members": self._members_payload(items, cohort_ids, ids)},
+                warnings = moodle_cohorts.add_cohort_members(
+                    self.caller, [moodle_cohorts.CohortMemberRef.by_ids(c, u) for c, u in refs]
                 )
-            with self._lock:
-                for cohort in sorted({m.cohort for m in items}):
-                    self.store.record_members(
-                        cohort, [m.nip for m in items if m.cohort == cohort], added=added
+                # Per item in Moodle; "already a member" (3) means it is done.
+                bad = [w for w in warnings if w.warningcode != "3"]
+                if bad:
+                    with self._lock:
+                        self.store.fail_batch(batch, bad[0].warningcode)
+                    msg = f"{len(bad)} member(s) not added: {bad[0].message}"
+                    raise errors.MoodleException(
+                        msg,
+                        errorcode=bad[0].warningcode,
+                        wsfunction="core_cohort_add_cohort_members",
                     )
-                self.store.confirm_batch(batch, {"count": len(items)})
-
-        def sent(items: list[Membership], _result: None) -> None:
+            else:
+                try:
+                    moodle_cohorts.delete_cohort_members(
+                        self.caller,
+                        [moodle_cohorts.CohortMember(cohortid=c, userid=u) for c, u in refs],
+                    )
+                except errors.RecordError as error:
+                    with self._lock:
+                        self.store.fail_batch(batch, error.errorcode or "refused")
+                    raise
+            rows = [(m.cohort, m.nip) for m in items]
             with self._lock:
-                result.applied[action] += len(items)
-            self.progress(action, len(items))
+                self.store.confirm_batch(
+                    batch,
+                    {"count": len(items)},
+                    members_added=rows if added else (),
+                    members_removed=() if added else rows,
+                )
 
         def work(chunk: list[Membership]) -> None:
-            refused = bisect_send(chunk, send, sent)
+            refused = bisect_send(
+                chunk, send, lambda items, _r: self._count(result, action, len(items))
+            )
             self._report_refused(action, refused, result)
 
         self._parallel(chunks, work)
 
 
-def _item_fields(payload: dict[str, Any]) -> int:
-    return value_field_count(payload)
+def find_cohorts(caller: Caller, idnumbers: Iterable[str]) -> dict[str, moodle_cohorts.Cohort]:
+    """The cohorts that already exist in Moodle with these idnumbers."""
+    found: dict[str, moodle_cohorts.Cohort] = {}
+    for idnumber in idnumbers:
+        for cohort in moodle_cohorts.search_cohorts(caller, idnumber):
+            if cohort.idnumber == idnumber:
+                found[idnumber] = cohort
+    return found
 
 
-def _explain(error: errors.MoodleError) -> str:
-    if isinstance(error, errors.InvalidParameter):
-        return (
-            "Moodle refused the record (invalid parameter): usually a username or email "
-            "already used by another account, or a value Moodle does not accept"
-        )
-    return error.message
+def _create_payload(items: Sequence[CreateAccount]) -> dict[str, dict[str, str]]:
+    """What a resume needs to re-check a create batch: usernames and units by NIP."""
+    return {
+        "usernames": {c.nip: c.record["username"] for c in items},
+        "units": {c.nip: c.unit for c in items},
+    }
+
+
+def _new_account(create: CreateAccount, moodle_id: int) -> NewAccount:
+    return NewAccount(
+        create.nip,
+        moodle_id,
+        create.record["username"],
+        create.unit,
+        fingerprint(create.record),
+        "created",
+        False,
+        create.record,
+    )
+
+
+def _user_update(change: ChangeAccount) -> dict[str, Any]:
+    fields = moodle_user_fields(change.changes)
+    fields["id"] = change.moodle_id
+    if change.kind != "update":
+        fields["suspended"] = change.suspended
+    return fields

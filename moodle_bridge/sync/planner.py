@@ -28,6 +28,7 @@ class CreateAccount:
     """Create the account of a person Moodle does not know yet."""
 
     nip: str
+    unit: str
     record: Record
     source: str = ""
     row: int = 0
@@ -136,7 +137,9 @@ def plan(
         have = known.get(nip)
         if have is None:
             if want.active:
-                result.creates.append(CreateAccount(nip, want.record, want.source, want.row))
+                result.creates.append(
+                    CreateAccount(nip, want.unit, want.record, want.source, want.row)
+                )
             continue
         changes = {k: v for k, v in want.record.items() if have.record.get(k) != v}
         kind: ChangeKind = "update"
