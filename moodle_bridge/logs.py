@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-_NIP = re.compile(r"(?<!\d)(\d{4})\d{10}(\d{2})(?!\d)")
+_NIP = re.compile(r"(?<!\d)(\d{4})\d{12}(\d{2})(?!\d)")
 _NIP_SPACED = re.compile(r"(?<!\d)(\d{4})\d{4} \d{6} \d \d(\d{2})(?!\d)")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+'-])[A-Za-z0-9._%+'-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
