@@ -35,6 +35,9 @@ EXIT_USAGE = 2
 EXIT_GUARD = 3
 EXIT_FATAL = 4
 
+#: Per-record lines shown on the terminal; the rest are in the run report and --json.
+SHOWN = 15
+
 #: The state database inside the state directory.
 STATE_FILE = "state.sqlite3"
 
@@ -232,11 +235,11 @@ def _render_plan(report: SyncReport) -> None:
         f"Roster {report.roster}: {report.rows} rows, {report.people} people, "
         f"{len(report.row_errors)} refused, {len(report.row_warnings)} warnings."
     )
-    for error in report.row_errors[:50]:
+    for error in report.row_errors[:SHOWN]:
         column = f" [{error.column}]" if error.column else ""
         click.echo(f"  row {error.row}{column}: {error.reason}")
-    if len(report.row_errors) > 50:
-        click.echo(f"  ... and {len(report.row_errors) - 50} more (see --json or the report)")
+    if len(report.row_errors) > SHOWN:
+        click.echo(f"  ... and {len(report.row_errors) - SHOWN} more (see --json or the report)")
     if report.resumed:
         click.echo(
             "Re-checked from an interrupted run: "
@@ -260,7 +263,7 @@ def _render_result(report: SyncReport) -> None:
     if result is not None:
         applied = ", ".join(f"{n} {k}" for k, n in sorted(result.applied.items())) or "nothing"
         click.echo(f"Applied: {applied}.")
-        for failure in result.failures[:50]:
+        for failure in result.failures[:SHOWN]:
             where = f"row {failure.row}: " if failure.row else ""
             nip = mask(failure.nip) if failure.nip else "-"
             click.echo(
@@ -467,6 +470,68 @@ def plugins_command(as_json: bool) -> None:
             f"{unit.name:<16} {unit.code or '-':<14} {unit.distribution or '-'} "
             f"{unit.version or '-':<8} {state}"
         )
+
+
+@main.command("demo")
+@click.option(
+    "--size",
+    type=click.IntRange(1, 300_000),
+    default=3000,
+    show_default=True,
+    help="How many synthetic ASN the demo roster holds.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Seed of the synthetic roster (the same seed gives the same people).",
+)
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("moodle-bridge-demo"),
+    show_default=True,
+    help="Where the demo writes its roster, state and reports.",
+)
+@JSON_OPTION
+def demo_command(size: int, seed: int, workdir: Path, as_json: bool) -> None:
+    """Sync a synthetic roster into a built-in Moodle emulator: plan, sync, sync again.
+
+    Everything stays on this machine: the emulator listens on 127.0.0.1 and the people are
+    generated (names and NIPs of nobody real), with a few dirty rows of every kind.
+    """
+    from moodle_bridge.demo import run_demo
+
+    with _progress_bars(not as_json) as progress:
+        result = run_demo(workdir, size=size, seed=seed, progress=progress)
+    if as_json:
+        emit_json(
+            {
+                "ok": result.ok,
+                "roster": str(result.roster),
+                "plan": result.plan.to_dict(),
+                "first_sync": result.first_sync.to_dict(),
+                "second_sync": result.second_sync.to_dict(),
+            }
+        )
+    else:
+        click.echo(f"Demo roster: {result.roster} ({size} synthetic ASN in 3 units)")
+        click.echo(f"Moodle emulator: {result.site_url}\n")
+        click.echo("1. moodle-bridge plan (writes nothing):")
+        _render_plan(result.plan)
+        click.echo("\n2. moodle-bridge sync:")
+        _render_result(result.first_sync)
+        click.echo("\n3. moodle-bridge sync again (nothing changed in the roster):")
+        planned = sum(result.second_sync.planned.values())
+        click.echo(
+            f"Plan: {planned or 'nothing'} changes; "
+            f"{sum(result.second_sync.calls.values())} Moodle calls."
+        )
+        click.echo(f"\nState and run reports: {result.state_dir}")
+        click.echo("Demo OK." if result.ok else "Demo FAILED: see above.")
+    sys.exit(EXIT_OK if result.ok else EXIT_FATAL)
 
 
 @main.group()

@@ -26,14 +26,15 @@ from __future__ import annotations
 import csv
 import re
 from bisect import bisect
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
 from random import Random
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from moodle_bridge.roster.generic import COLUMNS
 
@@ -222,6 +223,12 @@ _BACK_CHRISTIAN = ("S.Th.", "M.Th.", "S.Pd.K.", "S.Ag.", "S.Th., M.Th.", "S.Si."
 _BACK_HINDU = ("S.Ag.", "S.Pd.H.", "M.Pd.H.", "S.Ag., M.Si.", "S.E.", "M.Fil.H.")
 _BACK_BUDDHA = ("S.Ag.", "S.Pd.B.", "M.Pd.B.", "S.E.", "S.Kom.")
 
+_BACK = {
+    "islam": _BACK_ISLAM,
+    "christian": _BACK_CHRISTIAN,
+    "hindu": _BACK_HINDU,
+    "buddhist": _BACK_BUDDHA,
+}
 _RELIGION = {
     "BIMAS_KRISTEN": "christian",
     "BIMAS_KATOLIK": "christian",
@@ -427,6 +434,8 @@ def _jabatan_pools() -> dict[str, tuple[str, ...]]:
 
 
 _SATKER = _satker_pools()
+_PENDIS_MADRASAH = tuple(s for s in _SATKER["PENDIS"] if s.startswith(("MIN ", "MTsN ", "MAN ")))
+_PENDIS_CAMPUS = tuple(s for s in _SATKER["PENDIS"] if s.startswith(("UIN ", "IAIN ")))
 _JABATAN = _jabatan_pools()
 _GOLONGAN = (
     "II/a", "II/b", "II/c", "II/d", "III/a", "III/b", "III/c", "III/d",
@@ -443,6 +452,19 @@ _EMAIL_DROP = str.maketrans("", "", "'\u2019 ")
 _SCIENTIFIC = re.compile(r"\d\.\d+E\+\d+")
 
 
+_T = TypeVar("_T")
+
+
+@lru_cache(maxsize=4)
+def _birth_days(last: int) -> tuple[tuple[str, int, int], ...]:
+    """``(YYYYMMDD, year, month)`` of every possible birth day, 1960 to ``last`` (ordinal)."""
+    days = []
+    for ordinal in range(_BIRTH_FIRST, last + 1):
+        d = date.fromordinal(ordinal)
+        days.append((f"{d.year}{d.month:02d}{d.day:02d}", d.year, d.month))
+    return tuple(days)
+
+
 # --- the generator -------------------------------------------------------------------------------
 class _Maker:
     """Makes the people of one roster; keeps the state that makes NIPs and emails unique."""
@@ -451,106 +473,103 @@ class _Maker:
         self, rng: Random, units: Mapping[str, float], pppk_share: float, today: date
     ) -> None:
         self.rng = rng
+        self.random = rng.random
         self.pppk_share = pppk_share
         self.today = today
-        self.last_birth = min(_BIRTH_LAST, date(today.year - 19, 12, 31).toordinal())
+        last_birth = min(_BIRTH_LAST, date(today.year - 19, 12, 31).toordinal())
+        self.births = _birth_days(last_birth)
+        self.latest = today.year * 12 + today.month - 1
         self.units = tuple(units)
         self.cum = tuple(accumulate(units.values()))
         self.nips: set[str] = set()
         self.email_counts: dict[str, int] = {}
         self.domains = {u: u.lower().replace("_", "-") + ".kemenag.example" for u in units}
 
+    def pick(self, items: Sequence[_T]) -> _T:
+        """A uniform choice: one call of ``random()``, faster than ``Random.choice``."""
+        return items[int(self.random() * len(items))]
+
     def unit(self) -> str:
-        r = self.rng.random() * self.cum[-1]
+        r = self.random() * self.cum[-1]
         return self.units[min(bisect(self.cum, r), len(self.units) - 1)]
 
     def nip(self) -> tuple[str, int, bool]:
         """A new unique NIP, the appointment year and whether the person is female."""
-        rng = self.rng
-        born = date.fromordinal(
-            int(rng.triangular(_BIRTH_FIRST, self.last_birth, (_BIRTH_FIRST + self.last_birth) / 2))
-        )
-        female = rng.random() < 0.5
+        random = self.random
+        births = self.births
+        # The mean of two uniforms: birth years peak around 1980.
+        ymd, born_year, born_month = births[int((random() + random()) * 0.5 * len(births))]
+        female = random() < 0.5
         sex = "2" if female else "1"
-        if rng.random() < self.pppk_share:
+        if random() < self.pppk_share:
             # PPPK: birth date, appointment year, "21", sex, sequence (the middle is no month).
-            first = max(2019, born.year + 18)
-            year = rng.randint(first, max(first, min(2024, self.today.year)))
+            first = max(2019, born_year + 18)
+            last = max(first, min(2024, self.today.year))
+            year = first + int(random() * (last - first + 1))
             middle = f"{year}21"
         else:
-            earliest = (born.year + 18) * 12 + born.month - 1
-            latest = self.today.year * 12 + self.today.month - 1
-            months = earliest + int(rng.triangular(0, 22 * 12, 5 * 12))
-            months = min(months, latest)
+            earliest = (born_year + 18) * 12 + born_month - 1
+            months = min(earliest + int(self.rng.triangular(0, 22 * 12, 5 * 12)), self.latest)
             year, month = divmod(months, 12)
             middle = f"{year}{month + 1:02d}"
-        prefix = f"{born.year}{born.month:02d}{born.day:02d}{middle}{sex}"
-        seq = 1 + int(rng.triangular(0, 300, 0))
+        prefix = f"{ymd}{middle}{sex}"
+        # Sequences are mostly small: the minimum of two uniforms.
+        seq = 1 + int(min(random(), random()) * 300)
         nip = f"{prefix}{seq:03d}"
-        while nip in self.nips:
+        nips = self.nips
+        while nip in nips:
             seq = seq % 999 + 1
             nip = f"{prefix}{seq:03d}"
-        self.nips.add(nip)
+        nips.add(nip)
         return nip, year, female
 
     def name(self, unit: str, female: bool) -> tuple[str, str, str]:
-        """The name as HR writes it, and the two words its email is made of."""
-        rng = self.rng
+        """The name as HR writes it, and the two words its email is made of (the second
+        empty for a one-word name)."""
+        random, pick = self.random, self.pick
         religion = _RELIGION.get(unit, "islam")
-        bali = (religion == "hindu" and rng.random() < 0.85) or rng.random() < 0.004
-        mononym = False
-        if bali:
-            prefix = rng.choice(_BALI_PREFIX_F if female else _BALI_PREFIX_M)
-            own = rng.choice(_BALI_NAME_F if female else _BALI_NAME_M)
+        if (religion == "hindu" and random() < 0.85) or random() < 0.004:
+            prefix = pick(_BALI_PREFIX_F if female else _BALI_PREFIX_M)
+            own = pick(_BALI_NAME_F if female else _BALI_NAME_M)
             words = f"{prefix} {own}"
-        elif rng.random() < 0.05:
-            mononym = True
-            words = rng.choice(_MONONYM_F if female else _MONONYM_M)
+            parts = [w for w in words.split() if w.lower() not in _EMAIL_SKIP]
+            first, last = parts[0], parts[-1]
+        elif random() < 0.05:
+            words = first = pick(_MONONYM_F if female else _MONONYM_M)
+            last = ""
         elif religion == "christian":
-            given = rng.choice(_CHRISTIAN_GIVEN_F if female else _CHRISTIAN_GIVEN_M)
-            words = f"{given} {rng.choice(_CHRISTIAN_LAST)}"
+            first = pick(_CHRISTIAN_GIVEN_F if female else _CHRISTIAN_GIVEN_M)
+            last = pick(_CHRISTIAN_LAST)
+            words = f"{first} {last}"
         elif religion == "buddhist":
-            words = f"{rng.choice(_BUDDHIST_GIVEN)} {rng.choice(_BUDDHIST_LAST)}"
+            first, last = pick(_BUDDHIST_GIVEN), pick(_BUDDHIST_LAST)
+            words = f"{first} {last}"
         else:
-            given = rng.choice(_GIVEN_F if female else _GIVEN_M)
-            last = rng.choice(_LAST_F if female else _LAST_M)
-            if rng.random() < 0.3:
-                middle = rng.choice(_MIDDLE_F if female else _MIDDLE_M)
+            first = given = pick(_GIVEN_F if female else _GIVEN_M)
+            last = pick(_LAST_F if female else _LAST_M)
+            if random() < 0.3:
+                middle = pick(_MIDDLE_F if female else _MIDDLE_M)
                 if middle != given:
                     given = f"{given} {middle}"
             words = f"{given} {last}"
-        parts = [w for w in words.split() if w.lower() not in _EMAIL_SKIP] or words.split()
-        first, last = parts[0], parts[-1]
 
-        front = ""
-        r = rng.random()
-        if r < 0.14:
+        nama = words
+        if random() < 0.14:
             if religion == "christian":
-                front = rng.choice(_FRONT_CHRISTIAN)
+                front = pick(_FRONT_CHRISTIAN)
             elif religion == "islam":
-                front = rng.choice(_FRONT_F if female else _FRONT_M)
+                front = pick(_FRONT_F if female else _FRONT_M)
             else:
-                front = rng.choice(_FRONT_OTHER)
-        back = ""
-        if rng.random() < 0.45:
-            back = rng.choice(
-                _BACK_CHRISTIAN
-                if religion == "christian"
-                else _BACK_HINDU
-                if religion == "hindu"
-                else _BACK_BUDDHA
-                if religion == "buddhist"
-                else _BACK_ISLAM
-            )
-        nama = f"{front} {words}" if front else words
-        if back:
-            nama = f"{nama}, {back}"
-        r = rng.random()
+                front = pick(_FRONT_OTHER)
+            nama = f"{front} {nama}"
+        if random() < 0.45:
+            nama = f"{nama}, {pick(_BACK[religion])}"
+        r = random()
         if r < 0.03:
             nama = nama.upper()
         elif r < 0.04 and "'" in nama:
             nama = nama.replace("'", "\u2019")  # a word processor's apostrophe
-        return nama, first, last if not mononym else ""
+        return nama, first, last
 
     def email(self, unit: str, first: str, last: str) -> str:
         base = first.lower().translate(_EMAIL_DROP)
@@ -560,23 +579,31 @@ class _Maker:
         self.email_counts[base] = count
         return f"{base}{count}@{self.domains[unit]}"
 
+    def satker(self, unit: str, jabatan: str) -> str:
+        if unit == "PENDIS":
+            if jabatan.startswith(("Dosen", "Guru Besar")):
+                return self.pick(_PENDIS_CAMPUS)
+            if jabatan.startswith(("Guru", "Pengawas", "Pustakawan", "Pranata Lab")):
+                return self.pick(_PENDIS_MADRASAH)
+        return self.pick(_SATKER.get(unit) or _SATKER[""])
+
     def person(self) -> SampleRow:
-        rng = self.rng
+        random, pick = self.random, self.pick
         unit = self.unit()
         nip, appointed, female = self.nip()
         nama, first, last = self.name(unit, female)
-        r = rng.random()
+        r = random()
         email = "" if r < 0.045 else "-" if r < 0.05 else self.email(unit, first, last)
-        satker = rng.choice(_SATKER.get(unit) or _SATKER[""])
-        jabatan = rng.choice(_JABATAN.get(unit) or _JABATAN[""])
-        start = 0 if rng.random() < 0.2 else _III_A
-        rank = start + (self.today.year - appointed) // 4 + rng.randint(-1, 1)
+        jabatan = pick(_JABATAN.get(unit) or _JABATAN[""])
+        satker = self.satker(unit, jabatan)
+        start = 0 if random() < 0.2 else _III_A
+        rank = start + (self.today.year - appointed) // 6 + int(random() * 3) - 1
         top = len(_GOLONGAN) - 1 if jabatan.endswith(("Utama", "Guru Besar")) else _IV_B
         golongan = _GOLONGAN[max(0, min(rank, top))]
-        r = rng.random()
+        r = random()
         status = (
             "" if r < 0.69 else "AKTIF" if r < 0.98 else "Aktif" if r < 0.99
-            else rng.choice(_INACTIVE)
+            else pick(_INACTIVE)
         )  # fmt: skip
         return SampleRow(nip, nama, email, unit, satker, jabatan, golongan, status)
 
@@ -632,7 +659,7 @@ class _Maker:
         if kind == "nip_conflict":
             moved = replace(
                 row,
-                satker=rng.choice(_SATKER.get(row.unit) or _SATKER[""]),
+                satker=self.satker(row.unit, row.jabatan),
                 golongan=_GOLONGAN[(_GOLONGAN.index(row.golongan) + 1) % len(_GOLONGAN)],
                 dirty=kind,
             )
@@ -735,9 +762,13 @@ def _generate(
 ) -> Iterator[SampleRow]:
     maker = _Maker(rng, units, pppk_share, today)
     singles = tuple(k for k in kinds if k not in PAIR_KINDS)
+    # A dirty event makes ``rows`` rows on average (pairs make two); choose the chance of an
+    # event so that about ``dirty_share`` of the rows are dirty.
+    rows = 1 + (len(kinds) - len(singles)) / len(kinds) if kinds else 1.0
+    event = dirty_share / (rows * (1 - dirty_share) + dirty_share) if dirty_share else 0.0
     made = 0
     while made < size:
-        if dirty_share and rng.random() < dirty_share:
+        if event and rng.random() < event:
             kind = rng.choice(kinds)
             if kind in PAIR_KINDS and size - made < 2:
                 if not singles:
@@ -745,9 +776,9 @@ def _generate(
                     made += 1
                     continue
                 kind = rng.choice(singles)
-            rows = maker.dirty(kind)
-            yield from rows
-            made += len(rows)
+            dirty = maker.dirty(kind)
+            yield from dirty
+            made += len(dirty)
         else:
             yield maker.person()
             made += 1
