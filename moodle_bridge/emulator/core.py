@@ -164,6 +164,9 @@ class Emulator:
         self.lock = threading.RLock()
         #: Every call served: (wsfunction, number of form fields). Tests count writes with it.
         self.calls: list[tuple[str, int]] = []
+        #: Seconds each request waits before it is served (test hook): keeps requests in
+        #: flight long enough for crash tests to kill a client mid-batch.
+        self.latency = 0.0
 
     @property
     def debug(self) -> bool:
@@ -184,6 +187,8 @@ class Emulator:
         self, body_pairs: list[tuple[str, str]], query_pairs: list[tuple[str, str]] | None = None
     ) -> Reply:
         """Serve one request to ``/webservice/rest/server.php``."""
+        if self.latency:
+            time.sleep(self.latency)
         # PHP keeps the first max_input_vars + 1 body fields and drops the rest without a word.
         kept = body_pairs[: self.max_input_vars + 1]
         variables = decode_pairs(list(query_pairs or []))
