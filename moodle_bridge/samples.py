@@ -192,6 +192,8 @@ _BUDDHIST_GIVEN = (
     "Hendra", "Surya", "Dharma", "Metta", "Karuna", "Lina", "Cintya", "Sasana", "Viriya",
     "Mulyadi", "Santi", "Dewi",
 )  # fmt: skip
+_HINDU_GIVEN = ("Wisnu", "Krisna", "Arjuna", "Darma", "Ratih", "Sinta", "Dewi", "Wulan", "Surya")
+_HINDU_LAST = ("Wardana", "Prabawa", "Kusuma", "Wijaya", "Pramana", "Sanjaya", "Anggraini")
 _BUDDHIST_LAST = ("Wijaya", "Gunawan", "Tanjaya", "Salim", "Halim", "Santoso", "Kusuma")
 _BALI_PREFIX_M = (
     "I Gusti Ngurah", "I Gusti Bagus", "I Made", "I Wayan", "I Putu", "I Nyoman", "I Ketut",
@@ -543,6 +545,9 @@ class _Maker:
             words = f"{first} {last}"
         elif religion == "buddhist":
             first, last = pick(_BUDDHIST_GIVEN), pick(_BUDDHIST_LAST)
+            words = f"{first} {last}"
+        elif religion == "hindu":  # Javanese, Dayak or Indian-Indonesian Hindus
+            first, last = pick(_HINDU_GIVEN), pick(_HINDU_LAST)
             words = f"{first} {last}"
         else:
             first = given = pick(_GIVEN_F if female else _GIVEN_M)
