@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from moodle_bridge.roster.person import Person
+from moodle_bridge.roster.person import Person, RowError
 
 #: Prefix of custom profile fields inside an account record (``profile_field_satker``),
 #: the same spelling Moodle uses in its own user upload.
@@ -92,7 +93,9 @@ class DesiredState:
     #: Cohort idnumber -> display name, for creating cohorts that do not exist yet.
     cohort_names: dict[str, str] = field(default_factory=dict)
     #: Per-person findings that did not stop the person (e.g. a shared email replaced).
-    warnings: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)
+    #: People who cannot have an account as the roster describes them.
+    errors: list[RowError] = field(default_factory=list)
 
     @property
     def units(self) -> set[str]:
@@ -132,35 +135,65 @@ class AccountRules(Protocol):
     def cohorts_for(self, person: Person) -> Sequence[CohortLike]: ...
 
 
+#: What Moodle accepts as a username (PARAM_USERNAME without extended characters).
+USERNAME = re.compile(r"[a-z0-9_.@-]{1,100}")
+
+
+def _refusal(person: Person, column: str, reason: str) -> RowError:
+    return RowError(
+        source=person.source, row=person.row, column=column, reason=reason, nip=person.nip
+    )
+
+
 def build_desired(
     people: Iterable[Person], rules: AccountRules, policy: AccountPolicy
 ) -> DesiredState:
     """The accounts and cohort memberships ``people`` should have.
 
     Moodle refuses a second account with the same email, so people who share one get the
-    placeholder instead, with a warning naming them: everyone still gets an account.
+    placeholder instead, with a warning: everyone still gets an account. A username Moodle
+    would refuse (or one given to two people) is refused here, before anything is sent.
     """
     people = list(people)
     shared = shared_emails(people)
     state = DesiredState()
+    usernames: dict[str, str] = {}
     for person in people:
         email = person.email
         if email in shared:
             state.warnings.append(
-                (
-                    person.nip,
-                    "email shared with another person in the "
-                    "roster: a placeholder email is used instead",
+                _refusal(
+                    person,
+                    "email",
+                    "email shared with another person in the roster: the "
+                    "account gets a placeholder email instead",
                 )
             )
             email = None
+        record = account_record(person, rules, policy, email)
+        username = record["username"]
+        if not USERNAME.fullmatch(username):
+            state.errors.append(
+                _refusal(
+                    person,
+                    "username",
+                    f"Moodle does not accept the username {username!r} (only "
+                    "lower-case letters, digits and _ . @ -)",
+                )
+            )
+            continue
+        if usernames.setdefault(username, person.nip) != person.nip:
+            state.errors.append(
+                _refusal(person, "username", "another person in the roster has the same username")
+            )
+            continue
         cohorts = rules.cohorts_for(person) if person.active else []
         for cohort in cohorts:
             state.cohort_names.setdefault(cohort.idnumber, cohort.name)
         state.accounts[person.nip] = DesiredAccount(
             nip=person.nip,
             unit=person.unit,
-            record=account_record(person, rules, policy, email),
+            record=record,
             active=person.active,
             cohorts=frozenset(c.idnumber for c in cohorts),
             source=person.source,

@@ -101,7 +101,6 @@ class SyncReport:
     people: int = 0
     row_errors: list[RowError] = field(default_factory=list)
     row_warnings: list[RowError] = field(default_factory=list)
-    desired_warnings: list[tuple[str, str]] = field(default_factory=list)
     planned: dict[str, int] = field(default_factory=dict)
     guard: GuardTrip | None = None
     proposed_removals: Path | None = None
@@ -232,13 +231,14 @@ class Engine:
         report.rows, report.people = roster.rows, len(roster.people)
         report.row_errors, report.row_warnings = roster.errors, roster.warnings
         desired = build_desired(roster.people, unit, self.options.policy)
-        report.desired_warnings = desired.warnings
+        report.row_warnings = [*report.row_warnings, *desired.warnings]
+        report.row_errors = [*report.row_errors, *desired.errors]
 
         if self.options.apply:
             report.run_id = self._begin(command, unit_name)
         try:
             self._prepare(report, desired)
-            the_plan = self._plan(desired, unit)
+            the_plan = self._plan(desired, unit, report)
         except (errors.Fatal, errors.Retriable) as error:
             report.result = ExecutionResult(stopped=str(error))
             return self._finish(report, started)
@@ -404,19 +404,21 @@ class Engine:
         return found
 
     # --- planning ----------------------------------------------------------------------------
-    def _plan(self, desired: DesiredState, unit: Unit) -> Plan:
+    def _plan(self, desired: DesiredState, unit: Unit, report: SyncReport) -> Plan:
         accounts = self.store.accounts()
         if self.options.reconcile:
             known = self._known_from_moodle(accounts)
-            for nip in set(accounts) - set(known):
+            for nip in sorted(set(accounts) - set(known)):
                 # Deleted by hand in Moodle: recreating would hide that; say so instead.
-                desired.accounts.pop(nip, None)
-                desired.warnings.append(
-                    (
-                        nip,
-                        "the bridge's account was deleted in Moodle; "
-                        "it is not recreated (restore it, or remove it "
-                        "from the bridge's state)",
+                gone = desired.accounts.pop(nip, None)
+                report.row_errors.append(
+                    RowError(
+                        source=gone.source if gone else "",
+                        row=gone.row if gone else 0,
+                        column=None,
+                        nip=nip,
+                        reason="the bridge's account was deleted in Moodle; it is not recreated "
+                        "(restore it, or remove it from the bridge's state)",
                     )
                 )
         else:
