@@ -423,6 +423,15 @@ class Engine:
                 )
         else:
             known = self._known_from_store(desired, accounts)
+        cohorts = {c for c, row in self.store.cohorts().items() if row.moodle_id is not None}
+        unknown = sorted(set(desired.cohort_names) - cohorts)
+        # Cohorts that exist in Moodle already (made by hand or seeded) are used, not created.
+        for found in find_cohorts(self.caller, unknown).values():
+            cohorts.add(found.idnumber)
+            if self.options.apply:
+                self.store.record_cohort(
+                    found.idnumber, found.id, found.name, created_by_bridge=False
+                )
         units_seen = set(self.store.units_seen())
         scope = (desired.units | units_seen) if unit.any_unit else {unit.code}
         return plan(
@@ -431,9 +440,7 @@ class Engine:
             self.store.cohort_members(),
             scope=scope,
             units_seen=units_seen,
-            known_cohorts={
-                c for c, row in self.store.cohorts().items() if row.moodle_id is not None
-            },
+            known_cohorts=cohorts,
             guards=self.options.guards,
         )
 

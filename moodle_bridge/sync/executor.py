@@ -153,6 +153,8 @@ class Executor:
         self.breaker = breaker or CircuitBreaker()
         self._lock = threading.Lock()
         self._fields_checked = False
+        #: People whose account Moodle refused in this run: already reported once.
+        self._refused_nips: set[str] = set()
 
     # --- the run -------------------------------------------------------------------------
     def apply(self, plan: Plan, cohort_ids: dict[str, int]) -> ExecutionResult:
@@ -356,6 +358,9 @@ class Executor:
         failures = []
         for item in refused:
             record = item.item
+            if isinstance(record, CreateAccount):
+                with self._lock:
+                    self._refused_nips.add(record.nip)
             failures.append(
                 RecordFailure(
                     action,
@@ -446,7 +451,8 @@ class Executor:
             [
                 RecordFailure(action, m.nip, None, "no account or cohort id to use")
                 for m in members
-                if m.nip not in ids or m.cohort not in cohort_ids
+                if (m.nip not in ids or m.cohort not in cohort_ids)
+                and m.nip not in self._refused_nips
             ],
         )
         per_item = MEMBER_ADD_FIELDS if added else MEMBER_REMOVE_FIELDS
