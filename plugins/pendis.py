@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
 from moodle_bridge.roster.assessment import parse_date
@@ -88,5 +89,5 @@ class PendisMapper(GenericColumnsMapper):
                 f"TMT Jabatan {tmt!r} is not a real date written DD-MM-YYYY; "
                 "it was ignored: correct it in SIMPEG"
             )
-            return result.model_copy(update={"warnings": (*result.warnings, warning)})
+            return replace(result, warnings=(*result.warnings, warning))
         return result

@@ -231,6 +231,8 @@ class Engine:
         report.rows, report.people = roster.rows, len(roster.people)
         report.row_errors, report.row_warnings = roster.errors, roster.warnings
         desired = build_desired(roster.people, unit, self.options.policy)
+        # The people are in the desired state now; at 233,000 they are worth freeing.
+        del roster
         report.row_warnings = [*report.row_warnings, *desired.warnings]
         report.row_errors = [*report.row_errors, *desired.errors]
 

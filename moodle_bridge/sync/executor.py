@@ -241,27 +241,20 @@ class Executor:
     def _create_accounts(self, creates: list[CreateAccount], result: ExecutionResult) -> None:
         if not creates:
             return
-        payloads = {
-            c.nip: {**moodle_user_fields(c.record), "createpassword": True} for c in creates
-        }
-        chunks = chunk_by_fields(creates, lambda c: value_field_count(payloads[c.nip]), self.budget)
+        # Payloads are built per batch, not all at once: at 233,000 people that is memory.
+        chunks = chunk_by_fields(creates, lambda c: value_field_count(_new_user(c)), self.budget)
         # The first chunk goes alone: its read-back proves the custom profile fields exist
         # before thousands of accounts are created without them.
-        self._create_chunk(chunks[0], payloads, result)
-        self._parallel(chunks[1:], lambda chunk: self._create_chunk(chunk, payloads, result))
+        self._create_chunk(chunks[0], result)
+        self._parallel(chunks[1:], lambda chunk: self._create_chunk(chunk, result))
 
-    def _create_chunk(
-        self,
-        chunk: list[CreateAccount],
-        payloads: dict[str, dict[str, Any]],
-        result: ExecutionResult,
-    ) -> None:
+    def _create_chunk(self, chunk: list[CreateAccount], result: ExecutionResult) -> None:
         def send(items: list[CreateAccount]) -> list[int]:
             batch = self._journal("create_users", _create_payload(items))
             try:
                 answer = self.caller.call(
                     "core_user_create_users",
-                    {"users": [payloads[c.nip] for c in items]},
+                    {"users": [_new_user(c) for c in items]},
                     retry_writes=False,
                 )
             except errors.RecordError as error:
@@ -321,9 +314,7 @@ class Executor:
         rest = [c for c in items if c.nip not in found]
         ids = [found[c.nip].id for c in done]
         if rest:
-            payload = {
-                "users": [{**moodle_user_fields(c.record), "createpassword": True} for c in rest]
-            }
+            payload = {"users": [_new_user(c) for c in rest]}
             again = self._journal("create_users", _create_payload(rest))
             answer = self.caller.call("core_user_create_users", payload, retry_writes=False)
             new_ids = [int(u["id"]) for u in answer or []]
@@ -512,6 +503,12 @@ def find_cohorts(caller: Caller, idnumbers: Iterable[str]) -> dict[str, moodle_c
             if cohort.idnumber == idnumber:
                 found[idnumber] = cohort
     return found
+
+
+def _new_user(create: CreateAccount) -> dict[str, Any]:
+    """``core_user_create_users`` parameters of one account; Moodle makes and mails the
+    password (accounts of SSO sites log in through their auth plugin instead)."""
+    return {**moodle_user_fields(create.record), "createpassword": True}
 
 
 def _create_payload(items: Sequence[CreateAccount]) -> dict[str, dict[str, str]]:

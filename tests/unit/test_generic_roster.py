@@ -9,6 +9,7 @@ import csv
 import os
 import random
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -363,7 +364,7 @@ def test_collect_outcomes_settles_rows_mapped_by_a_plugin() -> None:
 
 
 def without_origin(people: list[Person]) -> list[Person]:
-    return [p.model_copy(update={"source": ""}) for p in people]
+    return [replace(p, source="") for p in people]
 
 
 def test_the_same_people_from_every_encoding_delimiter_and_xlsx(tmp_path: Path) -> None:

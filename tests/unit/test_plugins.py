@@ -216,6 +216,7 @@ def test_the_template_shows_policy_overrides() -> None:
 
 # --- the kit catches a plugin that breaks the contract ------------------------------------------
 KIT_VICTIM = '''
+from dataclasses import replace
 from pathlib import Path
 
 from moodle_bridge.testing import UnitPluginContract
@@ -228,7 +229,7 @@ class SloppyMapper(PendisMapper):
     def map_row(self, source_name, row):
         result = super().map_row(source_name, row)
         if hasattr(result, "unit"):
-            return result.model_copy(update={"unit": "BIMAS_ISLAM"})
+            return replace(result, unit="BIMAS_ISLAM")
         return result
 
     def username_for(self, person):

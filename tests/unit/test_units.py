@@ -48,7 +48,7 @@ def person(nip: str = NIP_A, **changes: object) -> Person:
         "row": 2,
     }
     fields.update(changes)
-    return Person.model_validate(fields)
+    return Person(**fields)
 
 
 # --- mappers used by the tests (the entry points below point at them) ----------------------------
