@@ -56,24 +56,30 @@ class Refused(Generic[T]):
 
 
 def bisect_send(
-    items: list[T], send: Callable[[list[T]], R], on_sent: Callable[[list[T], R], None]
+    items: list[T],
+    send: Callable[[list[T]], R],
+    on_sent: Callable[[list[T], R], None],
+    on_refused: Callable[[Refused[T]], None] = lambda _refused: None,
 ) -> list[Refused[T]]:
     """Send ``items``; when Moodle refuses the batch as a whole, halve it until each refused
     record stands alone.
 
     Moodle's user-creation and enrolment batches are all-or-nothing and its validation error
     does not say which record failed, so halving finds one bad record among n in about
-    2·log2(n) extra calls while every good record is still applied. Retriable and fatal
-    errors propagate: they say nothing about the records.
+    2·log2(n) extra calls while every good record is still applied. ``on_refused`` hears of
+    each refused record as soon as it is isolated (so a circuit breaker can stop a run mid-way).
+    Retriable and fatal errors propagate: they say nothing about the records.
     """
     try:
         result = send(items)
     except errors.RecordError as error:
         if len(items) == 1:
-            return [Refused(items[0], error.with_record(items[0]))]
+            refused = Refused(items[0], error.with_record(items[0]))
+            on_refused(refused)
+            return [refused]
         middle = len(items) // 2
-        return bisect_send(items[:middle], send, on_sent) + bisect_send(
-            items[middle:], send, on_sent
+        return bisect_send(items[:middle], send, on_sent, on_refused) + bisect_send(
+            items[middle:], send, on_sent, on_refused
         )
     on_sent(items, result)
     return []

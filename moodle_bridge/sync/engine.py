@@ -475,11 +475,14 @@ class Engine:
         """``--reconcile``: read every owned account back from Moodle to find drift."""
         by_id = {a.moodle_id: a for a in accounts.values()}
         found = self._read_users("id", sorted(by_id))
-        if by_id and not found:
+        # Without moodle/user:viewalldetails Moodle answers with nothing, or with users
+        # stripped of their username and idnumber: either way the run cannot see drift.
+        blind = not any(user.username for users in found.values() for user in users)
+        if by_id and blind:
             msg = (
-                "Moodle returned none of the accounts the bridge owns: the token's user "
-                "probably lacks moodle/user:viewalldetails (run moodle-bridge doctor); "
-                "stopping rather than treating them as gone"
+                "Moodle returned none of the accounts the bridge owns with their details: the "
+                "token's user probably lacks moodle/user:viewalldetails (run moodle-bridge "
+                "doctor); stopping rather than treating them as gone or changed"
             )
             raise errors.Fatal(msg, wsfunction="core_user_get_users_by_field")
         shortnames = list(self.options.policy.profile_fields.values())

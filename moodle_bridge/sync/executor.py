@@ -277,12 +277,11 @@ class Executor:
 
         def sent(items: list[CreateAccount], ids: list[int]) -> None:
             self._count(result, "create", len(items))
+            self.breaker.record(len(items), 0)
             if not self._fields_checked and ids:
                 self._check_profile_fields(items[0], ids[0])
 
-        refused = bisect_send(chunk, send, sent)
-        self._report_refused("create", refused, result)
-        self.breaker.record(len(chunk) - len(refused), len(refused))
+        bisect_send(chunk, send, sent, lambda refused: self._refused("create", refused, result))
 
     def _confirm_created(
         self, batch: int, items: Sequence[CreateAccount], ids: Sequence[int]
@@ -343,28 +342,24 @@ class Executor:
             )
             raise errors.Fatal(msg, wsfunction="core_user_create_users")
 
-    def _report_refused(
-        self, action: str, refused: Sequence[Refused[Any]], result: ExecutionResult
-    ) -> None:
-        failures = []
-        for item in refused:
-            record = item.item
-            if isinstance(record, CreateAccount):
-                with self._lock:
-                    self._refused_nips.add(record.nip)
-            failures.append(
-                RecordFailure(
-                    action,
-                    getattr(record, "nip", None),
-                    item.error.errorcode,
-                    self._explain(action, record, item.error),
-                    getattr(record, "source", ""),
-                    getattr(record, "row", 0),
-                )
-            )
-        self._fail(result, failures)
+    def _refused(self, action: str, refused: Refused[Any], result: ExecutionResult) -> None:
+        """Report a record Moodle refused, at once, and let the circuit breaker count it."""
+        record = refused.item
+        if isinstance(record, CreateAccount):
+            with self._lock:
+                self._refused_nips.add(record.nip)
+        failure = RecordFailure(
+            action,
+            getattr(record, "nip", None),
+            refused.error.errorcode,
+            self._explain(record, refused.error),
+            getattr(record, "source", ""),
+            getattr(record, "row", 0),
+        )
+        self._fail(result, [failure])
+        self.breaker.record(0, 1)
 
-    def _explain(self, action: str, record: object, error: errors.MoodleError) -> str:
+    def _explain(self, record: object, error: errors.MoodleError) -> str:
         if not isinstance(error, errors.InvalidParameter) or not isinstance(record, CreateAccount):
             return error.message
         # Moodle does not say what it refused; the usual causes can be asked for.
@@ -486,11 +481,12 @@ class Executor:
                     members_removed=() if added else rows,
                 )
 
+        def sent(items: list[Membership], _answer: None) -> None:
+            self._count(result, action, len(items))
+            self.breaker.record(len(items), 0)
+
         def work(chunk: list[Membership]) -> None:
-            refused = bisect_send(
-                chunk, send, lambda items, _r: self._count(result, action, len(items))
-            )
-            self._report_refused(action, refused, result)
+            bisect_send(chunk, send, sent, lambda refused: self._refused(action, refused, result))
 
         self._parallel(chunks, work)
 
