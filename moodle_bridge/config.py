@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from moodle_bridge.errors import ConfigError
+from moodle_bridge.roster.person import DEFAULT_PROFILE_FIELDS
 
 __all__ = [
     "TOKEN_ENV",
@@ -127,14 +128,7 @@ class SyncSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     #: Person attribute -> the site's custom profile field shortname; leave one out to not fill it.
-    profile_fields: dict[str, str] = Field(
-        default_factory=lambda: {
-            "unit": "unit",
-            "satker": "satker",
-            "jabatan": "jabatan",
-            "golongan": "golongan",
-        }
-    )
+    profile_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROFILE_FIELDS))
     #: People without an email (or sharing one) get ``<nip>@<this domain>``: Moodle needs one.
     placeholder_email_domain: str = "no-email.invalid"
     #: A run may suspend at most this share of the managed accounts...

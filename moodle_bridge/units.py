@@ -43,7 +43,7 @@ from moodle_bridge.roster import generic as _generic
 from moodle_bridge.roster.assessment import Assessment, parse_assessment_row
 from moodle_bridge.roster.generic import RosterResult, parse_generic_row
 from moodle_bridge.roster.names import MononymRule
-from moodle_bridge.roster.person import Person, RowError
+from moodle_bridge.roster.person import DEFAULT_PROFILE_FIELDS, Person, RowError
 from moodle_bridge.roster.sources import SourceRow, read_rows
 
 __all__ = [
@@ -72,10 +72,6 @@ ENTRY_POINT_GROUP = "moodle_bridge.units"
 #: Prefix of the ``idnumber`` of the bridge's unit cohorts: ``unit:PENDIS``.
 COHORT_PREFIX = "unit:"
 
-#: Person attribute -> Moodle custom profile field short name, unless the settings say otherwise.
-DEFAULT_PROFILE_FIELDS: Mapping[str, str] = MappingProxyType(
-    {"unit": "unit", "satker": "satker", "jabatan": "jabatan", "golongan": "golongan"}
-)
 
 _CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 

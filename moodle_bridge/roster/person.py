@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from pydantic import BaseModel, ConfigDict
+
+#: Person attribute -> Moodle custom profile field short name, unless the settings say otherwise.
+DEFAULT_PROFILE_FIELDS: Mapping[str, str] = MappingProxyType(
+    {"unit": "unit", "satker": "satker", "jabatan": "jabatan", "golongan": "golongan"}
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from moodle_bridge.roster.person import Person, RowError
+from moodle_bridge.roster.person import DEFAULT_PROFILE_FIELDS, Person, RowError
 
 #: Prefix of custom profile fields inside an account record (``profile_field_satker``),
 #: the same spelling Moodle uses in its own user upload.
@@ -51,14 +51,7 @@ class AccountPolicy:
     """Site-wide account settings (``[sync]`` in moodle-bridge.toml)."""
 
     #: Person attribute -> Moodle custom profile field shortname.
-    profile_fields: Mapping[str, str] = field(
-        default_factory=lambda: {
-            "unit": "unit",
-            "satker": "satker",
-            "jabatan": "jabatan",
-            "golongan": "golongan",
-        }
-    )
+    profile_fields: Mapping[str, str] = field(default_factory=lambda: DEFAULT_PROFILE_FIELDS)
     #: Domain of the placeholder email given to people without one (Moodle requires one).
     placeholder_domain: str = "no-email.invalid"
 
