@@ -44,6 +44,7 @@ __all__ = [
     "Batch",
     "BatchState",
     "Cohort",
+    "Enrolment",
     "FinalStatus",
     "JournalError",
     "Migration",
@@ -158,6 +159,16 @@ class Applied(NamedTuple):
 
 
 AppliedRow = Applied | tuple[str, str | None, bool]
+
+
+class Enrolment(NamedTuple):
+    """An enrolment the bridge made: course by shortname, as the bridge last set it."""
+
+    nip: str
+    course: str
+    suspended: bool
+    timestart: int = 0
+    timeend: int = 0
 
 
 class Cohort(NamedTuple):
@@ -282,7 +293,28 @@ CREATE TABLE units_seen (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[Migration, ...] = ((1, _MIGRATION_1),)
+#: Enrolments by competency gap: the course ids the bridge resolved, and the enrolments it
+#: made (never one it did not make), as it last set them.
+_MIGRATION_2 = """
+CREATE TABLE courses (
+    shortname  TEXT    NOT NULL PRIMARY KEY,
+    moodle_id  INTEGER NOT NULL UNIQUE,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE enrolments (
+    nip        TEXT    NOT NULL REFERENCES accounts (nip),
+    course     TEXT    NOT NULL,
+    suspended  INTEGER NOT NULL CHECK (suspended IN (0, 1)),
+    timestart  INTEGER NOT NULL DEFAULT 0,
+    timeend    INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (nip, course)
+) WITHOUT ROWID;
+CREATE INDEX enrolments_course ON enrolments (course);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = ((1, _MIGRATION_1), (2, _MIGRATION_2))
 #: The schema version this code writes and understands.
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -291,8 +323,7 @@ _ACCOUNT_COLUMNS = (
 )
 _RUN_COLUMNS = "id, command, unit, status, started_at, finished_at, summary_json, pid, host"
 _BATCH_COLUMNS = (
-    "id, run_id, action, payload_json, state, created_at, settled_at, settled_by_run, "
-    "result_json"
+    "id, run_id, action, payload_json, state, created_at, settled_at, settled_by_run, result_json"
 )
 
 _UPSERT_ACCOUNT = """
@@ -431,8 +462,9 @@ class Store:
         with self._lock:
             # Built inline rather than through _account(): this runs for 233,000 rows.
             return {
-                row[0]: Account(row[0], row[1], row[2], row[3], row[4], row[5], row[6] == 1,
-                                row[7], row[8])
+                row[0]: Account(
+                    row[0], row[1], row[2], row[3], row[4], row[5], row[6] == 1, row[7], row[8]
+                )
                 for row in self._db.execute(query, params)
             }
 
@@ -564,6 +596,7 @@ class Store:
         cohorts: Iterable[Cohort] = (),
         members_added: Iterable[tuple[str, str]] = (),
         members_removed: Iterable[tuple[str, str]] = (),
+        enrolments: Iterable[Enrolment] = (),
     ) -> None:
         """Record Moodle's answer to an open batch, and what it changed, in ONE transaction.
 
@@ -575,9 +608,19 @@ class Store:
         UnknownAccount or StoreError when a change breaks the store's invariants; then
         nothing is recorded and the batch stays open.
         """
-        self._settle(batch_id, "confirmed", result, None, "confirm", accounts=accounts,
-                     applied=applied, cohorts=cohorts, members_added=members_added,
-                     members_removed=members_removed)
+        self._settle(
+            batch_id,
+            "confirmed",
+            result,
+            None,
+            "confirm",
+            accounts=accounts,
+            applied=applied,
+            cohorts=cohorts,
+            members_added=members_added,
+            members_removed=members_removed,
+            enrolments=enrolments,
+        )
 
     def fail_batch(self, batch_id: int, reason: str, *, result: object = None) -> None:
         """Record that Moodle applied nothing of an open batch (its whole request failed).
@@ -598,6 +641,7 @@ class Store:
         cohorts: Iterable[Cohort] = (),
         members_added: Iterable[tuple[str, str]] = (),
         members_removed: Iterable[tuple[str, str]] = (),
+        enrolments: Iterable[Enrolment] = (),
     ) -> None:
         """Settle an open batch of an earlier run after re-checking it against Moodle.
 
@@ -606,9 +650,19 @@ class Store:
         ``run_id`` is the run that did the check (None: the batch's own run). Raises as
         :meth:`confirm_batch`.
         """
-        self._settle(batch_id, "resolved", result, run_id, "resolve", accounts=accounts,
-                     applied=applied, cohorts=cohorts, members_added=members_added,
-                     members_removed=members_removed)
+        self._settle(
+            batch_id,
+            "resolved",
+            result,
+            run_id,
+            "resolve",
+            accounts=accounts,
+            applied=applied,
+            cohorts=cohorts,
+            members_added=members_added,
+            members_removed=members_removed,
+            enrolments=enrolments,
+        )
 
     def batch(self, batch_id: int) -> Batch | None:
         """The batch ``batch_id``, or None."""
@@ -665,8 +719,7 @@ class Store:
         Raises StoreError when ``moodle_id`` is recorded for another cohort.
         """
         with self._transaction() as db:
-            _write_cohorts(db, [Cohort(idnumber, moodle_id, name, created_by_bridge)],
-                           self._now())
+            _write_cohorts(db, [Cohort(idnumber, moodle_id, name, created_by_bridge)], self._now())
 
     def remove_cohort(self, idnumber: str) -> None:
         """Forget a cohort and the memberships recorded in it."""
@@ -698,6 +751,31 @@ class Store:
         """Forget memberships ``(cohort_idnumber, nip)``."""
         with self._transaction() as db:
             _write_members(db, (), list(rows), self._now())
+
+    # -- courses and enrolments ------------------------------------------------------------------
+    def courses(self) -> dict[str, int]:
+        """Course shortname -> Moodle id, as resolved by earlier runs."""
+        with self._lock:
+            return dict(self._db.execute("SELECT shortname, moodle_id FROM courses"))
+
+    def record_courses(self, ids: Mapping[str, int]) -> None:
+        """Remember resolved course ids (shortname -> Moodle id)."""
+        now = self._now()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO courses (shortname, moodle_id, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (shortname) DO UPDATE SET moodle_id = excluded.moodle_id, "
+                "updated_at = excluded.updated_at",
+                [(name, moodle_id, now) for name, moodle_id in ids.items()],
+            )
+
+    def enrolments(self) -> dict[tuple[str, str], Enrolment]:
+        """The enrolments the bridge made: (nip, course shortname) -> as last set."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT nip, course, suspended, timestart, timeend FROM enrolments"
+            ).fetchall()
+        return {(r[0], r[1]): Enrolment(r[0], r[1], r[2] == 1, r[3], r[4]) for r in rows}
 
     # -- units -----------------------------------------------------------------------------------
     def units_seen(self) -> dict[str, UnitSeen]:
@@ -784,8 +862,10 @@ class Store:
         cohorts: Iterable[Cohort] = (),
         members_added: Iterable[tuple[str, str]] = (),
         members_removed: Iterable[tuple[str, str]] = (),
+        enrolments: Iterable[Enrolment] = (),
     ) -> None:
         text = _dump(result)
+        enrolment_rows = list(enrolments)
         new_accounts, applied_rows = list(accounts), list(applied)
         new_cohorts, added, removed = list(cohorts), list(members_added), list(members_removed)
         now = self._now()
@@ -806,6 +886,8 @@ class Store:
                 _write_applied(db, applied_rows, now)
             if added or removed:
                 _write_members(db, added, removed, now)
+            if enrolment_rows:
+                _write_enrolments(db, enrolment_rows, now)
 
 
 # --- opening ------------------------------------------------------------------------------------
@@ -927,8 +1009,18 @@ def _statements(script: str) -> Iterator[str]:
 # --- writing ------------------------------------------------------------------------------------
 def _write_accounts(db: sqlite3.Connection, rows: Sequence[NewAccount], now: int) -> None:
     params = [
-        (a.nip, a.moodle_id, a.username, a.unit, a.how, a.applied_hash, _dump_record(a.record),
-         int(a.suspended), now, now)
+        (
+            a.nip,
+            a.moodle_id,
+            a.username,
+            a.unit,
+            a.how,
+            a.applied_hash,
+            _dump_record(a.record),
+            int(a.suspended),
+            now,
+            now,
+        )
         for a in rows
     ]
     try:
@@ -968,14 +1060,14 @@ def _conflicting(db: sqlite3.Connection, rows: Sequence[NewAccount]) -> list[str
 
 def _write_applied(db: sqlite3.Connection, rows: Sequence[AppliedRow], now: int) -> None:
     params = [
-        (row[1], _dump_record(row[3] if len(row) > 3 else None),
-         int(row[2]), now, row[0])
+        (row[1], _dump_record(row[3] if len(row) > 3 else None), int(row[2]), now, row[0])
         for row in rows
     ]
     changed = db.executemany(_UPDATE_APPLIED, params).rowcount
     if changed != len(rows):
         known = {
-            nip for (nip,) in db.execute(
+            nip
+            for (nip,) in db.execute(
                 "SELECT nip FROM accounts WHERE nip IN (SELECT value FROM json_each(?))",
                 (json.dumps([row[0] for row in rows]),),
             )
@@ -1009,9 +1101,21 @@ def _write_members(
     except sqlite3.IntegrityError as exc:
         msg = "cannot record cohort members: a cohort or an account is not recorded"
         raise StoreError(msg) from exc
-    db.executemany(
-        "DELETE FROM cohort_members WHERE cohort_idnumber = ? AND nip = ?", removed
-    )
+    db.executemany("DELETE FROM cohort_members WHERE cohort_idnumber = ? AND nip = ?", removed)
+
+
+def _write_enrolments(db: sqlite3.Connection, rows: Sequence[Enrolment], now: int) -> None:
+    try:
+        db.executemany(
+            "INSERT INTO enrolments (nip, course, suspended, timestart, timeend, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (nip, course) DO UPDATE SET "
+            "suspended = excluded.suspended, timestart = excluded.timestart, "
+            "timeend = excluded.timeend, updated_at = excluded.updated_at",
+            [(e.nip, e.course, int(e.suspended), e.timestart, e.timeend, now) for e in rows],
+        )
+    except sqlite3.IntegrityError as exc:
+        msg = "cannot record enrolments: an account is not recorded"
+        raise StoreError(msg) from exc
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -1028,8 +1132,9 @@ def _run(row: Sequence[Any]) -> Run:
 
 
 def _batch(row: Sequence[Any]) -> Batch:
-    return Batch(row[0], row[1], row[2], _load(row[3]), row[4], row[5], row[6], row[7],
-                 _load(row[8]))
+    return Batch(
+        row[0], row[1], row[2], _load(row[3]), row[4], row[5], row[6], row[7], _load(row[8])
+    )
 
 
 def _run_state_message(db: sqlite3.Connection, run_id: int, verb: str) -> str:

@@ -28,6 +28,7 @@ from moodle_bridge.store import (
     AccountConflict,
     Applied,
     Cohort,
+    Enrolment,
     JournalError,
     NewAccount,
     SchemaTooNew,
@@ -100,7 +101,7 @@ def test_fresh_database_is_migrated_and_configured(tmp_path: Path):
     names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert names >= TABLES
     assert conn.execute("SELECT version, applied_at FROM schema_migrations").fetchall() == [
-        (1, 1_780_000_000)
+        (version, 1_780_000_000) for version, _ in MIGRATIONS
     ]
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
@@ -126,19 +127,21 @@ def test_later_migrations_are_applied_in_order_on_an_existing_database(tmp_path:
     newer = [
         *MIGRATIONS,
         (
-            2,
+            SCHEMA_VERSION + 1,
             "CREATE TABLE notes (nip TEXT REFERENCES accounts (nip), text TEXT);"
             "INSERT INTO notes SELECT nip, 'carried over' FROM accounts;",
         ),
-        (3, "ALTER TABLE notes ADD COLUMN seen INTEGER NOT NULL DEFAULT 0"),
+        (SCHEMA_VERSION + 2, "ALTER TABLE notes ADD COLUMN seen INTEGER NOT NULL DEFAULT 0"),
     ]
     with Store.open(path, migrations=newer) as store:
-        assert store.schema_version() == 3
+        assert store.schema_version() == SCHEMA_VERSION + 2
         assert store._db.execute("SELECT nip, text, seen FROM notes").fetchall() == [
             (NIP_A, "carried over", 0)
         ]
     # The older code now refuses the file rather than guess at a schema it does not know.
-    with pytest.raises(SchemaTooNew, match=r"schema version 3, newer than the 1"):
+    with pytest.raises(
+        SchemaTooNew, match=rf"schema version {SCHEMA_VERSION + 2}, newer than the {SCHEMA_VERSION}"
+    ):
         Store.open(path)
 
 
@@ -162,17 +165,24 @@ def test_a_failing_migration_leaves_nothing_half_done(tmp_path: Path):
     path = tmp_path / "state.db"
     broken = [
         *MIGRATIONS,
-        (2, "CREATE TABLE half (a INTEGER); INSERT INTO no_such_table VALUES (1);"),
+        (
+            SCHEMA_VERSION + 1,
+            "CREATE TABLE half (a INTEGER); INSERT INTO no_such_table VALUES (1);",
+        ),
     ]
-    with pytest.raises(StoreError, match=r"migration 2 .* failed: no such table"):
+    with pytest.raises(
+        StoreError, match=rf"migration {SCHEMA_VERSION + 1} .* failed: no such table"
+    ):
         Store.open(path, migrations=broken)
     conn = raw(path)
     names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "half" not in names
-    assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 1
+    assert (
+        conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == SCHEMA_VERSION
+    )
     conn.close()
     with Store.open(path) as store:
-        assert store.schema_version() == 1
+        assert store.schema_version() == SCHEMA_VERSION
 
 
 @pytest.mark.parametrize(
@@ -197,7 +207,9 @@ def test_a_migration_script_may_hold_triggers_and_semicolons_in_strings(tmp_path
         END;
         INSERT INTO log VALUES ('a;b');
     """
-    with Store.open(tmp_path / "state.db", migrations=[*MIGRATIONS, (2, script)]) as store:
+    with Store.open(
+        tmp_path / "state.db", migrations=[*MIGRATIONS, (SCHEMA_VERSION + 1, script)]
+    ) as store:
         store.record_units_seen(None, {"PENDIS": 3})
         lines = [row[0] for row in store._db.execute("SELECT line FROM log ORDER BY rowid")]
     assert lines == ["a;b", "unit; PENDIS"]
@@ -863,3 +875,24 @@ def test_sigkill_during_record_accounts_leaves_all_or_nothing(tmp_path: Path, cr
     if commit_started and per_generation.get(f"{generation:04d}"):
         done[f"{generation:04d}"] = CRASH_BATCH
     assert per_generation == done
+
+
+def test_enrolments_are_recorded_with_their_batch(tmp_path: Path):
+    with Store.open(tmp_path / "state.db") as store:
+        owned(store, NIP_A)
+        store.record_courses({"TEK-KEU-1": 5})
+        run = store.begin_run("sync", "PENDIS")
+        batch = store.journal_batch(run, "enrol", {"n": 1})
+        store.confirm_batch(batch, None, enrolments=[Enrolment(NIP_A, "TEK-KEU-1", False, 10, 20)])
+        assert store.courses() == {"TEK-KEU-1": 5}
+        assert store.enrolments() == {
+            (NIP_A, "TEK-KEU-1"): Enrolment(NIP_A, "TEK-KEU-1", False, 10, 20)
+        }
+        later = store.journal_batch(run, "enrol", {"n": 1})
+        store.confirm_batch(later, None, enrolments=[Enrolment(NIP_A, "TEK-KEU-1", True, 10, 20)])
+        assert store.enrolments()[(NIP_A, "TEK-KEU-1")].suspended is True
+        # An enrolment of someone the bridge does not own is refused, with the batch left open.
+        third = store.journal_batch(run, "enrol", {"n": 1})
+        with pytest.raises(StoreError):
+            store.confirm_batch(third, None, enrolments=[Enrolment(NIP_B, "TEK-KEU-1", False)])
+        assert [b.id for b in store.pending_batches()] == [third]
