@@ -9,25 +9,36 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from moodle_bridge import errors
 from moodle_bridge.moodle import cohorts as moodle_cohorts
+from moodle_bridge.moodle import enrol as moodle_enrol
 from moodle_bridge.moodle import users as moodle_users
 from moodle_bridge.moodle.api import Caller
 from moodle_bridge.moodle.encoding import value_field_count
-from moodle_bridge.store import Applied, Cohort, NewAccount, Store
+from moodle_bridge.store import Applied, Cohort, Enrolment, NewAccount, Store
 from moodle_bridge.sync.batching import Refused, bisect_send, chunk_by_fields
 from moodle_bridge.sync.desired import PROFILE_PREFIX, Record, fingerprint
-from moodle_bridge.sync.planner import ChangeAccount, CreateAccount, Membership, Plan
+from moodle_bridge.sync.planner import (
+    ChangeAccount,
+    CreateAccount,
+    EnrolChange,
+    Membership,
+    Plan,
+)
 
 T = TypeVar("T")
 
 #: Every request also carries wstoken, wsfunction and moodlewsrestformat.
 REQUEST_OVERHEAD = 3
+#: Fields one manual enrolment takes: roleid, userid, courseid, timestart, timeend, suspend.
+ENROL_FIELDS = 6
+#: Pages of enrolled users read to check the role of the first enrolment the bridge made.
+ROLE_CHECK_PAGES = 5
 #: Fields one cohort membership takes: cohorttype[type], cohorttype[value], usertype[...].
 MEMBER_ADD_FIELDS = 4
 MEMBER_REMOVE_FIELDS = 2
@@ -141,6 +152,8 @@ class Executor:
         workers: int = 2,
         progress: Progress | None = None,
         breaker: CircuitBreaker | None = None,
+        role_id: int = 5,
+        role_shortname: str = "student",
     ) -> None:
         self.caller = caller
         self.store = store
@@ -153,12 +166,21 @@ class Executor:
         self.breaker = breaker or CircuitBreaker()
         self._lock = threading.Lock()
         self._fields_checked = False
+        self.role_id = role_id
+        self.role_shortname = role_shortname
+        self._role_checked = False
         #: People whose account Moodle refused in this run: already reported once.
         self._refused_nips: set[str] = set()
 
     # --- the run -------------------------------------------------------------------------
-    def apply(self, plan: Plan, cohort_ids: dict[str, int]) -> ExecutionResult:
-        """Apply ``plan``; ``cohort_ids`` maps known cohort idnumbers to Moodle ids.
+    def apply(
+        self,
+        plan: Plan,
+        cohort_ids: dict[str, int],
+        course_ids: Mapping[str, int] | None = None,
+    ) -> ExecutionResult:
+        """Apply ``plan``; ``cohort_ids`` and ``course_ids`` map idnumbers and shortnames
+        to Moodle ids.
 
         Record errors are collected; a fatal error, the circuit breaker or a network failure
         that outlasted the retries stops the run and is reported in ``stopped``. Whatever was
@@ -171,6 +193,7 @@ class Executor:
             cohort_add=len(plan.member_adds),
             cohort_remove=len(plan.member_removes),
             cohort_create=len(plan.cohorts_to_create),
+            enrol=len(plan.enrolments),
         )
         try:
             self._create_cohorts(plan.cohorts_to_create, cohort_ids, result)
@@ -178,6 +201,7 @@ class Executor:
             self._change_accounts(plan.changes, result)
             self._members(plan.member_adds, cohort_ids, result, added=True)
             self._members(plan.member_removes, cohort_ids, result, added=False)
+            self._enrol(plan.enrolments, course_ids or {}, result)
         except (errors.Fatal, errors.Retriable) as error:
             result.stopped = str(error)
         return result
@@ -489,6 +513,109 @@ class Executor:
             bisect_send(chunk, send, sent, lambda refused: self._refused(action, refused, result))
 
         self._parallel(chunks, work)
+
+    # --- enrolments ----------------------------------------------------------------------
+    def _enrol(
+        self, changes: list[EnrolChange], course_ids: Mapping[str, int], result: ExecutionResult
+    ) -> None:
+        if not changes:
+            return
+        ids = {nip: account.moodle_id for nip, account in self.store.accounts().items()}
+        ready = [c for c in changes if c.nip in ids and c.course in course_ids]
+        self._fail(
+            result,
+            [
+                RecordFailure(
+                    f"enrol_{c.kind}",
+                    c.nip,
+                    None,
+                    f"course {c.course} is not in Moodle"
+                    if c.nip in ids
+                    else "the person has no account",
+                )
+                for c in changes
+                if (c.nip not in ids or c.course not in course_ids)
+                and c.nip not in self._refused_nips
+            ],
+        )
+        chunks = chunk_by_fields(ready, lambda _c: ENROL_FIELDS, self.budget)
+
+        def item(change: EnrolChange) -> moodle_enrol.Enrolment:
+            return moodle_enrol.Enrolment(
+                roleid=self.role_id,
+                userid=ids[change.nip],
+                courseid=course_ids[change.course],
+                timestart=change.timestart,
+                timeend=change.timeend,
+                suspend=change.suspended,
+            )
+
+        def send(items: list[EnrolChange]) -> None:
+            batch = self._journal(
+                "enrol", {"enrolments": [[c.nip, c.course, c.kind] for c in items]}
+            )
+            # Moodle enrols all or none of a batch; enrolling again is harmless, so retries
+            # and a resumed run may resend it.
+            try:
+                moodle_enrol.enrol_users(self.caller, [item(c) for c in items])
+            except errors.RecordError as error:
+                with self._lock:
+                    self.store.fail_batch(batch, error.errorcode or "refused")
+                raise
+            with self._lock:
+                self.store.confirm_batch(
+                    batch,
+                    {"count": len(items)},
+                    enrolments=[
+                        Enrolment(c.nip, c.course, c.suspended, c.timestart, c.timeend)
+                        for c in items
+                    ],
+                )
+
+        def sent(items: list[EnrolChange], _answer: None) -> None:
+            with self._lock:
+                for c in items:
+                    result.applied[f"enrol_{c.kind}"] += 1
+            self._advance("enrol", len(items))
+            self.breaker.record(len(items), 0)
+            first = next((c for c in items if c.kind == "enrol"), None)
+            if first is not None and not self._role_checked:
+                self._check_role(ids[first.nip], course_ids[first.course])
+
+        def work(chunk: list[EnrolChange]) -> None:
+            bisect_send(
+                chunk,
+                send,
+                sent,
+                lambda refused: self._refused(f"enrol_{refused.item.kind}", refused, result),
+            )
+
+        first, rest = chunks[0], chunks[1:]
+        work(first)
+        self._parallel(rest, work)
+
+    def _check_role(self, userid: int, courseid: int) -> None:
+        """Read the first enrolment back: the configured role id must be the student role."""
+        self._role_checked = True
+        for page in range(ROLE_CHECK_PAGES):
+            users = moodle_enrol.get_enrolled_users(
+                self.caller,
+                courseid,
+                {"userfields": "id,roles", "limitfrom": page * 1000, "limitnumber": 1000},
+            )
+            for user in users:
+                if user.id == userid:
+                    names = {role.shortname for role in user.roles if role.roleid == self.role_id}
+                    if self.role_shortname not in names:
+                        msg = (
+                            f"role id {self.role_id} is not the '{self.role_shortname}' "
+                            f"role on this site (it is {sorted(names) or 'unknown'}): set "
+                            "[enrol] role_id in moodle-bridge.toml"
+                        )
+                        raise errors.Fatal(msg, wsfunction="enrol_manual_enrol_users")
+                    return
+            if len(users) < 1000:
+                return
 
 
 def find_cohorts(caller: Caller, idnumbers: Iterable[str]) -> dict[str, moodle_cohorts.Cohort]:

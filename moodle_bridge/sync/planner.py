@@ -55,6 +55,45 @@ class Membership:
     nip: str
 
 
+EnrolKind = Literal["enrol", "suspend", "reactivate", "retime"]
+
+
+@dataclass(frozen=True)
+class WantedEnrolment:
+    """A course someone should be enrolled in (manual enrolment), with its window."""
+
+    nip: str
+    course: str
+    timestart: int = 0
+    timeend: int = 0
+
+
+@dataclass(frozen=True)
+class KnownEnrolment:
+    """An enrolment the bridge made, as it last set it."""
+
+    nip: str
+    course: str
+    suspended: bool
+    timestart: int = 0
+    timeend: int = 0
+
+
+@dataclass(frozen=True)
+class EnrolChange:
+    """Enrol, suspend, reactivate or move the window of one manual enrolment.
+
+    Removal is always a suspension: progress and history stay in Moodle.
+    """
+
+    nip: str
+    course: str
+    kind: EnrolKind
+    suspended: bool
+    timestart: int = 0
+    timeend: int = 0
+
+
 @dataclass(frozen=True)
 class GuardTrip:
     """Why the plan must not be applied without an explicit override."""
@@ -73,6 +112,7 @@ class Plan:
     cohorts_to_create: dict[str, str] = field(default_factory=dict)
     member_adds: list[Membership] = field(default_factory=list)
     member_removes: list[Membership] = field(default_factory=list)
+    enrolments: list[EnrolChange] = field(default_factory=list)
     guard: GuardTrip | None = None
 
     def count(self, kind: ChangeKind) -> int:
@@ -83,7 +123,8 @@ class Plan:
     def is_empty(self) -> bool:
         """Whether the plan writes nothing at all."""
         return not (
-            self.creates
+            self.enrolments
+            or self.creates
             or self.changes
             or self.cohorts_to_create
             or self.member_adds
@@ -100,6 +141,10 @@ class Plan:
             "cohort_create": len(self.cohorts_to_create),
             "cohort_add": len(self.member_adds),
             "cohort_remove": len(self.member_removes),
+            **{
+                f"enrol_{kind}": sum(1 for e in self.enrolments if e.kind == kind)
+                for kind in ("enrol", "suspend", "reactivate", "retime")
+            },
         }
 
 
@@ -123,10 +168,14 @@ def plan(
     scope: Collection[str],
     units_seen: Collection[str] = (),
     known_cohorts: Collection[str] = (),
+    wanted_enrolments: Mapping[tuple[str, str], WantedEnrolment] | None = None,
+    known_enrolments: Mapping[tuple[str, str], KnownEnrolment] | None = None,
     guards: Guards = Guards(),
 ) -> Plan:
     """Compute what must change so that Moodle matches ``desired``.
 
+    ``wanted_enrolments`` (None: enrolments are not managed in this run) and
+    ``known_enrolments`` (those the bridge made) give the manual enrolments to plan.
     ``known`` are the accounts the bridge owns; nobody else's account is ever in a plan.
     ``scope`` are the units this roster speaks for: an owned account of a unit in scope
     that the roster no longer lists is suspended; other units' accounts are left alone.
@@ -163,7 +212,16 @@ def plan(
             )
 
     _plan_memberships(result, desired, known, members, known_cohorts)
-    result.guard = _check_guards(result, desired, known, scope, units_seen, guards)
+    managed_enrolments = 0
+    if wanted_enrolments is not None:
+        in_scope = {nip for nip, account in known.items() if account.unit in scope}
+        in_scope.update(desired.accounts)
+        enrolments = known_enrolments or {}
+        result.enrolments = plan_enrolments(wanted_enrolments, enrolments, in_scope=in_scope)
+        managed_enrolments = sum(1 for nip, _ in enrolments if nip in in_scope)
+    result.guard = _check_guards(
+        result, desired, known, scope, units_seen, guards, managed_enrolments
+    )
     return result
 
 
@@ -205,6 +263,7 @@ def _check_guards(
     scope: Collection[str],
     units_seen: Collection[str],
     guards: Guards,
+    managed_enrolments: int = 0,
 ) -> GuardTrip | None:
     suspensions = tuple(sorted(c.nip for c in result.changes if c.kind == "suspend"))
     managed = sum(1 for account in known.values() if account.unit in scope)
@@ -219,6 +278,17 @@ def _check_guards(
             f"unit(s) {', '.join(vanished)} were in the last roster and are missing from this one",
             suspensions,
         )
+    enrol_suspensions = sum(1 for e in result.enrolments if e.kind == "suspend")
+    if enrol_suspensions and not (
+        guards.allow_suspend is not None and enrol_suspensions <= guards.allow_suspend
+    ):
+        enrol_limit = suspension_limit(managed_enrolments, guards)
+        if enrol_suspensions > enrol_limit:
+            return GuardTrip(
+                f"the plan would suspend {enrol_suspensions} enrolments, more than the limit "
+                f"of {enrol_limit} (use --allow-suspend N to accept)",
+                suspensions,
+            )
     limit = suspension_limit(managed, guards)
     if len(suspensions) > limit:
         return GuardTrip(
@@ -227,3 +297,36 @@ def _check_guards(
             suspensions,
         )
     return None
+
+
+def plan_enrolments(
+    wanted: Mapping[tuple[str, str], WantedEnrolment],
+    known: Mapping[tuple[str, str], KnownEnrolment],
+    *,
+    in_scope: Collection[str],
+) -> list[EnrolChange]:
+    """What must change so the bridge's manual enrolments match ``wanted``.
+
+    ``known`` holds only enrolments the bridge made, so nobody else's is ever touched;
+    an unwanted one is suspended (only for people in ``in_scope``: the roster's units).
+    """
+    changes: list[EnrolChange] = []
+    for key, want in sorted(wanted.items()):
+        have = known.get(key)
+        kind: EnrolKind | None = None
+        if have is None:
+            kind = "enrol"
+        elif have.suspended:
+            kind = "reactivate"
+        elif (have.timestart, have.timeend) != (want.timestart, want.timeend):
+            kind = "retime"
+        if kind is not None:
+            changes.append(
+                EnrolChange(want.nip, want.course, kind, False, want.timestart, want.timeend)
+            )
+    for key, have in sorted(known.items()):
+        if key not in wanted and not have.suspended and have.nip in in_scope:
+            changes.append(
+                EnrolChange(have.nip, have.course, "suspend", True, have.timestart, have.timeend)
+            )
+    return changes
