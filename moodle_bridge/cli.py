@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import sys
@@ -25,6 +26,7 @@ from moodle_bridge.store import Store
 from moodle_bridge.sync.desired import AccountPolicy
 from moodle_bridge.sync.engine import Engine, SyncOptions, SyncReport
 from moodle_bridge.sync.executor import Progress
+from moodle_bridge.sync.gaps import GapInputs
 from moodle_bridge.sync.planner import Guards, Plan
 from moodle_bridge.units import UnitMapper, discover_units, installed_units
 
@@ -37,6 +39,9 @@ EXIT_FATAL = 4
 
 #: Per-record lines shown on the terminal; the rest are in the run report and --json.
 SHOWN = 15
+
+#: The mapping tables shipped beside the package (a source checkout or editable install).
+SHIPPED_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 
 #: The state database inside the state directory.
 STATE_FILE = "state.sqlite3"
@@ -196,6 +201,24 @@ def _options(
         workers=settings.moodle.workers,
         field_budget=settings.moodle.field_budget,
         max_failure_rate=sync.max_failure_rate,
+        role_id=settings.enrol.role_id,
+        role_shortname=settings.enrol.role,
+    )
+
+
+def mappings_dir(settings: Settings) -> Path:
+    """The mapping tables' folder: the setting, else ./mappings, else the shipped one."""
+    if settings.enrol.mappings_dir is not None:
+        return settings.enrol.mappings_dir
+    here = Path("mappings")
+    return here if here.is_dir() else SHIPPED_MAPPINGS
+
+
+def _gap_inputs(settings: Settings, assessments: Path | None) -> GapInputs | None:
+    if assessments is None:
+        return None
+    return GapInputs(
+        assessments, mappings_dir(settings), datetime.date.today(), settings.enrol.timezone
     )
 
 
@@ -293,6 +316,7 @@ def _run_sync(
     *,
     unit_name: str,
     roster: Path,
+    assessments: Path | None,
     apply: bool,
     yes: bool,
     as_json: bool,
@@ -322,7 +346,9 @@ def _run_sync(
             _progress_bars(not as_json) as progress,
         ):
             engine = Engine(client, store, state_dir, options, progress=progress)
-            report = engine.run(unit_name, unit, roster, confirm=confirm)
+            report = engine.run(
+                unit_name, unit, roster, confirm=confirm, gaps=_gap_inputs(settings, assessments)
+            )
     except ConfigError as error:
         fail(str(error), EXIT_USAGE)
         return
@@ -356,6 +382,12 @@ ROSTER_OPTION = click.option(
     required=True,
     help="The HR roster export (CSV or XLSX) in the unit's format.",
 )
+ASSESSMENTS_OPTION = click.option(
+    "--assessments",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Competency assessments (CSV/XLSX: nip, kompetensi, level, tanggal): also enrol "
+    "people into the courses that close their gaps, and keep the gap cohorts.",
+)
 JSON_OPTION = click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON (NIPs masked) for scripts."
 )
@@ -371,6 +403,7 @@ EMULATOR_OPTION = click.option(
 @main.command("plan")
 @UNIT_OPTION
 @ROSTER_OPTION
+@ASSESSMENTS_OPTION
 @JSON_OPTION
 @click.option(
     "--out",
@@ -383,6 +416,7 @@ def plan_command(
     app: AppContext,
     unit_name: str,
     roster: Path,
+    assessments: Path | None,
     as_json: bool,
     out: Path | None,
     use_emulator: bool,
@@ -392,6 +426,7 @@ def plan_command(
         app,
         unit_name=unit_name,
         roster=roster,
+        assessments=assessments,
         apply=False,
         yes=True,
         as_json=as_json,
@@ -403,6 +438,7 @@ def plan_command(
 @main.command("sync")
 @UNIT_OPTION
 @ROSTER_OPTION
+@ASSESSMENTS_OPTION
 @click.option(
     "--yes", is_flag=True, help="Apply without asking (asking happens only on a terminal anyway)."
 )
@@ -430,6 +466,7 @@ def sync_command(
     app: AppContext,
     unit_name: str,
     roster: Path,
+    assessments: Path | None,
     yes: bool,
     allow_suspend: int | None,
     reconcile: bool,
@@ -446,6 +483,7 @@ def sync_command(
         app,
         unit_name=unit_name,
         roster=roster,
+        assessments=assessments,
         apply=True,
         yes=yes,
         as_json=as_json,
@@ -496,7 +534,8 @@ def plugins_command(as_json: bool) -> None:
     help="Where the demo writes its roster, state and reports.",
 )
 @JSON_OPTION
-def demo_command(size: int, seed: int, workdir: Path, as_json: bool) -> None:
+@click.pass_obj
+def demo_command(app: AppContext, size: int, seed: int, workdir: Path, as_json: bool) -> None:
     """Sync a synthetic roster into a built-in Moodle emulator: plan, sync, sync again.
 
     Everything stays on this machine: the emulator listens on 127.0.0.1 and the people are
@@ -505,7 +544,9 @@ def demo_command(size: int, seed: int, workdir: Path, as_json: bool) -> None:
     from moodle_bridge.demo import run_demo
 
     with _progress_bars(not as_json) as progress:
-        result = run_demo(workdir, size=size, seed=seed, progress=progress)
+        result = run_demo(
+            workdir, mappings_dir(app.settings), size=size, seed=seed, progress=progress
+        )
     if as_json:
         emit_json(
             {
@@ -517,7 +558,14 @@ def demo_command(size: int, seed: int, workdir: Path, as_json: bool) -> None:
             }
         )
     else:
-        click.echo(f"Demo roster: {result.roster} ({size} synthetic ASN in 3 units)")
+        click.echo(
+            f"Demo roster: {result.roster} ({size} synthetic ASN in 3 units), "
+            f"assessments: {result.assessments}"
+        )
+        click.echo(
+            f"The administrators' part: {result.courses} catalogue courses created, "
+            "cohort-mode courses linked to their gap cohorts."
+        )
         click.echo(f"Moodle emulator: {result.site_url}\n")
         click.echo("1. moodle-bridge plan (writes nothing):")
         _render_plan(result.plan)

@@ -139,6 +139,22 @@ class SyncSettings(BaseModel):
     max_failure_rate: float = Field(0.5, gt=0, le=1)
 
 
+class EnrolSettings(BaseModel):
+    """``[enrol]``: how the bridge enrols people into the courses that close their gaps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Id of the student role. No web service lists roles, so the first enrolment is read back
+    #: and the run stops if this id is not the role named below.
+    role_id: int = Field(5, ge=1)
+    role: str = "student"
+    #: Folder of the mapping tables (competencies, standards, catalogues); default: ./mappings
+    #: when it exists, else the one shipped with moodle_bridge.
+    mappings_dir: Path | None = None
+    #: Enrolment windows open and close at midnight in this timezone.
+    timezone: str = "Asia/Jakarta"
+
+
 class Settings(BaseModel):
     """Everything configurable, from ``moodle-bridge.toml`` and ``MOODLE_BRIDGE_*``."""
 
@@ -147,6 +163,7 @@ class Settings(BaseModel):
     moodle: MoodleSettings = MoodleSettings()
     state: StateSettings = StateSettings()
     sync: SyncSettings = SyncSettings()
+    enrol: EnrolSettings = EnrolSettings()
 
     def token(self, env: Mapping[str, str]) -> str:
         """The web-service token (see :func:`load_token`)."""

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from moodle_bridge.emulator import Emulator, default_seed
+from moodle_bridge.emulator.cohorts import link_cohort_to_course
 from moodle_bridge.emulator.server import running
+from moodle_bridge.mappings import CourseOffer
 from moodle_bridge.moodle.client import MoodleClient
-from moodle_bridge.samples import generate_people, write_roster_csv
+from moodle_bridge.samples import (
+    generate_assessments,
+    generate_people,
+    write_assessments_csv,
+    write_roster_csv,
+)
 from moodle_bridge.store import Store
 from moodle_bridge.sync.engine import Engine, SyncOptions, SyncReport
 from moodle_bridge.sync.executor import Progress
+from moodle_bridge.sync.gaps import GapInputs, gap_cohort, load_unit_mappings
 from moodle_bridge.units import discover_units
 
 #: Three units of very different sizes, as in the ministry.
@@ -23,8 +33,10 @@ class DemoResult:
     """The demo's three runs and where it left its files."""
 
     roster: Path
+    assessments: Path
     state_dir: Path
     site_url: str
+    courses: int
     plan: SyncReport
     first_sync: SyncReport
     second_sync: SyncReport
@@ -42,22 +54,76 @@ class DemoResult:
         )
 
 
+def _prepare_site(client: MoodleClient, emulator: Emulator, offers: list[CourseOffer]) -> int:
+    """Do what the ministry's Moodle administrators do before the bridge runs: create the
+    catalogue's courses, and link each cohort-mode course to its gap cohort."""
+    shortnames = sorted({o.course_shortname for o in offers})
+    created: list[dict[str, Any]] = client.call(
+        "core_course_create_courses",
+        {
+            "courses": [
+                {"fullname": name, "shortname": name, "categoryid": 1, "enablecompletion": 1}
+                for name in shortnames
+            ]
+        },
+    )
+    ids = {c["shortname"]: int(c["id"]) for c in created}
+    cohort_offers = {
+        gap_cohort(o.competency, o.from_level): o for o in offers if o.mode == "cohort"
+    }
+    if cohort_offers:
+        cohorts = client.call(
+            "core_cohort_create_cohorts",
+            {
+                "cohorts": [
+                    {
+                        "name": idnumber,
+                        "idnumber": idnumber,
+                        "categorytype": {"type": "system", "value": ""},
+                    }
+                    for idnumber in sorted(cohort_offers)
+                ]
+            },
+        )
+        for cohort in cohorts:
+            offer = cohort_offers[cohort["idnumber"]]
+            link_cohort_to_course(emulator, ids[offer.course_shortname], int(cohort["id"]))
+    return len(shortnames)
+
+
 def run_demo(
-    workdir: Path, *, size: int = 3000, seed: int = 1, progress: Progress | None = None
+    workdir: Path,
+    mappings_dir: Path,
+    *,
+    size: int = 3000,
+    seed: int = 1,
+    progress: Progress | None = None,
 ) -> DemoResult:
-    """Generate a roster of ``size`` synthetic ASN (with some dirty rows) in ``workdir``,
-    serve a fresh emulator on 127.0.0.1, and run plan, sync and sync again."""
+    """Generate a roster of ``size`` synthetic ASN (with some dirty rows) and their
+    assessments in ``workdir``, serve a fresh emulator on 127.0.0.1 with the catalogue's
+    courses, and run plan, sync and sync again, with competency-gap enrolments."""
     workdir.mkdir(parents=True, exist_ok=True)
     roster = workdir / "roster.csv"
     write_roster_csv(roster, generate_people(size, seed, units=DEMO_UNITS))
+    mappings = load_unit_mappings(mappings_dir, DEMO_UNITS)
+    competencies = sorted({c for m in mappings.values() for c in m.competencies})
+    assessments = workdir / "assessments.csv"
+    write_assessments_csv(
+        assessments,
+        generate_assessments(generate_people(size, seed, units=DEMO_UNITS), competencies, seed),
+    )
+    offers = [o for m in mappings.values() for o in m.catalogue]
     state_dir = workdir / "state"
     unit = discover_units().require("generic")
+    gaps = GapInputs(assessments, mappings_dir, dt.date.today())
     emulator = Emulator(default_seed())
-    with (
-        running(emulator) as server,
-        MoodleClient(server.url, emulator.token_for("bridge")) as client,
-    ):
-        with Store.open(state_dir / "state.sqlite3") as store:
+    with running(emulator) as server:
+        with MoodleClient(server.url, emulator.token_for("admin")) as admin:
+            courses = _prepare_site(admin, emulator, offers)
+        with (
+            MoodleClient(server.url, emulator.token_for("bridge")) as client,
+            Store.open(state_dir / "state.sqlite3") as store,
+        ):
             reports = []
             for apply in (False, True, True):
                 engine = Engine(
@@ -67,5 +133,5 @@ def run_demo(
                     SyncOptions(apply=apply),
                     progress=progress if apply else None,
                 )
-                reports.append(engine.run("generic", unit, roster))
-        return DemoResult(roster, state_dir, server.url, *reports)
+                reports.append(engine.run("generic", unit, roster, gaps=gaps))
+        return DemoResult(roster, assessments, state_dir, server.url, courses, *reports)

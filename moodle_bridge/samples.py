@@ -850,3 +850,44 @@ def write_roster_xlsx(
         count += 1
     workbook.save(str(path))
     return count
+
+
+@dataclass(frozen=True, slots=True)
+class SampleAssessment:
+    """One synthetic assessment row: ``nip, kompetensi, level, tanggal``."""
+
+    nip: str
+    kompetensi: str
+    level: int
+    tanggal: date
+
+
+def generate_assessments(
+    rows: Iterable[SampleRow],
+    competencies: Sequence[str],
+    seed: int,
+    *,
+    assessed_share: float = 0.9,
+    day: date = REFERENCE_DATE,
+) -> Iterator[SampleAssessment]:
+    """Assess about ``assessed_share`` of the people in every competency given, at levels
+    1-4 leaning low (the ministry reports half its ASN need development); deterministic."""
+    rng = Random(seed)
+    for row in rows:
+        if row.dirty is not None or rng.random() >= assessed_share:
+            continue
+        for code in competencies:
+            level = min(4, max(1, round(rng.triangular(1, 4.5, 2))))
+            yield SampleAssessment(row.nip, code, level, day)
+
+
+def write_assessments_csv(path: Path, assessments: Iterable[SampleAssessment]) -> int:
+    """Write assessments in the generic format; returns the number of rows."""
+    count = 0
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(("nip", "kompetensi", "level", "tanggal"))
+        for a in assessments:
+            writer.writerow((a.nip, a.kompetensi, a.level, a.tanggal.isoformat()))
+            count += 1
+    return count

@@ -169,6 +169,8 @@ class Enrolment(NamedTuple):
     suspended: bool
     timestart: int = 0
     timeend: int = 0
+    #: When the bridge first made it (set by the store; ignored when recording).
+    enrolled_at: int = 0
 
 
 class Cohort(NamedTuple):
@@ -314,7 +316,13 @@ CREATE TABLE enrolments (
 CREATE INDEX enrolments_course ON enrolments (course);
 """
 
-MIGRATIONS: tuple[Migration, ...] = ((1, _MIGRATION_1), (2, _MIGRATION_2))
+#: When the bridge first made each enrolment: a course without a window has no timestart, and
+#: the annual cap counts the trainings a person started in the year.
+_MIGRATION_3 = """
+ALTER TABLE enrolments ADD COLUMN enrolled_at INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = ((1, _MIGRATION_1), (2, _MIGRATION_2), (3, _MIGRATION_3))
 #: The schema version this code writes and understands.
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -773,9 +781,9 @@ class Store:
         """The enrolments the bridge made: (nip, course shortname) -> as last set."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT nip, course, suspended, timestart, timeend FROM enrolments"
+                "SELECT nip, course, suspended, timestart, timeend, enrolled_at FROM enrolments"
             ).fetchall()
-        return {(r[0], r[1]): Enrolment(r[0], r[1], r[2] == 1, r[3], r[4]) for r in rows}
+        return {(r[0], r[1]): Enrolment(r[0], r[1], r[2] == 1, r[3], r[4], r[5]) for r in rows}
 
     # -- units -----------------------------------------------------------------------------------
     def units_seen(self) -> dict[str, UnitSeen]:
@@ -1107,11 +1115,11 @@ def _write_members(
 def _write_enrolments(db: sqlite3.Connection, rows: Sequence[Enrolment], now: int) -> None:
     try:
         db.executemany(
-            "INSERT INTO enrolments (nip, course, suspended, timestart, timeend, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (nip, course) DO UPDATE SET "
+            "INSERT INTO enrolments (nip, course, suspended, timestart, timeend, updated_at, "
+            "enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (nip, course) DO UPDATE SET "
             "suspended = excluded.suspended, timestart = excluded.timestart, "
             "timeend = excluded.timeend, updated_at = excluded.updated_at",
-            [(e.nip, e.course, int(e.suspended), e.timestart, e.timeend, now) for e in rows],
+            [(e.nip, e.course, int(e.suspended), e.timestart, e.timeend, now, now) for e in rows],
         )
     except sqlite3.IntegrityError as exc:
         msg = "cannot record enrolments: an account is not recorded"

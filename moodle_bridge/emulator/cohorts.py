@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Container
 from typing import Any
 
-from moodle_bridge.emulator.core import Call, nopermissions, ws_function
+from moodle_bridge.emulator.core import Call, Emulator, nopermissions, ws_function
 from moodle_bridge.emulator.courses import (
     FORMAT_HTML,
     context_instance,
@@ -48,12 +48,16 @@ COHORT_CONTEXT_LEVELS = ("system", "coursecat")
 
 # --- cohort sync (enrol/cohort/locallib.php, enrol_cohort_handler) --------------------------------
 def _sync_instances(world: World, cohortid: int) -> list[Row]:
-    return [world.enrol_instances[i] for i in sorted(world.cohort_sync_instances.get(cohortid, ()))
-            if i in world.enrol_instances]
+    return [
+        world.enrol_instances[i]
+        for i in sorted(world.cohort_sync_instances.get(cohortid, ()))
+        if i in world.enrol_instances
+    ]
 
 
-def cohort_member_added(world: World, cohortid: int, userid: int, *, now: int,
-                        modifierid: int) -> None:
+def cohort_member_added(
+    world: World, cohortid: int, userid: int, *, now: int, modifierid: int
+) -> None:
     """``member_added``: enrol the new member in every course synced with the cohort."""
     if "cohort" not in str(world.settings.get("enrol_plugins_enabled", "")).split(","):
         return
@@ -62,12 +66,20 @@ def cohort_member_added(world: World, cohortid: int, userid: int, *, now: int,
             continue
         # A role that no longer exists is not assigned; the user is still enrolled.
         roleid = instance["roleid"] if instance.get("roleid") in world.roles else 0
-        enrol_user(world, instance, userid, roleid, now=now, modifierid=modifierid,
-                   status=ENROL_USER_ACTIVE)
+        enrol_user(
+            world,
+            instance,
+            userid,
+            roleid,
+            now=now,
+            modifierid=modifierid,
+            status=ENROL_USER_ACTIVE,
+        )
 
 
-def cohort_member_removed(world: World, cohortid: int, userid: int, *, now: int,
-                          modifierid: int) -> None:
+def cohort_member_removed(
+    world: World, cohortid: int, userid: int, *, now: int, modifierid: int
+) -> None:
     """``member_removed``: unenrol (or suspend, per enrol_cohort_unenrolaction) at once."""
     action = str(world.settings.get("enrol_cohort_unenrolaction", UNENROL))
     for instance in _sync_instances(world, cohortid):
@@ -103,17 +115,21 @@ def _cohort_deleted(world: World, cohortid: int) -> None:
 # --- Moodle's errors and lookups ---------------------------------------------------------------
 def _read_error(value: Any) -> ExternalError:
     """What PostgreSQL makes of a non-number compared with a bigint column."""
-    return ExternalError("dmlreadexception", "Error reading from database",
-                         exception="dml_read_exception",
-                         debuginfo=f'ERROR:  invalid input syntax for type bigint: "{value}"')
+    return ExternalError(
+        "dmlreadexception",
+        "Error reading from database",
+        exception="dml_read_exception",
+        debuginfo=f'ERROR:  invalid input syntax for type bigint: "{value}"',
+    )
 
 
 def _get_cohort(world: World, cohortid: int) -> Row:
     """``$DB->get_record('cohort', ['id' => $id], '*', MUST_EXIST)``."""
     cohort = world.cohorts.get(cohortid)
     if cohort is None:
-        raise missing_record(table="cohort", sql="SELECT * FROM {cohort} WHERE id = ?",
-                             params=[cohortid])
+        raise missing_record(
+            table="cohort", sql="SELECT * FROM {cohort} WHERE id = ?", params=[cohortid]
+        )
     return cohort
 
 
@@ -138,8 +154,7 @@ def _category_context_id(world: World, column: str, value: Any) -> int | None:
             raise _read_error(value)
         category = world.categories.get(wanted)
     else:
-        category = next((c for c in world.categories.values() if c.get("idnumber") == value),
-                        None)
+        category = next((c for c in world.categories.values() if c.get("idnumber") == value), None)
     return int(category["contextid"]) if category else None
 
 
@@ -149,8 +164,9 @@ def _output(cohort: Row) -> dict[str, Any]:
         "id": cohort["id"],
         "name": format_string(cohort["name"]),
         "idnumber": cohort.get("idnumber"),
-        "description": format_text(cohort.get("description"),
-                                   cohort.get("descriptionformat", FORMAT_HTML)),
+        "description": format_text(
+            cohort.get("description"), cohort.get("descriptionformat", FORMAT_HTML)
+        ),
         "descriptionformat": FORMAT_HTML,
         "visible": cohort.get("visible", 1),
         # A theme only shows when $CFG->allowcohortthemes is on, which it is not.
@@ -191,8 +207,9 @@ def create_cohorts(call: Call) -> list[dict[str, Any]]:
 
 def _create_cohort(call: Call, data: dict[str, Any]) -> Row:
     world = call.world
-    contextid = _context_for_categorytype(world, data["categorytype"],
-                                          "category not exists: category {kind} = {value}")
+    contextid = _context_for_categorytype(
+        world, data["categorytype"], "category not exists: category {kind} = {value}"
+    )
     idnumber = data["idnumber"]
     if idnumber in world.cohort_idnumber_index:
         raise invalid_parameter(debuginfo=f"record already exists: idnumber={idnumber}")
@@ -250,16 +267,21 @@ def _update_cohort(call: Call, data: dict[str, Any], saved: dict[int, Row]) -> N
         raise invalid_parameter(debuginfo="Invalid cohort name")
     cohort = _get_cohort(world, data["id"])
     call.require_capability("moodle/cohort:manage", CAN_MANAGE)
-    contextid = _context_for_categorytype(world, data["categorytype"],
-                                          "category not exists: category={value}")
+    contextid = _context_for_categorytype(
+        world, data["categorytype"], "category not exists: category={value}"
+    )
     if contextid != cohort["contextid"]:
         _cohort_context(world, {"contextid": contextid})
     if data.get("description"):
         validate_format(int(data["descriptionformat"]))
     saved.setdefault(cohort["id"], {k: v for k, v in cohort.items() if k != "members"})
     _set_idnumber(world, cohort, data["idnumber"])
-    cohort.update(name=data["name"], contextid=contextid, timemodified=call.now,
-                  descriptionformat=data["descriptionformat"])
+    cohort.update(
+        name=data["name"],
+        contextid=contextid,
+        timemodified=call.now,
+        descriptionformat=data["descriptionformat"],
+    )
     for key in ("description", "visible"):
         if key in data:
             cohort[key] = int(data[key]) if key == "visible" else data[key]
@@ -273,8 +295,9 @@ def delete_cohorts(call: Call) -> None:
     for cohortid in call.params["cohortids"]:
         if cohortid in cohorts:
             # Already deleted earlier in the batch: Moodle's read fails and rolls it all back.
-            raise missing_record(table="cohort", sql="SELECT * FROM {cohort} WHERE id = ?",
-                                 params=[cohortid])
+            raise missing_record(
+                table="cohort", sql="SELECT * FROM {cohort} WHERE id = ?", params=[cohortid]
+            )
         cohort = _get_cohort(world, cohortid)
         _cohort_context(world, cohort)
         call.require_capability("moodle/cohort:manage", CAN_MANAGE)
@@ -317,8 +340,10 @@ def _context_from_params(call: Call, param: dict[str, Any]) -> tuple[str, int, i
         level, instanceid = str(param["contextlevel"]), int(param["instanceid"])
         contextid = _context_id_of(world, level, instanceid)
     else:
-        raise invalid_parameter(debuginfo="Missing parameters, please provide either context "
-                                          "level with instance id or contextid")
+        raise invalid_parameter(
+            debuginfo="Missing parameters, please provide either context "
+            "level with instance id or contextid"
+        )
     course = world.courses.get(instanceid) if level == "course" else None
     if course is not None:
         require_course_login(call, course)
@@ -348,8 +373,9 @@ def _context_id_of(world: World, level: str, instanceid: int) -> int:
     }.get(level)
     if row is None or row.get("contextid") is None:
         table, fields = _CONTEXT_TABLES[level]
-        raise missing_record(table=table, sql=f"SELECT {fields} FROM {{{table}}} WHERE id = ?",
-                             params=[instanceid])
+        raise missing_record(
+            table=table, sql=f"SELECT {fields} FROM {{{table}}} WHERE id = ?", params=[instanceid]
+        )
     return int(row["contextid"])
 
 
@@ -365,8 +391,8 @@ def _parent_contextids(world: World, level: str, instanceid: int) -> list[int]:
         category = world.categories.get(int(course["categoryid"])) if course else None
         categories = category["path"].split("/")[1:] if category else []
     return [int(world.site.get("system_contextid", 1))] + [
-        int(world.categories[int(c)]["contextid"]) for c in categories
-        if int(c) in world.categories]
+        int(world.categories[int(c)]["contextid"]) for c in categories if int(c) in world.categories
+    ]
 
 
 def _matches_query(cohort: Row, query: str) -> bool:
@@ -374,16 +400,21 @@ def _matches_query(cohort: Row, query: str) -> bool:
     if query in ("", "0"):  # PHP's empty()
         return True
     needle = query.casefold()
-    return any(needle in str(cohort.get(f)).casefold()
-               for f in ("name", "idnumber", "description") if cohort.get(f) is not None)
+    return any(
+        needle in str(cohort.get(f)).casefold()
+        for f in ("name", "idnumber", "description")
+        if cohort.get(f) is not None
+    )
 
 
 def _ordered(cohorts: list[Row], offset: int, limit: int) -> list[Row]:
     """ORDER BY name, idnumber with the database's LIMIT/OFFSET (0 is no limit)."""
-    ranked = sorted(cohorts, key=lambda c: (collation_key(c.get("name")),
-                                            collation_key(c.get("idnumber")), c["id"]))
+    ranked = sorted(
+        cohorts,
+        key=lambda c: (collation_key(c.get("name")), collation_key(c.get("idnumber")), c["id"]),
+    )
     offset = max(offset, 0)
-    return ranked[offset:offset + limit] if limit > 0 else ranked[offset:]
+    return ranked[offset : offset + limit] if limit > 0 else ranked[offset:]
 
 
 @ws_function("core_cohort_search_cohorts")
@@ -399,17 +430,20 @@ def search_cohorts(call: Call) -> dict[str, Any]:
     matching = [c for c in world.cohorts.values() if _matches_query(c, query)]
     # cohort_get_cohorts() and cohort_get_all_cohorts() take limitfrom as a page number.
     if includes in ("self", "parents"):
-        found = _ordered([c for c in matching if c["contextid"] == contextid],
-                         limitfrom * limitnum, limitnum)
+        found = _ordered(
+            [c for c in matching if c["contextid"] == contextid], limitfrom * limitnum, limitnum
+        )
         if includes == "parents" and level != "system":
             found += _available_cohorts(call, matching, level, instanceid, limitfrom, limitnum)
     elif includes == "all":
         found = _ordered(matching, limitfrom * limitnum, limitnum)
     else:
-        raise ExternalError(errorcode="codingerror",
-                            message="Coding error detected, it must be fixed by a programmer: "
-                                    "Invalid parameter value for 'includes'.",
-                            exception="core\\exception\\coding_exception")
+        raise ExternalError(
+            errorcode="codingerror",
+            message="Coding error detected, it must be fixed by a programmer: "
+            "Invalid parameter value for 'includes'.",
+            exception="core\\exception\\coding_exception",
+        )
     # PHP's array union: a cohort found twice keeps its first place.
     unique: dict[int, Row] = {}
     for cohort in found:
@@ -417,14 +451,18 @@ def search_cohorts(call: Call) -> dict[str, Any]:
     return {"cohorts": [_output(c) for c in unique.values()]}
 
 
-def _available_cohorts(call: Call, matching: list[Row], level: str, instanceid: int,
-                       offset: int, limit: int) -> list[Row]:
+def _available_cohorts(
+    call: Call, matching: list[Row], level: str, instanceid: int, offset: int, limit: int
+) -> list[Row]:
     """``cohort_get_available_cohorts()``: cohorts of the parent contexts the user may see."""
     parents = _parent_contextids(call.world, level, instanceid)
     anyvisible = set(parents) if call.has_capability("moodle/cohort:view") else set()
     onlyvisible = set(parents) - anyvisible
-    usable = [c for c in matching if c["contextid"] in anyvisible
-              or (c["contextid"] in onlyvisible and c.get("visible", 1))]
+    usable = [
+        c
+        for c in matching
+        if c["contextid"] in anyvisible or (c["contextid"] in onlyvisible and c.get("visible", 1))
+    ]
     return _ordered(usable, offset, limit)
 
 
@@ -438,10 +476,16 @@ def get_cohort_members(call: Call) -> list[dict[str, Any]]:
         cohort = _get_cohort(world, cohortid)
         _cohort_context(world, cohort)
         _require_any(call, ("moodle/cohort:manage", "moodle/cohort:view"), CAN_VIEW)
-        members = [world.users[uid] for uid in world.cohort_member_sets[cohortid]
-                   if uid in world.users]
-        members.sort(key=lambda u: (collation_key(u.get("lastname")),
-                                    collation_key(u.get("firstname")), u["id"]))
+        members = [
+            world.users[uid] for uid in world.cohort_member_sets[cohortid] if uid in world.users
+        ]
+        members.sort(
+            key=lambda u: (
+                collation_key(u.get("lastname")),
+                collation_key(u.get("firstname")),
+                u["id"],
+            )
+        )
         result.append({"cohortid": cohortid, "userids": [u["id"] for u in members]})
     return result
 
@@ -465,8 +509,9 @@ def _find_user(world: World, kind: str, value: Any) -> int | None:
     return userid if userid in world.users else None
 
 
-def _member_problem(world: World, member: dict[str, Any],
-                    pending: Container[tuple[int, int]]) -> tuple[str, str] | tuple[int, int]:
+def _member_problem(
+    world: World, member: dict[str, Any], pending: Container[tuple[int, int]]
+) -> tuple[str, str] | tuple[int, int]:
     """(warningcode, message) for an item Moodle skips, else the (cohortid, userid) to add."""
     ctype, cvalue = member["cohorttype"]["type"], member["cohorttype"]["value"]
     utype, uvalue = member["usertype"]["type"], member["usertype"]["value"]
@@ -528,7 +573,8 @@ def delete_cohort_members(call: Call) -> None:
             raise missing_record(
                 table="user",
                 sql="SELECT * FROM {user} WHERE id = ? AND deleted = ? AND mnethostid = ?",
-                params=[member["userid"], 0, mnethostid])
+                params=[member["userid"], 0, mnethostid],
+            )
         _cohort_context(world, cohort)
         _require_any(call, ("moodle/cohort:manage", "moodle/cohort:assign"), CAN_ASSIGN)
         removals.append((cohort["id"], member["userid"]))
@@ -536,3 +582,36 @@ def delete_cohort_members(call: Call) -> None:
         # cohort_remove_member() fires its event even for a user who was not a member.
         world.remove_cohort_member(cohortid, userid)
         cohort_member_removed(world, cohortid, userid, now=call.now, modifierid=call.userid)
+
+
+def link_cohort_to_course(
+    emulator: Emulator, courseid: int, cohortid: int, roleid: int = 5
+) -> None:
+    """Add a cohort-sync enrolment instance, as an administrator does in Moodle's UI (no web
+    service can), and enrol the cohort's current members at once (test and demo hook)."""
+    world = emulator.world
+    with emulator.lock:
+        course = world.courses[courseid]
+        cohort = world.cohorts[cohortid]
+        instances = course.setdefault("enrolment_instances", [])
+        instance = {
+            "id": world.next_id("enrol", world.enrol_instances),
+            "enrol": "cohort",
+            "status": ENROL_INSTANCE_ENABLED,
+            "roleid": roleid,
+            "sortorder": len(instances),
+            "name": "",
+            "cohortid": cohortid,
+            "cohort_idnumber": cohort.get("idnumber"),
+            "groupid": 0,
+        }
+        instances.append(instance)
+        world.index_course(course)
+        for userid in sorted(world.cohort_member_sets.get(cohortid, set())):
+            cohort_member_added(
+                world,
+                cohortid,
+                userid,
+                now=emulator.now(),
+                modifierid=world.username_index.get("admin", 2),
+            )

@@ -40,20 +40,40 @@ COMPLETION_CRITERIA_TYPE_ACTIVITY = 4
 COMPLETION_CRITERIA_TYPE_ROLE = 7
 COMPLETION_CRITERIA_TYPE_COURSE = 8
 #: Criteria types aggregated as a group (with their own ALL/ANY) before the overall method.
-GROUPED_CRITERIA_TYPES = (COMPLETION_CRITERIA_TYPE_ACTIVITY, COMPLETION_CRITERIA_TYPE_ROLE,
-                          COMPLETION_CRITERIA_TYPE_COURSE)
+GROUPED_CRITERIA_TYPES = (
+    COMPLETION_CRITERIA_TYPE_ACTIVITY,
+    COMPLETION_CRITERIA_TYPE_ROLE,
+    COMPLETION_CRITERIA_TYPE_COURSE,
+)
 
 COMPLETION_AGGREGATION_ALL = 1
 COMPLETION_AGGREGATION_ANY = 2
 
 #: ``get_string('modulename', 'mod_x')`` of the standard activity modules.
 MODULE_NAMES = {
-    "assign": "Assignment", "book": "Book", "chat": "Chat", "choice": "Choice",
-    "data": "Database", "feedback": "Feedback", "folder": "Folder", "forum": "Forum",
-    "glossary": "Glossary", "h5pactivity": "H5P", "imscp": "IMS content package",
-    "label": "Text and media area", "lesson": "Lesson", "lti": "External tool", "page": "Page",
-    "quiz": "Quiz", "resource": "File", "scorm": "SCORM package", "survey": "Survey",
-    "url": "URL", "wiki": "Wiki", "workshop": "Workshop", "bigbluebuttonbn": "BigBlueButton",
+    "assign": "Assignment",
+    "book": "Book",
+    "chat": "Chat",
+    "choice": "Choice",
+    "data": "Database",
+    "feedback": "Feedback",
+    "folder": "Folder",
+    "forum": "Forum",
+    "glossary": "Glossary",
+    "h5pactivity": "H5P",
+    "imscp": "IMS content package",
+    "label": "Text and media area",
+    "lesson": "Lesson",
+    "lti": "External tool",
+    "page": "Page",
+    "quiz": "Quiz",
+    "resource": "File",
+    "scorm": "SCORM package",
+    "survey": "Survey",
+    "url": "URL",
+    "wiki": "Wiki",
+    "workshop": "Workshop",
+    "bigbluebuttonbn": "BigBlueButton",
 }
 #: Modules without a view page (``cm_info::has_view()`` is false).
 MODULES_WITHOUT_VIEW = frozenset({"label"})
@@ -63,14 +83,18 @@ MODULES_WITHOUT_VIEW = frozenset({"label"})
 def completion_enabled(world: World, course: Row) -> bool:
     """``completion_info::is_enabled()``: on for the site and for the course."""
     return str(world.settings.get("enablecompletion", "1")) == "1" and bool(
-        course.get("enablecompletion"))
+        course.get("enablecompletion")
+    )
 
 
 def activities(course: Row) -> list[Row]:
     """``completion_info::get_activities()``: course modules with completion, in course order."""
-    return [cm for cm in course.get("course_modules", [])
-            if cm.get("completion", COMPLETION_TRACKING_NONE) != COMPLETION_TRACKING_NONE
-            and not cm.get("deletioninprogress")]
+    return [
+        cm
+        for cm in course.get("course_modules", [])
+        if cm.get("completion", COMPLETION_TRACKING_NONE) != COMPLETION_TRACKING_NONE
+        and not cm.get("deletioninprogress")
+    ]
 
 
 def module_data(world: World, cm: Row, userid: int) -> Row:
@@ -78,9 +102,14 @@ def module_data(world: World, cm: Row, userid: int) -> Row:
     stored = world.module_completions.get((cm["cmid"], userid))
     if stored is not None:
         return stored
-    return {"coursemoduleid": cm["cmid"], "userid": userid,
-            "completionstate": COMPLETION_INCOMPLETE, "viewed": 0, "overrideby": None,
-            "timemodified": 0}
+    return {
+        "coursemoduleid": cm["cmid"],
+        "userid": userid,
+        "completionstate": COMPLETION_INCOMPLETE,
+        "viewed": 0,
+        "overrideby": None,
+        "timemodified": 0,
+    }
 
 
 def is_overall_complete(cm: Row, state: int) -> bool:
@@ -98,8 +127,9 @@ def is_overall_complete(cm: Row, state: int) -> bool:
 
 def is_tracked_user(world: World, course: Row, userid: int, now: int) -> bool:
     """``completion_info::is_tracked_user()``: actively enrolled and shown on reports."""
-    return is_enrolled(world, course["id"], userid, now,
-                       capability="moodle/course:isincompletionreports")
+    return is_enrolled(
+        world, course["id"], userid, now, capability="moodle/course:isincompletionreports"
+    )
 
 
 def is_course_complete(world: World, courseid: int, userid: int) -> bool:
@@ -110,8 +140,7 @@ def is_course_complete(world: World, courseid: int, userid: int) -> bool:
 
 def criteria(course: Row) -> list[Row]:
     """The course's completion criteria, as ``completion_info::get_criteria()`` orders them."""
-    return sorted(course.get("completion_criteria", []),
-                  key=lambda c: (c["criteriatype"], c["id"]))
+    return sorted(course.get("completion_criteria", []), key=lambda c: (c["criteriatype"], c["id"]))
 
 
 def aggregation_method(course: Row, criteriatype: int | None = None) -> int:
@@ -133,14 +162,16 @@ def _criteria_met(world: World, course: Row, userid: int) -> bool:
     results: list[bool] = []
     grouped: dict[int, list[bool]] = {}
     for criterion in criteria(course):
-        done = bool((world.criteria_completions.get((criterion["id"], userid)) or {})
-                    .get("timecompleted"))
+        done = bool(
+            (world.criteria_completions.get((criterion["id"], userid)) or {}).get("timecompleted")
+        )
         if criterion["criteriatype"] in GROUPED_CRITERIA_TYPES:
             grouped.setdefault(criterion["criteriatype"], []).append(done)
         else:
             results.append(done)
-    results += [_aggregate(aggregation_method(course, ctype), done)
-                for ctype, done in grouped.items()]
+    results += [
+        _aggregate(aggregation_method(course, ctype), done) for ctype, done in grouped.items()
+    ]
     return bool(results) and _aggregate(aggregation_method(course), results)
 
 
@@ -153,16 +184,25 @@ def course_progress(world: World, course: Row, userid: int, now: int) -> float |
     modules = activities(course)
     if not modules:
         return None
-    done = sum(1 for cm in modules if module_data(world, cm, userid)["completionstate"]
-               not in (COMPLETION_INCOMPLETE, COMPLETION_COMPLETE_FAIL))
+    done = sum(
+        1
+        for cm in modules
+        if module_data(world, cm, userid)["completionstate"]
+        not in (COMPLETION_INCOMPLETE, COMPLETION_COMPLETE_FAIL)
+    )
     return done / len(modules) * 100
 
 
 def _course_completion_row(world: World, courseid: int, userid: int) -> Row:
     row = world.completions.get((courseid, userid))
     if row is None:
-        row = {"userid": userid, "courseid": courseid, "timecompleted": None,
-               "timeenrolled": 0, "timestarted": 0}
+        row = {
+            "userid": userid,
+            "courseid": courseid,
+            "timecompleted": None,
+            "timeenrolled": 0,
+            "timestarted": 0,
+        }
         world.completions[(courseid, userid)] = row
     return row
 
@@ -178,11 +218,14 @@ def mark_course_completed(world: World, userid: int, courseid: int, timecomplete
         row["timecompleted"] = timecompleted
 
 
-def mark_criteria_complete(world: World, course: Row, criterion: Row, userid: int,
-                           when: int) -> None:
+def mark_criteria_complete(
+    world: World, course: Row, criterion: Row, userid: int, when: int
+) -> None:
     """``completion_criteria_completion::mark_complete()``; the course is then in progress."""
     world.criteria_completions[(criterion["id"], userid)] = {
-        "userid": userid, "course": course["id"], "criteriaid": criterion["id"],
+        "userid": userid,
+        "course": course["id"],
+        "criteriaid": criterion["id"],
         "timecompleted": when,
     }
     row = _course_completion_row(world, course["id"], userid)
@@ -190,8 +233,16 @@ def mark_criteria_complete(world: World, course: Row, criterion: Row, userid: in
         row["timestarted"] = when
 
 
-def update_state(world: World, course: Row, cm: Row, userid: int, newstate: int, *,
-                 when: int, overrideby: int | None) -> None:
+def update_state(
+    world: World,
+    course: Row,
+    cm: Row,
+    userid: int,
+    newstate: int,
+    *,
+    when: int,
+    overrideby: int | None,
+) -> None:
     """``completion_info::update_state()`` for a manual state or an override.
 
     A change to COMPLETE leaves COMPLETE_PASS/FAIL as they are; ``overrideby`` is the user
@@ -201,8 +252,9 @@ def update_state(world: World, course: Row, cm: Row, userid: int, newstate: int,
         return
     current = module_data(world, cm, userid)
     if newstate == current["completionstate"] or (
-            newstate == COMPLETION_COMPLETE
-            and current["completionstate"] in (COMPLETION_COMPLETE_PASS, COMPLETION_COMPLETE_FAIL)):
+        newstate == COMPLETION_COMPLETE
+        and current["completionstate"] in (COMPLETION_COMPLETE_PASS, COMPLETION_COMPLETE_FAIL)
+    ):
         return
     if newstate not in (COMPLETION_COMPLETE, COMPLETION_INCOMPLETE):
         raise ExternalError(
@@ -212,7 +264,10 @@ def update_state(world: World, course: Row, cm: Row, userid: int, newstate: int,
             debuginfo=f"Unexpected manual completion state for {cm['cmid']}: {newstate}",
         )
     world.module_completions[(cm["cmid"], userid)] = {
-        **current, "completionstate": newstate, "timemodified": when, "overrideby": overrideby,
+        **current,
+        "completionstate": newstate,
+        "timemodified": when,
+        "overrideby": overrideby,
     }
     # Outside bulk updates, internal_set_data() marks the activity criteria and aggregates at
     # once (mark_course_completions_activity_criteria): the course row appears in progress.
@@ -228,16 +283,21 @@ def _review_user(world: World, course: Row, userid: int) -> None:
     modules = {cm["cmid"]: cm for cm in course.get("course_modules", [])}
     for criterion in criteria(course):
         cm = modules.get(criterion.get("moduleinstance") or 0)
-        if (criterion["criteriatype"] != COMPLETION_CRITERIA_TYPE_ACTIVITY or cm is None
-                or (criterion["id"], userid) in world.criteria_completions):
+        if (
+            criterion["criteriatype"] != COMPLETION_CRITERIA_TYPE_ACTIVITY
+            or cm is None
+            or (criterion["id"], userid) in world.criteria_completions
+        ):
             continue
         data = module_data(world, cm, userid)
         if is_overall_complete(cm, data["completionstate"]):
             mark_criteria_complete(world, course, criterion, userid, data["timemodified"])
-    if not is_course_complete(world, course["id"], userid) and _criteria_met(
-            world, course, userid):
-        times = [world.criteria_completions[(c["id"], userid)]["timecompleted"]
-                 for c in criteria(course) if (c["id"], userid) in world.criteria_completions]
+    if not is_course_complete(world, course["id"], userid) and _criteria_met(world, course, userid):
+        times = [
+            world.criteria_completions[(c["id"], userid)]["timecompleted"]
+            for c in criteria(course)
+            if (c["id"], userid) in world.criteria_completions
+        ]
         mark_course_completed(world, userid, course["id"], max(times))
 
 
@@ -247,16 +307,26 @@ def run_completion_task(world: World, now: int) -> None:
     Only users with activity or criteria completions can have met any criterion, so only they
     are reviewed, and only where they are tracked.
     """
-    course_of_cm = {cm["cmid"]: course for course in world.courses.values()
-                    for cm in course.get("course_modules", [])}
-    candidates = {(course_of_cm[cmid]["id"], userid) for cmid, userid in world.module_completions
-                  if cmid in course_of_cm}
-    candidates |= {(row["course"], userid)
-                   for (_, userid), row in world.criteria_completions.items()}
+    course_of_cm = {
+        cm["cmid"]: course
+        for course in world.courses.values()
+        for cm in course.get("course_modules", [])
+    }
+    candidates = {
+        (course_of_cm[cmid]["id"], userid)
+        for cmid, userid in world.module_completions
+        if cmid in course_of_cm
+    }
+    candidates |= {
+        (row["course"], userid) for (_, userid), row in world.criteria_completions.items()
+    }
     for courseid, userid in sorted(candidates):
         course = world.courses.get(courseid)
-        if (course is not None and completion_enabled(world, course)
-                and is_tracked_user(world, course, userid, now)):
+        if (
+            course is not None
+            and completion_enabled(world, course)
+            and is_tracked_user(world, course, userid, now)
+        ):
             _review_user(world, course, userid)
 
 
@@ -267,8 +337,9 @@ def _site_admin_id(world: World) -> int:
 # --- test hooks --------------------------------------------------------------------------------
 @setup_action("mark_course_completed")
 def _mark_course_completed_action(emulator: Emulator, action: dict[str, Any]) -> None:
-    mark_course_completed(emulator.world, int(action["userid"]), int(action["courseid"]),
-                          int(action["timecompleted"]))
+    mark_course_completed(
+        emulator.world, int(action["userid"]), int(action["courseid"]), int(action["timecompleted"])
+    )
 
 
 @setup_action("complete_criteria_and_aggregate")
@@ -281,8 +352,15 @@ def _complete_criteria_and_aggregate(emulator: Emulator, action: dict[str, Any])
     for criterion in criteria(course):
         if criterion["criteriatype"] == COMPLETION_CRITERIA_TYPE_ACTIVITY:
             cm = modules[criterion["moduleinstance"]]
-            update_state(world, course, cm, userid, COMPLETION_COMPLETE, when=when,
-                         overrideby=_site_admin_id(world))
+            update_state(
+                world,
+                course,
+                cm,
+                userid,
+                COMPLETION_COMPLETE,
+                when=when,
+                overrideby=_site_admin_id(world),
+            )
         else:
             mark_criteria_complete(world, course, criterion, userid, when)
     run_completion_task(world, emulator.now())
@@ -293,11 +371,16 @@ def _criterion_details(call: Call, course: Row, criterion: Row) -> tuple[str, di
     """The title and ``get_details()`` of a criterion (self and activity completion)."""
     if criterion["criteriatype"] == COMPLETION_CRITERIA_TYPE_SELF:
         title = "Self completion"
-        return title, {"type": title, "criteria": title,
-                       "requirement": "Marking yourself complete", "status": ""}
+        return title, {
+            "type": title,
+            "criteria": title,
+            "requirement": "Marking yourself complete",
+            "status": "",
+        }
     title = "Activity completion"
-    cm = next(m for m in course.get("course_modules", [])
-              if m["cmid"] == criterion["moduleinstance"])
+    cm = next(
+        m for m in course.get("course_modules", []) if m["cmid"] == criterion["moduleinstance"]
+    )
     name = format_string(cm.get("name", ""))
     if cm["modname"] in MODULES_WITHOUT_VIEW:
         link = name
@@ -315,18 +398,23 @@ def _criterion_details(call: Call, course: Row, criterion: Row) -> tuple[str, di
             requirement.append("Achieving grade")
         if cm.get("completionpassgrade"):
             requirement.append("Achieving passing grade")
-    return title, {"type": title, "criteria": link, "requirement": ", ".join(requirement),
-                   "status": ""}
+    return title, {
+        "type": title,
+        "criteria": link,
+        "requirement": ", ".join(requirement),
+        "status": "",
+    }
 
 
 def can_view_completion(call: Call, userid: int, course: Row) -> bool:
     """``completion_can_view_data()``: completion on, and the caller's own data or the right."""
     if not completion_enabled(call.world, course):
         return False
-    return (userid == call.userid
-            or call.has_capability("moodle/user:viewuseractivitiesreport")
-            or has_course_capability(call.world, call.userid, course["id"],
-                                     "report/completion:view"))
+    return (
+        userid == call.userid
+        or call.has_capability("moodle/user:viewuseractivitiesreport")
+        or has_course_capability(call.world, call.userid, course["id"], "report/completion:view")
+    )
 
 
 @ws_function("core_completion_get_course_completion_status")
@@ -340,23 +428,32 @@ def core_completion_get_course_completion_status(call: Call) -> dict[str, Any]:
         raise ExternalError(errorcode="cannotviewreport", message="You cannot view this report")
     if not is_tracked_user(world, course, user["id"], call.now):
         if user["id"] == call.userid:
-            raise ExternalError(errorcode="notenroled",
-                                message="You are not enrolled in this course")
-        raise ExternalError(errorcode="usernotenroled",
-                            message="User is not enrolled in this course")
+            raise ExternalError(
+                errorcode="notenroled", message="You are not enrolled in this course"
+            )
+        raise ExternalError(
+            errorcode="usernotenroled", message="User is not enrolled in this course"
+        )
     course_criteria = criteria(course)
     if not course_criteria:
-        raise ExternalError(errorcode="nocriteriaset",
-                            message="No completion criteria set for this course")
+        raise ExternalError(
+            errorcode="nocriteriaset", message="No completion criteria set for this course"
+        )
     rows = []
     for criterion in course_criteria:
         done = world.criteria_completions.get((criterion["id"], user["id"]))
         timecompleted = done.get("timecompleted") if done else None
         title, details = _criterion_details(call, course, criterion)
-        rows.append({"type": criterion["criteriatype"], "title": title,
-                     "status": "Yes" if timecompleted else "No",
-                     "complete": bool(timecompleted), "timecompleted": timecompleted,
-                     "details": details})
+        rows.append(
+            {
+                "type": criterion["criteriatype"],
+                "title": title,
+                "status": "Yes" if timecompleted else "No",
+                "complete": bool(timecompleted),
+                "timecompleted": timecompleted,
+                "details": details,
+            }
+        )
     return {
         "completionstatus": {
             "completed": is_course_complete(world, course["id"], user["id"]),
@@ -376,8 +473,7 @@ def _rule_details(cm: Row, data: Row) -> list[dict[str, Any]]:
         status = data["completionstate"]
     else:
         status = COMPLETION_COMPLETE if data.get("viewed") else COMPLETION_INCOMPLETE
-    return [{"rulename": "completionview", "rulevalue": {"status": status,
-                                                          "description": "View"}}]
+    return [{"rulename": "completionview", "rulevalue": {"status": status, "description": "View"}}]
 
 
 @ws_function("core_completion_get_activities_completion_status")
@@ -388,25 +484,35 @@ def core_completion_get_activities_completion_status(call: Call) -> dict[str, An
     user = get_user(world, call.params["userid"])
     require_course_login(call, course)
     if user["id"] != call.userid and not has_course_capability(
-            world, call.userid, course["id"], "report/progress:view"):
+        world, call.userid, course["id"], "report/progress:view"
+    ):
         raise nopermissions(capability_name="View activity completion reports")
     tracked = is_tracked_user(world, course, user["id"], call.now)
     statuses = []
     for cm in activities(course):
         if not cm.get("visible", 1) and not has_course_capability(
-                world, call.userid, course["id"], "moodle/course:viewhiddenactivities"):
+            world, call.userid, course["id"], "moodle/course:viewhiddenactivities"
+        ):
             continue
         data = module_data(world, cm, user["id"])
-        statuses.append({
-            "cmid": cm["cmid"], "modname": cm["modname"], "instance": cm["instance"],
-            "state": data["completionstate"], "timecompleted": data["timemodified"],
-            "tracking": cm["completion"], "overrideby": data.get("overrideby"),
-            "valueused": False, "hascompletion": True,
-            "isautomatic": cm["completion"] == COMPLETION_TRACKING_AUTOMATIC,
-            "istrackeduser": tracked, "uservisible": True,
-            "details": _rule_details(cm, data),
-            "isoverallcomplete": is_overall_complete(cm, data["completionstate"]),
-        })
+        statuses.append(
+            {
+                "cmid": cm["cmid"],
+                "modname": cm["modname"],
+                "instance": cm["instance"],
+                "state": data["completionstate"],
+                "timecompleted": data["timemodified"],
+                "tracking": cm["completion"],
+                "overrideby": data.get("overrideby"),
+                "valueused": False,
+                "hascompletion": True,
+                "isautomatic": cm["completion"] == COMPLETION_TRACKING_AUTOMATIC,
+                "istrackeduser": tracked,
+                "uservisible": True,
+                "details": _rule_details(cm, data),
+                "isoverallcomplete": is_overall_complete(cm, data["completionstate"]),
+            }
+        )
     return {"statuses": statuses, "warnings": []}
 
 
@@ -422,16 +528,20 @@ def core_completion_mark_course_self_completed(call: Call) -> dict[str, Any]:
     if not is_tracked_user(world, course, call.userid, call.now):
         raise ExternalError(
             errorcode="nottracked",
-            message="You are currently not being tracked by completion in this course")
-    criterion = next((c for c in criteria(course)
-                      if c["criteriatype"] == COMPLETION_CRITERIA_TYPE_SELF), None)
+            message="You are currently not being tracked by completion in this course",
+        )
+    criterion = next(
+        (c for c in criteria(course) if c["criteriatype"] == COMPLETION_CRITERIA_TYPE_SELF), None
+    )
     if criterion is None:
-        raise ExternalError(errorcode="noselfcompletioncriteria",
-                            message="No self completion criteria set for this course")
-    if (world.criteria_completions.get((criterion["id"], call.userid)) or {}).get(
-            "timecompleted"):
-        raise ExternalError(errorcode="useralreadymarkedcomplete",
-                            message="User already marked as complete")
+        raise ExternalError(
+            errorcode="noselfcompletioncriteria",
+            message="No self completion criteria set for this course",
+        )
+    if (world.criteria_completions.get((criterion["id"], call.userid)) or {}).get("timecompleted"):
+        raise ExternalError(
+            errorcode="useralreadymarkedcomplete", message="User already marked as complete"
+        )
     mark_criteria_complete(world, course, criterion, call.userid, call.now)
     return {"status": True, "warnings": []}
 
@@ -442,14 +552,22 @@ def core_completion_override_activity_completion_status(call: Call) -> dict[str,
     """Set a user's completion state of an activity, as a teacher overriding it."""
     world = call.world
     cmid = call.params["cmid"]
-    found = next(((course, cm) for course in world.courses.values()
-                  for cm in course.get("course_modules", []) if cm["cmid"] == cmid), None)
+    found = next(
+        (
+            (course, cm)
+            for course in world.courses.values()
+            for cm in course.get("course_modules", [])
+            if cm["cmid"] == cmid
+        ),
+        None,
+    )
     if found is None:
         raise ExternalError(
-            errorcode="invalidcoursemodule", message="Invalid course module ID",
+            errorcode="invalidcoursemodule",
+            message="Invalid course module ID",
             exception="dml_missing_record_exception",
             debuginfo=f"SELECT id,course FROM {{course_modules}} WHERE id = ?\n"
-                      f"[array (\n  0 => {cmid},\n)]",
+            f"[array (\n  0 => {cmid},\n)]",
         )
     course, cm = found
     require_course_login(call, course)
@@ -457,16 +575,26 @@ def core_completion_override_activity_completion_status(call: Call) -> dict[str,
         raise ExternalError(errorcode="completionnotenabled", message="Completion is not enabled")
     userid = call.params["userid"]
     tracking = cm.get("completion", COMPLETION_TRACKING_NONE)
-    if tracking and not has_course_capability(world, call.userid, course["id"],
-                                              "moodle/course:overridecompletion"):
-        raise ExternalError(errorcode="nopermission", message="error/nopermission",
-                            exception="core\\exception\\required_capability_exception")
-    update_state(world, course, cm, userid, call.params["newstate"], when=call.now,
-                 overrideby=call.userid)
+    if tracking and not has_course_capability(
+        world, call.userid, course["id"], "moodle/course:overridecompletion"
+    ):
+        raise ExternalError(
+            errorcode="nopermission",
+            message="error/nopermission",
+            exception="core\\exception\\required_capability_exception",
+        )
+    update_state(
+        world, course, cm, userid, call.params["newstate"], when=call.now, overrideby=call.userid
+    )
     data = module_data(world, cm, userid)
-    return {"cmid": cm["cmid"], "userid": userid, "state": data["completionstate"],
-            "timecompleted": data["timemodified"], "overrideby": data.get("overrideby"),
-            "tracking": tracking}
+    return {
+        "cmid": cm["cmid"],
+        "userid": userid,
+        "state": data["completionstate"],
+        "timecompleted": data["timemodified"],
+        "overrideby": data.get("overrideby"),
+        "tracking": tracking,
+    }
 
 
 # --- core_enrol_get_users_courses ----------------------------------------------------------------
@@ -483,19 +611,32 @@ def _course_summary(call: Call, course: Row, userid: int, returnusercount: bool)
         progress = course_progress(world, course, userid, call.now)
     name = format_string(course["fullname"])
     summary: dict[str, Any] = {
-        "id": course["id"], "shortname": format_string(course["shortname"]), "fullname": name,
-        "displayname": name, "idnumber": course.get("idnumber", ""),
-        "visible": course.get("visible", 1), "summary": course.get("summary") or "",
-        "summaryformat": course.get("summaryformat", 1), "format": course.get("format", "topics"),
+        "id": course["id"],
+        "shortname": format_string(course["shortname"]),
+        "fullname": name,
+        "displayname": name,
+        "idnumber": course.get("idnumber", ""),
+        "visible": course.get("visible", 1),
+        "summary": course.get("summary") or "",
+        "summaryformat": course.get("summaryformat", 1),
+        "format": course.get("format", "topics"),
         "courseimage": f"{world.settings['wwwroot']}/pluginfile.php/{course['contextid']}"
-                       "/course/generated/course.svg",
-        "showgrades": course.get("showgrades", 1), "lang": course.get("lang") or "",
+        "/course/generated/course.svg",
+        "showgrades": course.get("showgrades", 1),
+        "lang": course.get("lang") or "",
         "enablecompletion": course.get("enablecompletion", 0),
-        "completionhascriteria": hascriteria, "completionusertracked": usertracked,
-        "category": course.get("categoryid"), "progress": progress, "completed": completed,
-        "startdate": course.get("startdate", 0), "enddate": course.get("enddate", 0),
-        "marker": course.get("marker", 0), "lastaccess": None, "isfavourite": False,
-        "hidden": False, "overviewfiles": [],
+        "completionhascriteria": hascriteria,
+        "completionusertracked": usertracked,
+        "category": course.get("categoryid"),
+        "progress": progress,
+        "completed": completed,
+        "startdate": course.get("startdate", 0),
+        "enddate": course.get("enddate", 0),
+        "marker": course.get("marker", 0),
+        "lastaccess": None,
+        "isfavourite": False,
+        "hidden": False,
+        "overviewfiles": [],
         "showactivitydates": course.get("showactivitydates", 0),
         "showcompletionconditions": course.get("showcompletionconditions", 1),
         "timemodified": course.get("timemodified", 0),
@@ -520,8 +661,9 @@ def core_enrol_get_users_courses(call: Call) -> list[dict[str, Any]]:
             continue
         # Another user's courses need the participants list and the user's profile.
         if userid != call.userid and not all(
-                has_course_capability(world, call.userid, course["id"], capability)
-                for capability in ("moodle/course:viewparticipants", "moodle/user:viewdetails")):
+            has_course_capability(world, call.userid, course["id"], capability)
+            for capability in ("moodle/course:viewparticipants", "moodle/user:viewdetails")
+        ):
             continue
         result.append(_course_summary(call, course, userid, call.params["returnusercount"]))
     return result

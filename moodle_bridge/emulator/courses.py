@@ -36,7 +36,12 @@ FORMAT_MOODLE, FORMAT_HTML, FORMAT_PLAIN, FORMAT_MARKDOWN = 0, 1, 2, 4
 
 #: Filters a fresh Moodle 4.5 has on, in their site order; nothing is set per context.
 SITE_FILTERS = (
-    "displayh5p", "activitynames", "mathjaxloader", "emoticon", "urltolink", "mediaplugin",
+    "displayh5p",
+    "activitynames",
+    "mathjaxloader",
+    "emoticon",
+    "urltolink",
+    "mediaplugin",
 )
 
 #: Column values of a course row the seed does not spell out: the defaults of Moodle's course
@@ -83,10 +88,15 @@ COURSE_SETTINGS: dict[str, Any] = {
 
 #: Course format options by format, with the defaults core_courseformat gives them.
 FORMAT_OPTIONS: dict[str, dict[str, int]] = {
-    "topics": {"hiddensections": COURSE_SETTINGS["hiddensections"],
-               "coursedisplay": COURSE_SETTINGS["coursedisplay"]},
-    "weeks": {"hiddensections": COURSE_SETTINGS["hiddensections"],
-              "coursedisplay": COURSE_SETTINGS["coursedisplay"], "automaticenddate": 1},
+    "topics": {
+        "hiddensections": COURSE_SETTINGS["hiddensections"],
+        "coursedisplay": COURSE_SETTINGS["coursedisplay"],
+    },
+    "weeks": {
+        "hiddensections": COURSE_SETTINGS["hiddensections"],
+        "coursedisplay": COURSE_SETTINGS["coursedisplay"],
+        "automaticenddate": 1,
+    },
 }
 
 #: Enrolment plugins that add an instance to every new course, with (status, role archetype).
@@ -114,10 +124,18 @@ def missing_record(table: str, sql: str, params: list[Any]) -> ExternalError:
     dumped = "".join(f"  {i} => {_php_export(v)},\n" for i, v in enumerate(params))
     debuginfo = f"{sql}\n[array (\n{dumped})]"
     if table == "user":
-        return ExternalError("invaliduser", "Invalid user",
-                             exception="dml_missing_record_exception", debuginfo=debuginfo)
-    return ExternalError("invalidrecord", f"Can't find data record in database table {table}.",
-                         exception="dml_missing_record_exception", debuginfo=debuginfo)
+        return ExternalError(
+            "invaliduser",
+            "Invalid user",
+            exception="dml_missing_record_exception",
+            debuginfo=debuginfo,
+        )
+    return ExternalError(
+        "invalidrecord",
+        f"Can't find data record in database table {table}.",
+        exception="dml_missing_record_exception",
+        debuginfo=debuginfo,
+    )
 
 
 def _php_export(value: Any) -> str:
@@ -142,8 +160,10 @@ def validate_format(fmt: int) -> int:
     """``core_external\\util::validate_format``."""
     if fmt not in (FORMAT_MOODLE, FORMAT_HTML, FORMAT_PLAIN, FORMAT_MARKDOWN):
         raise moodle_error(
-            code="formatnotsupported", message="Format not supported",
-            debuginfo=f"The format with value={fmt} is not supported by this Moodle site")
+            code="formatnotsupported",
+            message="Format not supported",
+            debuginfo=f"The format with value={fmt} is not supported by this Moodle site",
+        )
     return fmt
 
 
@@ -242,8 +262,9 @@ def fix_category_sortorder(world: World) -> None:
         nonlocal sortorder
         for category in sorted(children.get(parentid, []), key=lambda c: (c["sortorder"], c["id"])):
             sortorder += MAX_COURSES_IN_CATEGORY
-            category.update(parent=parentid, depth=depth, path=f"{path}/{category['id']}",
-                            sortorder=sortorder)
+            category.update(
+                parent=parentid, depth=depth, path=f"{path}/{category['id']}", sortorder=sortorder
+            )
             walk(category["id"], category["path"], depth + 1)
 
     walk(0, "", 1)
@@ -272,8 +293,9 @@ def _category_output(call: Call, category: Row) -> dict[str, Any]:
     info: dict[str, Any] = {
         "id": category["id"],
         "name": format_string(category["name"]),
-        "description": format_text(category.get("description"),
-                                   category.get("descriptionformat", FORMAT_HTML)),
+        "description": format_text(
+            category.get("description"), category.get("descriptionformat", FORMAT_HTML)
+        ),
         "descriptionformat": FORMAT_HTML,
         "parent": category.get("parent", 0),
         "sortorder": category.get("sortorder", 0),
@@ -291,8 +313,11 @@ def _category_output(call: Call, category: Row) -> dict[str, Any]:
 
 
 def _criteria_error(*, debuginfo: str) -> ExternalError:
-    return moodle_error(code="criteriaerror", debuginfo=debuginfo,
-                        message="Missing permissions to search on a criterion.")
+    return moodle_error(
+        code="criteriaerror",
+        debuginfo=debuginfo,
+        message="Missing permissions to search on a criterion.",
+    )
 
 
 def _category_filters(call: Call, criteria: list[dict[str, Any]]) -> dict[str, Any]:
@@ -314,12 +339,14 @@ def _category_filters(call: Call, criteria: list[dict[str, Any]]) -> dict[str, A
         elif key in ("idnumber", "theme"):
             if not call.has_capability("moodle/category:manage"):
                 raise _criteria_error(
-                    debuginfo=f'You don\'t have the permissions to search on the "{key}" field.')
+                    debuginfo=f'You don\'t have the permissions to search on the "{key}" field.'
+                )
             conditions[key] = {value if key == "idnumber" else clean_param(value, "theme")}
         elif key == "visible":
             if not call.has_capability("moodle/category:viewhiddencategories"):
                 raise _criteria_error(
-                    debuginfo='You don\'t have the permissions to search on the "visible" field.')
+                    debuginfo='You don\'t have the permissions to search on the "visible" field.'
+                )
             conditions[key] = {clean_param(value, "int")}
         else:
             raise _criteria_error(debuginfo=f"You can not search on this criteria: {key}")
@@ -365,7 +392,8 @@ def get_categories(call: Call) -> list[dict[str, Any]]:
             excluded.add(category["id"])
             continue
         visible = category.get("visible", 1) or call.has_capability(
-            "moodle/category:viewhiddencategories")
+            "moodle/category:viewhiddencategories"
+        )
         if visible and has_capability(call, "moodle/category:viewcourselist"):
             result.append(_category_output(call, category))
         else:
@@ -414,8 +442,10 @@ def _create_category(call: Call, data: dict[str, Any]) -> dict[str, Any]:
         if len(idnumber) > 100:
             raise moodle_error(code="idnumbertoolong", message="ID number is too long")
         if any(c.get("idnumber") == idnumber for c in world.categories.values()):
-            raise moodle_error(code="categoryidnumbertaken",
-                               message="ID number is already used for another category")
+            raise moodle_error(
+                code="categoryidnumbertaken",
+                message="ID number is already used for another category",
+            )
     categoryid = world.next_id("course_categories", world.categories)
     category: Row = {
         "id": categoryid,
@@ -464,7 +494,8 @@ def _create_course(call: Call, data: dict[str, Any]) -> Row:
             code="errorcatcontextnotvalid",
             message=f"You cannot execute functions in the category context (category id:"
             f"{data['categoryid']}). The context error message was: "
-            f"Invalid parameter value detected")
+            f"Invalid parameter value detected",
+        )
     if not call.has_capability("moodle/course:create"):
         raise nopermissions(capability_name="Create courses")
     for field in ("fullname", "shortname"):
@@ -484,19 +515,32 @@ def _create_course(call: Call, data: dict[str, Any]) -> Row:
     shortname, idnumber = data["shortname"], data.get("idnumber", "")
     # Moodle checks only values PHP does not consider empty ("" and "0").
     if shortname != "0" and any(c["shortname"] == shortname for c in world.courses.values()):
-        raise moodle_error(code="shortnametaken",
-                           message=f"Short name is already used for another course ({shortname})")
+        raise moodle_error(
+            code="shortnametaken",
+            message=f"Short name is already used for another course ({shortname})",
+        )
     if idnumber not in ("", "0") and any(
-            c.get("idnumber") == idnumber for c in world.courses.values()):
-        raise moodle_error(code="courseidnumbertaken",
-                           message=f"ID number is already used for another course ({idnumber})")
+        c.get("idnumber") == idnumber for c in world.courses.values()
+    ):
+        raise moodle_error(
+            code="courseidnumbertaken",
+            message=f"ID number is already used for another course ({idnumber})",
+        )
     startdate = int(data.get("startdate", 0))
-    enddate = int(data["enddate"]) if "enddate" in data else (
-        startdate + COURSE_SETTINGS["courseduration"]
-        if COURSE_SETTINGS["courseenddateenabled"] else 0)
+    enddate = (
+        int(data["enddate"])
+        if "enddate" in data
+        else (
+            startdate + COURSE_SETTINGS["courseduration"]
+            if COURSE_SETTINGS["courseenddateenabled"]
+            else 0
+        )
+    )
     if enddate and enddate < startdate:
-        raise moodle_error(code="enddatebeforestartdate",
-                           message="The course end date must be after the start date.")
+        raise moodle_error(
+            code="enddatebeforestartdate",
+            message="The course end date must be after the start date.",
+        )
 
     courseid = world.next_id("course", world.courses)
     options = dict(FORMAT_OPTIONS.get(data["format"], {}))
@@ -532,8 +576,9 @@ def _create_course(call: Call, data: dict[str, Any]) -> Row:
         "groupmodeforce": data["groupmodeforce"],
         "defaultgroupingid": data["defaultgroupingid"],
         "completionnotify": data.get("completionnotify", 0),
-        "lang": data.get("lang", "") if call.has_capability(
-            "moodle/course:setforcedlanguage") else "",
+        "lang": data.get("lang", "")
+        if call.has_capability("moodle/course:setforcedlanguage")
+        else "",
         "theme": "",
         "marker": 0,
         "legacyfiles": 0,
@@ -541,7 +586,8 @@ def _create_course(call: Call, data: dict[str, Any]) -> Row:
         "requested": 0,
         "showactivitydates": COURSE_SETTINGS["showactivitydates"],
         "showcompletionconditions": (
-            COURSE_SETTINGS["showcompletionconditions"] if enablecompletion else None),
+            COURSE_SETTINGS["showcompletionconditions"] if enablecompletion else None
+        ),
         "format_options": options,
         "enrolment_instances": _default_enrol_instances(world),
         "course_modules": [],
@@ -573,21 +619,32 @@ def _default_enrol_instances(world: World) -> list[Row]:
             continue
         status, archetype = DEFAULT_ENROL_INSTANCES[plugin]
         roleid = _role_by_archetype(world, archetype) if archetype else 0
-        instances.append({"id": world.next_id("enrol", world.enrol_instances), "enrol": plugin,
-                          "status": status, "roleid": roleid, "sortorder": len(instances),
-                          "name": None})
+        instances.append(
+            {
+                "id": world.next_id("enrol", world.enrol_instances),
+                "enrol": plugin,
+                "status": status,
+                "roleid": roleid,
+                "sortorder": len(instances),
+                "name": None,
+            }
+        )
     return instances
 
 
 def _role_by_archetype(world: World, archetype: str) -> int:
-    return min((r["id"] for r in world.roles.values() if r.get("archetype") == archetype),
-               default=0)
+    return min(
+        (r["id"] for r in world.roles.values() if r.get("archetype") == archetype), default=0
+    )
 
 
 def _course_contacts(world: World, course: Row, now: int) -> list[dict[str, Any]]:
     """The course contacts: users holding a $CFG->coursecontact role through an active enrolment."""
-    roles = {rid: role for rid, role in world.roles.items()
-             if role.get("archetype") in COURSE_CONTACT_ARCHETYPES}
+    roles = {
+        rid: role
+        for rid, role in world.roles.items()
+        if role.get("archetype") in COURSE_CONTACT_ARCHETYPES
+    }
     found: dict[int, tuple[Any, ...]] = {}
     for instance in course.get("enrolment_instances", []):
         for userid in world.instance_users.get(instance["id"], ()):
@@ -618,8 +675,11 @@ def _course_output(call: Call, course: Row, sortorders: dict[int, int]) -> dict[
     """One course of core_course_get_courses_by_field, None when the user may not see it."""
     world = call.world
     canupdate = call.has_capability("moodle/course:update")
-    if not course_value(course, "visible") and not canupdate and not call.has_capability(
-            "moodle/course:viewhiddencourses"):
+    if (
+        not course_value(course, "visible")
+        and not canupdate
+        and not call.has_capability("moodle/course:viewhiddencourses")
+    ):
         return None
     category = world.categories.get(int(course["categoryid"]))
     info: dict[str, Any] = {
@@ -629,14 +689,16 @@ def _course_output(call: Call, course: Row, sortorders: dict[int, int]) -> dict[
         "shortname": format_string(course["shortname"]),
         "categoryid": course["categoryid"],
         "categoryname": format_string(category["name"]) if category else "",
-        "summary": format_text(course_value(course, "summary"),
-                               course_value(course, "summaryformat")),
+        "summary": format_text(
+            course_value(course, "summary"), course_value(course, "summaryformat")
+        ),
         "summaryformat": FORMAT_HTML,
         "summaryfiles": [],
         "overviewfiles": [],
         "contacts": _course_contacts(world, course, call.now),
-        "enrollmentmethods": [i["enrol"] for i in course_instances(world, course["id"],
-                                                                    enabled=True)],
+        "enrollmentmethods": [
+            i["enrol"] for i in course_instances(world, course["id"], enabled=True)
+        ],
         "sortorder": sortorders.get(course["id"], 0),
         "showactivitydates": course_value(course, "showactivitydates"),
         "showcompletionconditions": course_value(course, "showcompletionconditions"),
@@ -645,12 +707,34 @@ def _course_output(call: Call, course: Row, sortorders: dict[int, int]) -> dict[
     if course["id"] != int(world.site.get("siteid", 1)) and not can_access_course(call, course):
         # Not allowed in: the public information only.
         return info
-    fields = ["format", "showgrades", "newsitems", "startdate", "enddate", "maxbytes",
-              "showreports", "visible", "groupmode", "groupmodeforce", "defaultgroupingid",
-              "enablecompletion", "completionnotify", "lang", "theme", "marker"]
+    fields = [
+        "format",
+        "showgrades",
+        "newsitems",
+        "startdate",
+        "enddate",
+        "maxbytes",
+        "showreports",
+        "visible",
+        "groupmode",
+        "groupmodeforce",
+        "defaultgroupingid",
+        "enablecompletion",
+        "completionnotify",
+        "lang",
+        "theme",
+        "marker",
+    ]
     if canupdate:
-        fields += ["idnumber", "legacyfiles", "calendartype", "timecreated", "timemodified",
-                   "requested", "cacherev"]
+        fields += [
+            "idnumber",
+            "legacyfiles",
+            "calendartype",
+            "timecreated",
+            "timemodified",
+            "requested",
+            "cacherev",
+        ]
     info["filters"] = [{"filter": f, "localstate": 0, "inheritedstate": 1} for f in SITE_FILTERS]
     for field in fields:
         info[field] = course_value(course, field)
@@ -672,8 +756,9 @@ def _courses_by_ids(world: World, value: str) -> Iterable[Row]:
         course = course_by_id(world, int(item)) if item else None
         if course is None:
             # util::validate_courses() keeps failed ids as null rows and then writes to them.
-            raise ExternalError(None, 'Attempt to assign property "contextvalidated" on null',
-                                exception="Error")
+            raise ExternalError(
+                None, 'Attempt to assign property "contextvalidated" on null', exception="Error"
+            )
         courses.append(course)
     return courses
 
@@ -695,8 +780,9 @@ def get_courses_by_field(call: Call) -> dict[str, Any]:
         courses = _courses_by_ids(world, str(value))
     elif field in ("shortname", "idnumber"):
         wanted = clean_param(value, "text") if field == "shortname" else value
-        courses = sorted((c for c in every if course_value(c, field) == wanted),
-                         key=lambda c: c["id"])
+        courses = sorted(
+            (c for c in every if course_value(c, field) == wanted), key=lambda c: c["id"]
+        )
     elif field == "sectionid":
         # Course sections are not modelled: no section id matches.
         courses = []

@@ -31,33 +31,66 @@ CONTEXT_SYSTEM, CONTEXT_COURSECAT, CONTEXT_COURSE, CONTEXT_MODULE = 10, 40, 50, 
 #: Capabilities the standard role archetypes hold in a course (Moodle's ``db/access.php``
 #: defaults), for the few capabilities the emulated functions check there.
 ARCHETYPE_COURSE_CAPABILITIES: dict[str, frozenset[str]] = {
-    "manager": frozenset({
-        "enrol/manual:enrol", "enrol/manual:unenrol", "moodle/course:enrolreview",
-        "moodle/course:overridecompletion", "moodle/course:view",
-        "moodle/course:viewhiddencourses", "moodle/course:viewhiddenuserfields",
-        "moodle/course:viewparticipants", "moodle/role:assign", "moodle/role:review",
-        "moodle/site:accessallgroups", "moodle/site:viewfullnames",
-        "moodle/site:viewuseridentity", "moodle/user:viewalldetails", "moodle/user:viewdetails",
-        "report/completion:view", "report/progress:view",
-    }),
+    "manager": frozenset(
+        {
+            "enrol/manual:enrol",
+            "enrol/manual:unenrol",
+            "moodle/course:enrolreview",
+            "moodle/course:overridecompletion",
+            "moodle/course:view",
+            "moodle/course:viewhiddencourses",
+            "moodle/course:viewhiddenuserfields",
+            "moodle/course:viewparticipants",
+            "moodle/role:assign",
+            "moodle/role:review",
+            "moodle/site:accessallgroups",
+            "moodle/site:viewfullnames",
+            "moodle/site:viewuseridentity",
+            "moodle/user:viewalldetails",
+            "moodle/user:viewdetails",
+            "report/completion:view",
+            "report/progress:view",
+        }
+    ),
     "coursecreator": frozenset({"moodle/course:viewhiddencourses"}),
-    "editingteacher": frozenset({
-        "enrol/manual:enrol", "enrol/manual:unenrol", "moodle/course:enrolreview",
-        "moodle/course:overridecompletion", "moodle/course:viewhiddencourses",
-        "moodle/course:viewhiddenuserfields", "moodle/course:viewparticipants",
-        "moodle/role:assign", "moodle/role:review", "moodle/site:accessallgroups",
-        "moodle/site:viewfullnames", "moodle/site:viewuseridentity", "moodle/user:viewdetails",
-        "report/completion:view", "report/progress:view",
-    }),
-    "teacher": frozenset({
-        "moodle/course:overridecompletion", "moodle/course:viewhiddencourses",
-        "moodle/course:viewhiddenuserfields", "moodle/course:viewparticipants",
-        "moodle/site:viewfullnames", "moodle/site:viewuseridentity", "moodle/user:viewdetails",
-        "report/completion:view", "report/progress:view",
-    }),
-    "student": frozenset({
-        "moodle/course:isincompletionreports", "moodle/course:viewparticipants",
-    }),
+    "editingteacher": frozenset(
+        {
+            "enrol/manual:enrol",
+            "enrol/manual:unenrol",
+            "moodle/course:enrolreview",
+            "moodle/course:overridecompletion",
+            "moodle/course:viewhiddencourses",
+            "moodle/course:viewhiddenuserfields",
+            "moodle/course:viewparticipants",
+            "moodle/role:assign",
+            "moodle/role:review",
+            "moodle/site:accessallgroups",
+            "moodle/site:viewfullnames",
+            "moodle/site:viewuseridentity",
+            "moodle/user:viewdetails",
+            "report/completion:view",
+            "report/progress:view",
+        }
+    ),
+    "teacher": frozenset(
+        {
+            "moodle/course:overridecompletion",
+            "moodle/course:viewhiddencourses",
+            "moodle/course:viewhiddenuserfields",
+            "moodle/course:viewparticipants",
+            "moodle/site:viewfullnames",
+            "moodle/site:viewuseridentity",
+            "moodle/user:viewdetails",
+            "report/completion:view",
+            "report/progress:view",
+        }
+    ),
+    "student": frozenset(
+        {
+            "moodle/course:isincompletionreports",
+            "moodle/course:viewparticipants",
+        }
+    ),
 }
 
 #: Context levels where a role of each archetype can be assigned (``get_default_contextlevels``).
@@ -71,12 +104,41 @@ ARCHETYPE_CONTEXT_LEVELS: dict[str, tuple[int, ...]] = {
 
 #: ``user_get_default_fields()``: what ``userfields`` may name.
 DEFAULT_USER_FIELDS = (
-    "id", "username", "fullname", "firstname", "lastname", "email", "address", "phone1",
-    "phone2", "department", "institution", "interests", "firstaccess", "lastaccess", "auth",
-    "confirmed", "idnumber", "lang", "theme", "timezone", "mailformat", "description",
-    "descriptionformat", "city", "country", "profileimageurlsmall", "profileimageurl",
-    "customfields", "groups", "roles", "preferences", "enrolledcourses", "suspended",
-    "lastcourseaccess", "trackforums",
+    "id",
+    "username",
+    "fullname",
+    "firstname",
+    "lastname",
+    "email",
+    "address",
+    "phone1",
+    "phone2",
+    "department",
+    "institution",
+    "interests",
+    "firstaccess",
+    "lastaccess",
+    "auth",
+    "confirmed",
+    "idnumber",
+    "lang",
+    "theme",
+    "timezone",
+    "mailformat",
+    "description",
+    "descriptionformat",
+    "city",
+    "country",
+    "profileimageurlsmall",
+    "profileimageurl",
+    "customfields",
+    "groups",
+    "roles",
+    "preferences",
+    "enrolledcourses",
+    "suspended",
+    "lastcourseaccess",
+    "trackforums",
 )
 
 
@@ -89,7 +151,9 @@ def _sql_params(value: int) -> str:
 def missing_user(userid: int) -> ExternalError:
     """``dml_missing_record_exception`` for the user table (Moodle calls it ``invaliduser``)."""
     return ExternalError(
-        "invaliduser", "Invalid user", exception="dml_missing_record_exception",
+        "invaliduser",
+        "Invalid user",
+        exception="dml_missing_record_exception",
         debuginfo=f"SELECT * FROM {{user}} WHERE id = ?\n{_sql_params(userid)}",
     )
 
@@ -97,7 +161,8 @@ def missing_user(userid: int) -> ExternalError:
 def missing_course(courseid: int, fields: str = "*") -> ExternalError:
     """``dml_missing_record_exception`` for the course table."""
     return ExternalError(
-        "invalidrecord", "Can't find data record in database table course.",
+        "invalidrecord",
+        "Can't find data record in database table course.",
         exception="dml_missing_record_exception",
         debuginfo=f"SELECT {fields} FROM {{course}} WHERE id = ?\n{_sql_params(courseid)}",
     )
@@ -122,9 +187,14 @@ def get_user(world: World, userid: int) -> Row:
 # --- roles and capabilities in a course -------------------------------------------------------
 #: ``role_get_name()`` of the standard roles, which have no name of their own.
 STANDARD_ROLE_NAMES = {
-    "manager": "Manager", "coursecreator": "Course creator", "editingteacher": "Teacher",
-    "teacher": "Non-editing teacher", "student": "Student", "guest": "Guest",
-    "user": "Authenticated user", "frontpage": "Authenticated user on site home",
+    "manager": "Manager",
+    "coursecreator": "Course creator",
+    "editingteacher": "Teacher",
+    "teacher": "Non-editing teacher",
+    "student": "Student",
+    "guest": "Guest",
+    "user": "Authenticated user",
+    "frontpage": "Authenticated user on site home",
 }
 
 
@@ -160,11 +230,15 @@ def has_course_capability(world: World, userid: int, courseid: int, capability: 
         return False
     if user.get("site_admin"):
         return True
-    if any(capability in world.role_capabilities.get(name, set())
-           for name in user.get("system_roles", [])):
+    if any(
+        capability in world.role_capabilities.get(name, set())
+        for name in user.get("system_roles", [])
+    ):
         return True
-    return any(capability in _role_capabilities(world, world.roles[rid])
-               for rid in course_roleids(world, courseid, userid))
+    return any(
+        capability in _role_capabilities(world, world.roles[rid])
+        for rid in course_roleids(world, courseid, userid)
+    )
 
 
 def require_course_capability(call: Call, course: Row, capability: str, name: str) -> None:
@@ -181,7 +255,8 @@ def assignable_roleids(call: Call, course: Row) -> set[int]:
 
     def assignable_here(role: Row) -> bool:
         levels = role.get("contextlevels") or ARCHETYPE_CONTEXT_LEVELS.get(
-            role.get("archetype") or "", ())
+            role.get("archetype") or "", ()
+        )
         return CONTEXT_COURSE in levels
 
     candidates = {rid for rid, role in world.roles.items() if assignable_here(role)}
@@ -201,8 +276,9 @@ def course_instances(world: World, courseid: int, *, enabled: bool = False) -> l
     instances = list(course.get("enrolment_instances", [])) if course else []
     if enabled:
         plugins = str(world.settings.get("enrol_plugins_enabled", "")).split(",")
-        instances = [i for i in instances
-                     if i["status"] == ENROL_INSTANCE_ENABLED and i["enrol"] in plugins]
+        instances = [
+            i for i in instances if i["status"] == ENROL_INSTANCE_ENABLED and i["enrol"] in plugins
+        ]
     return sorted(instances, key=lambda i: (i.get("sortorder", 0), i["id"]))
 
 
@@ -218,8 +294,9 @@ def is_active(world: World, row: Row, now: int) -> bool:
     )
 
 
-def enrolled_userids(world: World, courseid: int, now: int, *, onlyactive: bool = False,
-                     onlysuspended: bool = False) -> set[int]:
+def enrolled_userids(
+    world: World, courseid: int, now: int, *, onlyactive: bool = False, onlysuspended: bool = False
+) -> set[int]:
     """``get_enrolled_sql()``: users with an enrolment in the course (any state by default).
 
     ``onlysuspended`` keeps the users with enrolments none of which is active.
@@ -230,8 +307,11 @@ def enrolled_userids(world: World, courseid: int, now: int, *, onlyactive: bool 
         members = world.instance_users.get(instance["id"], set())
         users |= members
         if onlyactive or onlysuspended:
-            active.update(uid for uid in members
-                          if is_active(world, world.enrolments[(instance["id"], uid)], now))
+            active.update(
+                uid
+                for uid in members
+                if is_active(world, world.enrolments[(instance["id"], uid)], now)
+            )
     if onlyactive:
         return active
     if onlysuspended:
@@ -239,14 +319,24 @@ def enrolled_userids(world: World, courseid: int, now: int, *, onlyactive: bool 
     return users
 
 
-def is_enrolled(world: World, courseid: int, userid: int, now: int, *,
-                onlyactive: bool = True, capability: str | None = None) -> bool:
+def is_enrolled(
+    world: World,
+    courseid: int,
+    userid: int,
+    now: int,
+    *,
+    onlyactive: bool = True,
+    capability: str | None = None,
+) -> bool:
     """``is_enrolled()``: an (active) enrolment in the course, and the capability if given."""
     user = world.users.get(userid)
     if user is None or user.get("username") == "guest":
         return False
-    rows = [world.enrolments[(enrolid, userid)] for enrolid in world.user_enrolids.get(userid, ())
-            if world.instance_course.get(enrolid) == courseid]
+    rows = [
+        world.enrolments[(enrolid, userid)]
+        for enrolid in world.user_enrolids.get(userid, ())
+        if world.instance_course.get(enrolid) == courseid
+    ]
     if not any(is_active(world, row, now) or not onlyactive for row in rows):
         return False
     return capability is None or has_course_capability(world, userid, courseid, capability)
@@ -277,18 +367,37 @@ def user_courses(world: World, userid: int, now: int, *, onlyactive: bool = True
 
 
 # --- enrolment primitives (enrol_plugin in lib/enrollib.php) --------------------------------
-def update_user_enrol(row: Row, *, now: int, modifierid: int, status: int | None = None,
-                      timestart: int | None = None, timeend: int | None = None) -> None:
+def update_user_enrol(
+    row: Row,
+    *,
+    now: int,
+    modifierid: int,
+    status: int | None = None,
+    timestart: int | None = None,
+    timeend: int | None = None,
+) -> None:
     """``enrol_plugin::update_user_enrol()``: change what is given and differs."""
-    changes = {k: v for k, v in (("status", status), ("timestart", timestart),
-                                 ("timeend", timeend)) if v is not None and row[k] != v}
+    changes = {
+        k: v
+        for k, v in (("status", status), ("timestart", timestart), ("timeend", timeend))
+        if v is not None and row[k] != v
+    }
     if changes:
         row.update(changes, modifierid=modifierid, timemodified=now)
 
 
-def enrol_user(world: World, instance: Row, userid: int, roleid: int | None, *, now: int,
-               modifierid: int, timestart: int = 0, timeend: int = 0,
-               status: int | None = None) -> None:
+def enrol_user(
+    world: World,
+    instance: Row,
+    userid: int,
+    roleid: int | None,
+    *,
+    now: int,
+    modifierid: int,
+    timestart: int = 0,
+    timeend: int = 0,
+    status: int | None = None,
+) -> None:
     """``enrol_plugin::enrol_user()``: enrol or update the enrolment, then assign the role.
 
     An existing enrolment takes the new dates and status; a role is added next to any the user
@@ -296,17 +405,32 @@ def enrol_user(world: World, instance: Row, userid: int, roleid: int | None, *, 
     """
     row = world.enrolments.get((instance["id"], userid))
     if row is not None:
-        if row["timestart"] != timestart or row["timeend"] != timeend or (
-                status is not None and row["status"] != status):
-            update_user_enrol(row, now=now, modifierid=modifierid, status=status,
-                              timestart=timestart, timeend=timeend)
+        if (
+            row["timestart"] != timestart
+            or row["timeend"] != timeend
+            or (status is not None and row["status"] != status)
+        ):
+            update_user_enrol(
+                row,
+                now=now,
+                modifierid=modifierid,
+                status=status,
+                timestart=timestart,
+                timeend=timeend,
+            )
     else:
         row = {
-            "userid": userid, "courseid": world.instance_course[instance["id"]],
-            "enrolid": instance["id"], "enrol": instance["enrol"], "roleids": [],
+            "userid": userid,
+            "courseid": world.instance_course[instance["id"]],
+            "enrolid": instance["id"],
+            "enrol": instance["enrol"],
+            "roleids": [],
             "status": ENROL_USER_ACTIVE if status is None else status,
-            "timestart": timestart, "timeend": timeend, "modifierid": modifierid,
-            "timecreated": now, "timemodified": now,
+            "timestart": timestart,
+            "timeend": timeend,
+            "modifierid": modifierid,
+            "timecreated": now,
+            "timemodified": now,
         }
         world.add_enrolment(row)
     if roleid and roleid not in row["roleids"]:
@@ -328,7 +452,8 @@ def can_access_course(call: Call, course: Row) -> bool:
     if call.is_admin:
         return True
     if not course.get("visible", 1) and not has_course_capability(
-            world, call.userid, course["id"], "moodle/course:viewhiddencourses"):
+        world, call.userid, course["id"], "moodle/course:viewhiddencourses"
+    ):
         return False
     if has_course_capability(world, call.userid, course["id"], "moodle/course:view"):
         return True
@@ -340,15 +465,17 @@ def require_course_login(call: Call, course: Row) -> None:
     if not can_access_course(call, course):
         hidden = not course.get("visible", 1)
         raise ExternalError(
-            errorcode="requireloginerror", message="Course or activity not accessible.",
+            errorcode="requireloginerror",
+            message="Course or activity not accessible.",
             exception="core\\exception\\require_login_exception",
             debuginfo="Course is hidden" if hidden else "Not enrolled",
         )
 
 
 # --- user_get_user_details in a course (user/lib.php) -----------------------------------------
-def enrolled_user_details(viewer: Viewer, user: Row, course: Row,
-                          userfields: list[str]) -> dict[str, Any] | None:
+def enrolled_user_details(
+    viewer: Viewer, user: Row, course: Row, userfields: list[str]
+) -> dict[str, Any] | None:
     """``user_get_user_details($user, $course, $userfields)``, or None when hidden.
 
     The profile part is ``users.user_details``; the course adds the user's roles there and
@@ -358,8 +485,7 @@ def enrolled_user_details(viewer: Viewer, user: Row, course: Row,
     call = viewer.call
     for name in userfields:
         if name not in DEFAULT_USER_FIELDS:
-            raise ExternalError(errorcode="invaliduserfield",
-                                message=f"Invalid user field: {name}")
+            raise ExternalError(errorcode="invaliduserfield", message=f"Invalid user field: {name}")
     wanted = set(userfields or DEFAULT_USER_FIELDS) | {"id", "fullname"}
     if "description" in wanted:
         wanted.add("descriptionformat")
@@ -371,17 +497,25 @@ def enrolled_user_details(viewer: Viewer, user: Row, course: Row,
         details["lastcourseaccess"] = 0
     if "roles" in wanted:
         details["roles"] = [
-            {"roleid": rid, "name": call.world.roles[rid].get("name", ""),
-             "shortname": call.world.roles[rid]["shortname"], "sortorder": 0}
+            {
+                "roleid": rid,
+                "name": call.world.roles[rid].get("name", ""),
+                "shortname": call.world.roles[rid]["shortname"],
+                "sortorder": 0,
+            }
             for rid in course_roleids(call.world, course["id"], user["id"])
         ]
     if "enrolledcourses" in wanted and "mycourses" not in viewer.hidden:
         mycourses = user_courses(call.world, user["id"], call.now)
         if mycourses:
             details["enrolledcourses"] = [
-                {"id": c["id"], "fullname": format_string(c["fullname"]),
-                 "shortname": format_string(c["shortname"])}
-                for c in mycourses if c.get("categoryid")
+                {
+                    "id": c["id"],
+                    "fullname": format_string(c["fullname"]),
+                    "shortname": format_string(c["shortname"]),
+                }
+                for c in mycourses
+                if c.get("categoryid")
             ]
     return details
 
@@ -413,8 +547,14 @@ def enrol_manual_enrol_users(call: Call) -> None:
                 message=f"You don't have the permission to assign this role ({item['roleid']}) "
                 f"to this user ({item['userid']}) in this course ({item['courseid']}).",
             )
-        instance = next((i for i in course_instances(world, course["id"], enabled=True)
-                         if i["enrol"] == "manual"), None)
+        instance = next(
+            (
+                i
+                for i in course_instances(world, course["id"], enabled=True)
+                if i["enrol"] == "manual"
+            ),
+            None,
+        )
         if instance is None:
             raise _no_manual_instance()
         get_user(world, item["userid"])
@@ -422,8 +562,13 @@ def enrol_manual_enrol_users(call: Call) -> None:
     # Moodle runs the batch in one transaction: nothing is written unless every item passed.
     for instance, item in planned:
         enrol_user(
-            world, instance, item["userid"], item["roleid"], now=call.now,
-            modifierid=call.userid, timestart=item.get("timestart") or 0,
+            world,
+            instance,
+            item["userid"],
+            item["roleid"],
+            now=call.now,
+            modifierid=call.userid,
+            timestart=item.get("timestart") or 0,
             timeend=item.get("timeend") or 0,
             status=ENROL_USER_SUSPENDED if item.get("suspend") else ENROL_USER_ACTIVE,
         )
@@ -437,10 +582,12 @@ def enrol_manual_unenrol_users(call: Call) -> None:
     for item in call.params["enrolments"]:
         course = get_course(world, item["courseid"], "id,category")
         require_course_login(call, course)
-        require_course_capability(call, course, "enrol/manual:unenrol",
-                                  "Unenrol users from the course")
-        instance = next((i for i in course_instances(world, course["id"])
-                         if i["enrol"] == "manual"), None)
+        require_course_capability(
+            call, course, "enrol/manual:unenrol", "Unenrol users from the course"
+        )
+        instance = next(
+            (i for i in course_instances(world, course["id"]) if i["enrol"] == "manual"), None
+        )
         if instance is None:
             raise _no_manual_instance()
         get_user(world, item["userid"])
@@ -458,8 +605,14 @@ def _sorted_users(users: list[Row], sortby: str, descending: bool) -> list[Row]:
     """``ORDER BY us.<sortby> <direction>``; siteorder is "lastname, firstname, id <direction>"."""
     if sortby == "siteorder":
         sign = -1 if descending else 1
-        return sorted(users, key=lambda u: (collation_key(u.get("lastname")),
-                                            collation_key(u.get("firstname")), sign * u["id"]))
+        return sorted(
+            users,
+            key=lambda u: (
+                collation_key(u.get("lastname")),
+                collation_key(u.get("firstname")),
+                sign * u["id"],
+            ),
+        )
     by_id = sorted(users, key=lambda u: int(u["id"]))
     if sortby == "id":
         return by_id[::-1] if descending else by_id
@@ -498,7 +651,8 @@ def core_enrol_get_enrolled_users(call: Call) -> list[dict[str, Any]]:
             if value not in _SORT_FIELDS:
                 raise invalid_parameter(
                     debuginfo=f"Invalid value for sortby parameter (value: {value}), "
-                    f"allowed values are: {','.join(_SORT_FIELDS)}")
+                    f"allowed values are: {','.join(_SORT_FIELDS)}"
+                )
             sortby = str(value)
         elif name == "sortdirection":
             direction = str(value).upper()
@@ -506,7 +660,8 @@ def core_enrol_get_enrolled_users(call: Call) -> list[dict[str, Any]]:
                 # Moodle's message spans two source lines, indentation included.
                 raise invalid_parameter(
                     debuginfo="Invalid value for sortdirection parameter\n"
-                    f"                        (value: {direction}),allowed values are: ASC,DESC")
+                    f"                        (value: {direction}),allowed values are: ASC,DESC"
+                )
             descending = direction == "DESC"
 
     course = get_course(world, courseid)
@@ -520,26 +675,30 @@ def core_enrol_get_enrolled_users(call: Call) -> list[dict[str, Any]]:
         ) from error
     require_course_capability(call, course, "moodle/course:viewparticipants", "View participants")
     if withcapability:
-        require_course_capability(call, course, "moodle/role:review",
-                                  "Review permissions for others")
+        require_course_capability(
+            call, course, "moodle/role:review", "Review permissions for others"
+        )
     if groupid:
         # Groups are not emulated: the caller is in none, and a group has no members.
-        require_course_capability(call, course, "moodle/site:accessallgroups",
-                                  "Access all groups")
+        require_course_capability(call, course, "moodle/site:accessallgroups", "Access all groups")
     if onlyactive or onlysuspended:
-        require_course_capability(call, course, "moodle/course:enrolreview",
-                                  "Review course enrolments")
+        require_course_capability(
+            call, course, "moodle/course:enrolreview", "Review course enrolments"
+        )
 
-    userids = enrolled_userids(world, courseid, call.now, onlyactive=onlyactive,
-                               onlysuspended=onlysuspended)
+    userids = enrolled_userids(
+        world, courseid, call.now, onlyactive=onlyactive, onlysuspended=onlysuspended
+    )
     if withcapability:
-        userids = {uid for uid in userids
-                   if has_course_capability(world, uid, courseid, withcapability)}
+        userids = {
+            uid for uid in userids if has_course_capability(world, uid, courseid, withcapability)
+        }
     if groupid:
         userids = set()
-    users = _sorted_users([world.users[uid] for uid in userids if uid in world.users],
-                          sortby, descending)
-    page = users[max(limitfrom, 0):]
+    users = _sorted_users(
+        [world.users[uid] for uid in userids if uid in world.users], sortby, descending
+    )
+    page = users[max(limitfrom, 0) :]
     if limitnumber > 0:
         page = page[:limitnumber]
     viewer = Viewer.of(call)
@@ -564,8 +723,11 @@ def _instance_info(world: World, courseid: int, instance: Row) -> dict[str, Any]
         if plugin == "self" and role is not None:
             name += f" ({role_name(role)})"
     return {
-        "id": instance["id"], "courseid": courseid, "type": plugin,
-        "name": format_string(name), "status": True,
+        "id": instance["id"],
+        "courseid": courseid,
+        "type": plugin,
+        "name": format_string(name),
+        "status": True,
         "wsfunction": f"enrol_{plugin}_get_instance_info",
     }
 
@@ -576,8 +738,11 @@ def core_enrol_get_course_enrolment_methods(call: Call) -> list[dict[str, Any]]:
     world = call.world
     course = get_course(world, call.params["courseid"])
     if not course.get("visible", 1) and not can_access_course(call, course):
-        raise ExternalError(errorcode="coursehidden",
-                            message="This course is currently unavailable to students")
-    infos = (_instance_info(world, course["id"], i)
-             for i in course_instances(world, course["id"], enabled=True))
+        raise ExternalError(
+            errorcode="coursehidden", message="This course is currently unavailable to students"
+        )
+    infos = (
+        _instance_info(world, course["id"], i)
+        for i in course_instances(world, course["id"], enabled=True)
+    )
     return [info for info in infos if info is not None]

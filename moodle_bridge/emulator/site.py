@@ -81,9 +81,16 @@ SERVICE_FUNCTION_ORDER = (
 
 #: The flags ``get_site_info`` reports as advanced features, with Moodle's install defaults.
 _ADVANCED_FEATURES = (
-    ("usecomments", "1"), ("usetags", "1"), ("enablenotes", "1"), ("messaging", "1"),
-    ("enableblogs", "1"), ("enablecompletion", "1"), ("enablebadges", "1"),
-    ("messagingallusers", "0"), ("enablecustomreports", "1"), ("enableglobalsearch", "0"),
+    ("usecomments", "1"),
+    ("usetags", "1"),
+    ("enablenotes", "1"),
+    ("messaging", "1"),
+    ("enableblogs", "1"),
+    ("enablecompletion", "1"),
+    ("enablebadges", "1"),
+    ("messagingallusers", "0"),
+    ("enablecustomreports", "1"),
+    ("enableglobalsearch", "0"),
 )
 
 #: Capabilities every signed-in (non-guest) user holds through the default authenticated role.
@@ -186,17 +193,25 @@ def get_site_info(call: Call) -> dict[str, Any]:
         "version": world.version,
         "mobilecssurl": setting(world, "mobilecssurl", ""),
         "advancedfeatures": [
-            *({"name": name, "value": int(setting(world, name, default) or 0)}
-              for name, default in _ADVANCED_FEATURES),
-            {"name": "mnet_dispatcher_mode",
-             "value": int(setting(world, "mnet_dispatcher_mode", "off") == "strict")},
-            {"name": "enablecompetencies",
-             "value": int(setting(world, "competency_enabled", "1") or 0)},
+            *(
+                {"name": name, "value": int(setting(world, name, default) or 0)}
+                for name, default in _ADVANCED_FEATURES
+            ),
+            {
+                "name": "mnet_dispatcher_mode",
+                "value": int(setting(world, "mnet_dispatcher_mode", "off") == "strict"),
+            },
+            {
+                "name": "enablecompetencies",
+                "value": int(setting(world, "competency_enabled", "1") or 0),
+            },
         ],
         "usercanmanageownfiles": _has(call, "moodle/user:manageownfiles"),
-        "userquota": 0 if _has(call, "moodle/user:ignoreuserquota")
+        "userquota": 0
+        if _has(call, "moodle/user:ignoreuserquota")
         else int(setting(world, "userquota", 104857600)),
-        "usermaxuploadfilesize": -1 if _has(call, "moodle/course:ignorefilesizelimits")
+        "usermaxuploadfilesize": -1
+        if _has(call, "moodle/course:ignorefilesizelimits")
         else _max_upload(world),
         "userhomepage": _home_page(call),
         "userprivateaccesskey": _private_key(call),

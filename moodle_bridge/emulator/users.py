@@ -29,21 +29,64 @@ from moodle_bridge.emulator.world import Row, World
 #: Columns of Moodle's ``user`` table that create/update parameters write (the rest of a
 #: parameter set, such as customfields, preferences or interests, is stored elsewhere).
 _USER_COLUMNS = (
-    "username", "auth", "suspended", "firstname", "lastname", "email", "maildisplay", "city",
-    "country", "timezone", "description", "firstnamephonetic", "lastnamephonetic", "middlename",
-    "alternatename", "idnumber", "institution", "department", "phone1", "phone2", "address",
-    "lang", "calendartype", "theme", "mailformat",
+    "username",
+    "auth",
+    "suspended",
+    "firstname",
+    "lastname",
+    "email",
+    "maildisplay",
+    "city",
+    "country",
+    "timezone",
+    "description",
+    "firstnamephonetic",
+    "lastnamephonetic",
+    "middlename",
+    "alternatename",
+    "idnumber",
+    "institution",
+    "department",
+    "phone1",
+    "phone2",
+    "address",
+    "lang",
+    "calendartype",
+    "theme",
+    "mailformat",
 )
 
 #: What a user row holds when nobody set a value (the ``user`` table's defaults and Moodle's
 #: ``defaultpreference_*`` install settings). Seeded rows only spell out part of this.
 _ROW_DEFAULTS: dict[str, Any] = {
-    "idnumber": "", "auth": "manual", "confirmed": 1, "suspended": 0, "timezone": "99",
-    "theme": "", "firstaccess": 0, "lastaccess": 0, "mailformat": 1, "maildisplay": 2,
-    "maildigest": 0, "autosubscribe": 1, "trackforums": 0, "city": "", "country": "",
-    "institution": "", "department": "", "phone1": "", "phone2": "", "address": "",
-    "description": None, "descriptionformat": 1, "policyagreed": 0, "picture": 0,
-    "firstnamephonetic": "", "lastnamephonetic": "", "middlename": "", "alternatename": "",
+    "idnumber": "",
+    "auth": "manual",
+    "confirmed": 1,
+    "suspended": 0,
+    "timezone": "99",
+    "theme": "",
+    "firstaccess": 0,
+    "lastaccess": 0,
+    "mailformat": 1,
+    "maildisplay": 2,
+    "maildigest": 0,
+    "autosubscribe": 1,
+    "trackforums": 0,
+    "city": "",
+    "country": "",
+    "institution": "",
+    "department": "",
+    "phone1": "",
+    "phone2": "",
+    "address": "",
+    "description": None,
+    "descriptionformat": 1,
+    "policyagreed": 0,
+    "picture": 0,
+    "firstnamephonetic": "",
+    "lastnamephonetic": "",
+    "middlename": "",
+    "alternatename": "",
 }
 
 #: Auth plugins whose ``is_internal()`` is false: Moodle does not keep their passwords.
@@ -54,8 +97,13 @@ _UNCREATABLE_AUTHS = frozenset({"mnet", "webservice"})
 
 #: ``core_user::get_property_type()`` of the fields a lookup may search by.
 _PROPERTY_TYPES = {
-    "id": "int", "idnumber": "raw", "username": "username", "email": "raw_trimmed",
-    "auth": "auth", "firstname": "notags", "lastname": "notags",
+    "id": "int",
+    "idnumber": "raw",
+    "username": "username",
+    "email": "raw_trimmed",
+    "auth": "auth",
+    "firstname": "notags",
+    "lastname": "notags",
 }
 
 #: ``$CFG->enrolments_sync_interval`` default: how often a login re-syncs a user's enrolments.
@@ -137,8 +185,14 @@ def fullname(world: World, user: Row) -> str:
     if template == "language":
         # The language string "{firstname} {lastname}" is used as is: nothing is trimmed.
         return f"{first} {last}"
-    names = ("firstnamephonetic", "lastnamephonetic", "middlename", "alternatename",
-             "firstname", "lastname")
+    names = (
+        "firstnamephonetic",
+        "lastnamephonetic",
+        "middlename",
+        "alternatename",
+        "firstname",
+        "lastname",
+    )
     for name in names:
         template = template.replace(name, str(value_of(world, user, name) or ""))
     return re.sub(r"\s{2,}", " ", template).strip()
@@ -224,8 +278,10 @@ def _password_policy_error(world: World, password: str) -> ExternalError | None:
 
 
 def _ordered_profile_fields(world: World) -> list[Row]:
-    return sorted(world.profile_fields.values(),
-                  key=lambda f: (f.get("categoryid", 0), f.get("sortorder", 0), f["id"]))
+    return sorted(
+        world.profile_fields.values(),
+        key=lambda f: (f.get("categoryid", 0), f.get("sortorder", 0), f["id"]),
+    )
 
 
 def _save_profile_data(world: World, user: Row, customfields: Iterable[Row]) -> None:
@@ -291,8 +347,11 @@ def _new_user_problem(call: Call, item: Row, batch: _NewUsers) -> str | None:
         return f"Invalid language code: {item['lang']}"
     if not php_empty(item.get("theme")) and item["theme"] not in INSTALLED_THEMES:
         return f"Invalid theme: {item['theme']}"
-    if (auth not in _EXTERNAL_AUTHS and php_empty(item.get("password"))
-            and php_empty(item.get("createpassword"))):
+    if (
+        auth not in _EXTERNAL_AUTHS
+        and php_empty(item.get("password"))
+        and php_empty(item.get("createpassword"))
+    ):
         return "Invalid password: you must provide a password, or set createpassword."
     email = item["email"]
     if not validate_email(email):
@@ -307,9 +366,11 @@ def _new_user_problem(call: Call, item: Row, batch: _NewUsers) -> str | None:
 def _new_row(world: World) -> Row:
     """A new user row before the caller's values: the table's and the site's defaults."""
     row = dict(_ROW_DEFAULTS)
-    row.update(lang=setting(world, "lang", "en"),
-               calendartype=setting(world, "calendartype", "gregorian"),
-               mnethostid=int(setting(world, "mnet_localhost_id", "1")))
+    row.update(
+        lang=setting(world, "lang", "en"),
+        calendartype=setting(world, "calendartype", "gregorian"),
+        mnethostid=int(setting(world, "mnet_localhost_id", "1")),
+    )
     return row
 
 
@@ -317,8 +378,14 @@ def _insert_user(world: World, new_row: Row, values: Row, now: int) -> Row:
     """``user_create_user()``'s insert of ``values`` over ``new_row``: a fresh id and context."""
     row: Row = {"id": world.next_id("user", world.users), "contextid": world.next_context_id()}
     row.update(new_row)
-    row.update(timecreated=now, timemodified=now, customfields={}, system_roles=[],
-               site_admin=False, preferences={})
+    row.update(
+        timecreated=now,
+        timemodified=now,
+        customfields={},
+        system_roles=[],
+        site_admin=False,
+        preferences={},
+    )
     _write_columns(row, values)
     return row
 
@@ -376,9 +443,13 @@ def create_users_bulk(emulator: Emulator, action: dict[str, Any]) -> None:
     for n in range(first, first + count):
         username = action["username_format"] % n
         values = {
-            "username": username, "idnumber": username, "firstname": action["firstname"],
-            "lastname": action["lastname_format"] % n, "email": action["email_format"] % n,
-            "auth": "manual", "lang": "en",
+            "username": username,
+            "idnumber": username,
+            "firstname": action["firstname"],
+            "lastname": action["lastname_format"] % n,
+            "email": action["email_format"] % n,
+            "auth": "manual",
+            "lang": "en",
         }
         row = _insert_user(world, new_row, values, timecreated)
         # The password was set through the manual auth plugin when the account was created.
@@ -445,17 +516,27 @@ def update_users(call: Call) -> dict[str, Any]:
         try:
             _update_user(call, item)
         except ExternalError as error:
-            warnings.append({"item": "user", "itemid": item["id"],
-                             "warningcode": error.errorcode, "message": error.message})
+            warnings.append(
+                {
+                    "item": "user",
+                    "itemid": item["id"],
+                    "warningcode": error.errorcode,
+                    "message": error.message,
+                }
+            )
     return {"warnings": warnings}
 
 
 # --- core_user_delete_users --------------------------------------------------------------------
 def _missing_user(userid: int) -> ExternalError:
     return ExternalError(
-        "invaliduser", "Invalid user", exception="dml_missing_record_exception",
-        debuginfo=(f"SELECT * FROM {{user}} WHERE id = ? AND deleted = ?\n"
-                   f"[array (\n  0 => {userid},\n  1 => 0,\n)]"),
+        "invaliduser",
+        "Invalid user",
+        exception="dml_missing_record_exception",
+        debuginfo=(
+            f"SELECT * FROM {{user}} WHERE id = ? AND deleted = ?\n"
+            f"[array (\n  0 => {userid},\n  1 => 0,\n)]"
+        ),
     )
 
 
@@ -541,10 +622,14 @@ class Viewer:
     def is_course_contact(self, userid: int) -> bool:
         """``has_coursecontact_role()``: holds a course contact role (teacher) in some course."""
         if self._course_contacts is None:
-            roles = {int(r) for r in str(setting(self.call.world, "coursecontact", "3")).split(",")
-                     if r.strip()}
+            roles = {
+                int(r)
+                for r in str(setting(self.call.world, "coursecontact", "3")).split(",")
+                if r.strip()
+            }
             self._course_contacts = {
-                e["userid"] for e in self.call.world.enrolments.values()
+                e["userid"]
+                for e in self.call.world.enrolments.values()
                 if roles.intersection(e.get("roleids", []))
             }
         return userid in self._course_contacts
@@ -554,8 +639,9 @@ class Viewer:
         if user.get("system_roles"):
             return True
         if self._assigned is None:
-            self._assigned = {e["userid"] for e in self.call.world.enrolments.values()
-                              if e.get("roleids")}
+            self._assigned = {
+                e["userid"] for e in self.call.world.enrolments.values() if e.get("roleids")
+            }
         return user["id"] in self._assigned
 
 
@@ -582,11 +668,15 @@ def _custom_fields(viewer: Viewer, user: Row) -> list[dict[str, Any]]:
         data = values.get(profile_field["shortname"])
         if php_empty(data) or not _field_visible(viewer, profile_field, user):
             continue
-        result.append({
-            "type": profile_field["datatype"], "value": data,
-            "displayvalue": _display_value(profile_field, data),
-            "name": profile_field["name"], "shortname": profile_field["shortname"],
-        })
+        result.append(
+            {
+                "type": profile_field["datatype"],
+                "value": data,
+                "displayvalue": _display_value(profile_field, data),
+                "name": profile_field["name"],
+                "shortname": profile_field["shortname"],
+            }
+        )
     return result
 
 
@@ -644,9 +734,15 @@ def user_details(viewer: Viewer, user: Row) -> dict[str, Any] | None:
             details[phone] = col(phone)
     description = col("description")
     if description is not None and (
-        is_admin or (shown("description") and (
-            current or php_empty(setting(world, "profilesforenrolledusersonly", "1"))
-            or viewer.has_role_assignment(user)))
+        is_admin
+        or (
+            shown("description")
+            and (
+                current
+                or php_empty(setting(world, "profilesforenrolledusersonly", "1"))
+                or viewer.has_role_assignment(user)
+            )
+        )
     ):
         details["description"] = description
         details["descriptionformat"] = col("descriptionformat")
@@ -670,8 +766,7 @@ def user_details(viewer: Viewer, user: Row) -> dict[str, Any] | None:
     if current:
         details["preferences"] = _preferences(viewer.call, user)
     if current or viewer.can_view_all_details:
-        for name in ("auth", "confirmed", "lang", "theme", "timezone", "mailformat",
-                     "trackforums"):
+        for name in ("auth", "confirmed", "lang", "theme", "timezone", "mailformat", "trackforums"):
             details[name] = col(name)
     return details
 
@@ -690,8 +785,11 @@ def _matching_ids(world: World, field_name: str, values: Iterable[Any]) -> Itera
         elif field_name == "idnumber":
             yield from world.idnumber_index.get(value, ())
         else:  # email: the index is case-insensitive, the database comparison is not.
-            yield from (uid for uid in world.email_index.get(str(value).lower(), ())
-                        if world.users.get(uid, {}).get("email") == value)
+            yield from (
+                uid
+                for uid in world.email_index.get(str(value).lower(), ())
+                if world.users.get(uid, {}).get("email") == value
+            )
 
 
 def _search_field_error(field_name: str) -> ExternalError:
@@ -700,7 +798,7 @@ def _search_field_error(field_name: str) -> ExternalError:
         "Coding error detected, it must be fixed by a programmer: invalid field parameter",
         exception="core\\exception\\coding_exception",
         debuginfo=f"The search field '{field_name}' is not supported, look at the web service "
-                  "documentation",
+        "documentation",
     )
 
 
@@ -716,8 +814,10 @@ def get_users_by_field(call: Call) -> list[dict[str, Any]]:
     for value in call.params["values"]:
         clean = clean_param(value, paramtype, world.settings)
         if not _php_loose_equal(php_string(value), clean):
-            problem = (f"The field '{field_name}' value is invalid: {php_string(value)}"
-                       f"(cleaned value: {php_string(clean)})")
+            problem = (
+                f"The field '{field_name}' value is invalid: {php_string(value)}"
+                f"(cleaned value: {php_string(clean)})"
+            )
             raise invalid_parameter(problem)
         cleaned.append(clean)
     viewer = Viewer.of(call)
@@ -753,12 +853,14 @@ def _criterion_matches(world: World, key: str, value: Any) -> Iterator[int]:
         yield from _matching_ids(world, key, [value])
         return
     if key == "auth":
-        yield from (uid for uid, user in world.users.items()
-                    if value_of(world, user, "auth") == value)
+        yield from (
+            uid for uid, user in world.users.items() if value_of(world, user, "auth") == value
+        )
         return
     regex = _like(php_string(value))
-    yield from (uid for uid, user in world.users.items()
-                if regex.fullmatch(php_string(user.get(key, ""))))
+    yield from (
+        uid for uid, user in world.users.items() if regex.fullmatch(php_string(user.get(key, "")))
+    )
 
 
 def _key_already_set(key: str) -> ExternalError:
@@ -776,11 +878,14 @@ def get_users(call: Call) -> dict[str, Any]:
         if key in criteria:
             raise _key_already_set(key)
         if key not in _PROPERTY_TYPES:
-            warnings.append({
-                "item": key, "warningcode": "invalidfieldparameter",
-                "message": f"The search key '{key}' is not supported, look at the web service "
-                           "documentation",
-            })
+            warnings.append(
+                {
+                    "item": key,
+                    "warningcode": "invalidfieldparameter",
+                    "message": f"The search key '{key}' is not supported, look at the web service "
+                    "documentation",
+                }
+            )
             continue
         criteria[key] = clean_param(criterion["value"], _PROPERTY_TYPES[key], world.settings)
     ids: set[int] | None = None

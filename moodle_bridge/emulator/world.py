@@ -176,8 +176,12 @@ class World:
         context id the seed lists (the install's users and the service users come before it).
         """
         rows: list[Row] = [
-            *self.categories.values(), *self.courses.values(), *self.cohorts.values(),
-            *self.users.values(), *self.competency_frameworks.values(), *self.reports.values(),
+            *self.categories.values(),
+            *self.courses.values(),
+            *self.cohorts.values(),
+            *self.users.values(),
+            *self.competency_frameworks.values(),
+            *self.reports.values(),
         ]
         rows += [cm for c in self.courses.values() for cm in c.get("course_modules", [])]
         ids = [int(r["contextid"]) for r in rows if r.get("contextid") is not None]

@@ -139,13 +139,17 @@ def _refusal(person: Person, column: str, reason: str) -> RowError:
 
 
 def build_desired(
-    people: Iterable[Person], rules: AccountRules, policy: AccountPolicy
+    people: Iterable[Person],
+    rules: AccountRules,
+    policy: AccountPolicy,
+    extra_cohorts: Mapping[str, Sequence[CohortLike]] | None = None,
 ) -> DesiredState:
     """The accounts and cohort memberships ``people`` should have.
 
     Moodle refuses a second account with the same email, so people who share one get the
     placeholder instead, with a warning: everyone still gets an account. A username Moodle
     would refuse (or one given to two people) is refused here, before anything is sent.
+    ``extra_cohorts`` adds cohorts per NIP (the gap cohorts of a run with assessments).
     """
     people = list(people)
     shared = shared_emails(people)
@@ -180,7 +184,11 @@ def build_desired(
                 _refusal(person, "username", "another person in the roster has the same username")
             )
             continue
-        cohorts = rules.cohorts_for(person) if person.active else []
+        cohorts = (
+            [*rules.cohorts_for(person), *(extra_cohorts or {}).get(person.nip, ())]
+            if person.active
+            else []
+        )
         for cohort in cohorts:
             state.cohort_names.setdefault(cohort.idnumber, cohort.name)
         state.accounts[person.nip] = DesiredAccount(

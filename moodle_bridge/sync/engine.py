@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from moodle_bridge import errors
+from moodle_bridge.competency import GapPlan
 from moodle_bridge.logs import mask
+from moodle_bridge.moodle import courses as moodle_courses
+from moodle_bridge.moodle import enrol as moodle_enrol
 from moodle_bridge.moodle import users as moodle_users
 from moodle_bridge.moodle.api import Caller
+from moodle_bridge.roster.assessment import Assessment
 from moodle_bridge.roster.generic import RosterResult
 from moodle_bridge.roster.person import RowError
 from moodle_bridge.store import Batch, Cohort, FinalStatus, NewAccount, Store
@@ -37,7 +41,15 @@ from moodle_bridge.sync.executor import (
     find_created,
     moodle_record,
 )
-from moodle_bridge.sync.planner import Guards, GuardTrip, KnownAccount, Plan, plan
+from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state
+from moodle_bridge.sync.planner import (
+    Guards,
+    GuardTrip,
+    KnownAccount,
+    KnownEnrolment,
+    Plan,
+    plan,
+)
 
 #: Values per ``core_user_get_users_by_field`` read: Moodle answers 1000 in about 2.6 s.
 READ_CHUNK = 1000
@@ -52,6 +64,8 @@ class Unit(AccountRules, Protocol):
     any_unit: bool
 
     def read_roster(self, path: Path) -> RosterResult: ...
+
+    def read_assessments(self, path: Path) -> tuple[list[Assessment], list[RowError]]: ...
 
 
 class CountingCaller:
@@ -87,6 +101,8 @@ class SyncOptions:
     workers: int = 2
     field_budget: int = 4990
     max_failure_rate: float = 0.5
+    role_id: int = 5
+    role_shortname: str = "student"
 
 
 @dataclass
@@ -108,6 +124,7 @@ class SyncReport:
     adopted: int = 0
     result: ExecutionResult | None = None
     declined: bool = False
+    gap_plan: GapPlan | None = None
     calls: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -219,18 +236,30 @@ class Engine:
         unit: Unit,
         roster_path: Path,
         *,
+        gaps: GapInputs | None = None,
         confirm: Callable[[Plan, SyncReport], bool] | None = None,
     ) -> SyncReport:
         """Read the roster, plan, and (when ``options.apply``) apply. Never raises for a record;
-        raises ConfigError for an unusable roster, and MoodleError only before anything is
-        written when not applying."""
+        raises ConfigError for an unusable roster or broken mapping tables, and MoodleError only
+        before anything is written when not applying.
+
+        With ``gaps``, the run also enrols people into the courses that close their competency
+        gaps and keeps the gap cohorts; without, enrolments are left as they are.
+        """
         started = time.monotonic()
         command = "sync" if self.options.apply else "plan"
         report = SyncReport(command, unit_name, str(roster_path))
         roster = unit.read_roster(roster_path)
         report.rows, report.people = roster.rows, len(roster.people)
         report.row_errors, report.row_warnings = roster.errors, roster.warnings
-        desired = build_desired(roster.people, unit, self.options.policy)
+        gap = None
+        if gaps is not None:
+            gap = gap_state(roster.people, unit, gaps, self.store.enrolments())
+            report.gap_plan = gap.plan
+            report.row_errors = [*report.row_errors, *gap.errors]
+        desired = build_desired(
+            roster.people, unit, self.options.policy, gap.cohorts if gap else None
+        )
         # The people are in the desired state now; at 233,000 they are worth freeing.
         del roster
         report.row_warnings = [*report.row_warnings, *desired.warnings]
@@ -240,7 +269,8 @@ class Engine:
             report.run_id = self._begin(command, unit_name)
         try:
             self._prepare(report, desired)
-            the_plan = self._plan(desired, unit, report)
+            course_ids = self._course_ids(gap, report) if gap else {}
+            the_plan = self._plan(desired, unit, report, gap, course_ids)
         except (errors.Fatal, errors.Retriable) as error:
             report.result = ExecutionResult(stopped=str(error))
             return self._finish(report, started)
@@ -263,13 +293,17 @@ class Engine:
             workers=self.options.workers,
             progress=self.progress,
             breaker=CircuitBreaker(max_failure_rate=self.options.max_failure_rate),
+            role_id=self.options.role_id,
+            role_shortname=self.options.role_shortname,
         )
         cohort_ids = {
             c.idnumber: int(c.moodle_id)
             for c in self.store.cohorts().values()
             if c.moodle_id is not None
         }
-        report.result = executor.apply(the_plan, cohort_ids)
+        report.result = executor.apply(the_plan, cohort_ids, course_ids)
+        if gap is not None and gap.cohort_courses and not report.result.stopped:
+            self._check_cohort_sync(the_plan, gap, report.result)
         if not report.result.stopped:
             self.store.record_units_seen(
                 report.run_id, Counter(a.unit for a in desired.accounts.values() if a.active)
@@ -406,7 +440,14 @@ class Engine:
         return found
 
     # --- planning ----------------------------------------------------------------------------
-    def _plan(self, desired: DesiredState, unit: Unit, report: SyncReport) -> Plan:
+    def _plan(
+        self,
+        desired: DesiredState,
+        unit: Unit,
+        report: SyncReport,
+        gap: GapState | None = None,
+        course_ids: Mapping[str, int] | None = None,
+    ) -> Plan:
         accounts = self.store.accounts()
         if self.options.reconcile:
             known = self._known_from_moodle(accounts)
@@ -443,8 +484,63 @@ class Engine:
             scope=scope,
             units_seen=units_seen,
             known_cohorts=cohorts,
+            wanted_enrolments=(
+                {k: w for k, w in gap.wanted.items() if w.course in (course_ids or {})}
+                if gap is not None
+                else None
+            ),
+            known_enrolments={
+                key: KnownEnrolment(e.nip, e.course, e.suspended, e.timestart, e.timeend)
+                for key, e in self.store.enrolments().items()
+            },
             guards=self.options.guards,
         )
+
+    def _course_ids(self, gap: GapState, report: SyncReport) -> dict[str, int]:
+        """Moodle ids of the catalogue courses the run needs; a missing course is reported."""
+        known = self.store.courses()
+        needed = {w.course for w in gap.wanted.values()} | {
+            course for _, course in self.store.enrolments()
+        }
+        found: dict[str, int] = {}
+        for shortname in sorted(needed - set(known)):
+            courses = moodle_courses.get_courses_by_field(self.caller, "shortname", shortname)
+            if courses:
+                found[shortname] = courses[0].id
+            else:
+                report.row_errors.append(
+                    RowError(
+                        source="catalogue",
+                        row=0,
+                        column="course_shortname",
+                        reason=f"course {shortname} is in the catalogue but not in Moodle: nobody "
+                        "is enrolled in it until it exists",
+                    )
+                )
+        if found and self.options.apply:
+            self.store.record_courses(found)
+        return {**known, **found}
+
+    def _check_cohort_sync(self, the_plan: Plan, gap: GapState, result: ExecutionResult) -> None:
+        """No web service shows cohort-sync instances: check that Moodle really enrolled the
+        first new member of each cohort-mode gap cohort in its course."""
+        accounts = self.store.accounts()
+        for cohort, course in sorted(gap.cohort_courses.items()):
+            member = next((m.nip for m in the_plan.member_adds if m.cohort == cohort), None)
+            if member is None or member not in accounts:
+                continue
+            courses = moodle_enrol.get_users_courses(self.caller, accounts[member].moodle_id)
+            if not any(c.shortname == course for c in courses):
+                result.failures.append(
+                    RecordFailure(
+                        "cohort_sync",
+                        member,
+                        None,
+                        f"course {course} is declared cohort-synced to {cohort}, but Moodle did "
+                        "not enrol the new member: link the cohort to the course (Enrolment "
+                        "methods > Cohort sync) or set the catalogue row's mode to manual",
+                    )
+                )
 
     def _known_from_store(
         self, desired: DesiredState, accounts: Mapping[str, Any]

@@ -25,6 +25,10 @@ ZERO_PLAN = {
     "cohort_create": 0,
     "cohort_add": 0,
     "cohort_remove": 0,
+    "enrol_enrol": 0,
+    "enrol_suspend": 0,
+    "enrol_reactivate": 0,
+    "enrol_retime": 0,
 }
 #: A seeded Moodle account the bridge never created (Ahmad Fauzi, SETJEN).
 SEEDED_NIP = "197501012000031001"

@@ -885,12 +885,14 @@ def test_enrolments_are_recorded_with_their_batch(tmp_path: Path):
         batch = store.journal_batch(run, "enrol", {"n": 1})
         store.confirm_batch(batch, None, enrolments=[Enrolment(NIP_A, "TEK-KEU-1", False, 10, 20)])
         assert store.courses() == {"TEK-KEU-1": 5}
-        assert store.enrolments() == {
-            (NIP_A, "TEK-KEU-1"): Enrolment(NIP_A, "TEK-KEU-1", False, 10, 20)
-        }
+        [made] = store.enrolments().values()
+        assert made[:5] == (NIP_A, "TEK-KEU-1", False, 10, 20)
+        assert made.enrolled_at > 0
         later = store.journal_batch(run, "enrol", {"n": 1})
         store.confirm_batch(later, None, enrolments=[Enrolment(NIP_A, "TEK-KEU-1", True, 10, 20)])
-        assert store.enrolments()[(NIP_A, "TEK-KEU-1")].suspended is True
+        again = store.enrolments()[(NIP_A, "TEK-KEU-1")]
+        assert again.suspended is True
+        assert again.enrolled_at == made.enrolled_at, "first enrolment time is kept"
         # An enrolment of someone the bridge does not own is refused, with the batch left open.
         third = store.journal_batch(run, "enrol", {"n": 1})
         with pytest.raises(StoreError):

@@ -1,0 +1,128 @@
+"""From people, assessments and the mapping tables to wanted enrolments and gap cohorts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from moodle_bridge.competency import CurrentEnrolment, GapPlan, plan_gaps
+from moodle_bridge.mappings import Mappings, load_mappings
+from moodle_bridge.roster.assessment import Assessment
+from moodle_bridge.roster.person import Person, RowError
+from moodle_bridge.store import Enrolment
+from moodle_bridge.sync.planner import WantedEnrolment
+from moodle_bridge.units import CohortSpec
+
+#: Prefix of the gap cohorts' idnumbers: ``gap:<competency>:<starting level>``.
+GAP_COHORT_PREFIX = "gap:"
+
+
+class AssessmentReader(Protocol):
+    """The unit-plugin hook that reads assessment files."""
+
+    def read_assessments(self, path: Path) -> tuple[list[Assessment], list[RowError]]: ...
+
+
+@dataclass(frozen=True)
+class GapInputs:
+    """Where the competency data comes from, for a run that manages enrolments."""
+
+    assessments: Path
+    mappings_dir: Path
+    as_of: dt.date
+    #: The site's timezone: enrolment windows open and close at its midnight.
+    timezone: str = "Asia/Jakarta"
+
+
+@dataclass
+class GapState:
+    """What a run with assessments wants besides accounts."""
+
+    plan: GapPlan
+    wanted: dict[tuple[str, str], WantedEnrolment] = field(default_factory=dict)
+    #: NIP -> the gap cohorts the person belongs to.
+    cohorts: dict[str, list[CohortSpec]] = field(default_factory=dict)
+    #: Gap cohort idnumber -> course shortname, for catalogue rows in ``cohort`` mode: Moodle
+    #: enrols the cohort's members through cohort sync; the bridge only manages membership.
+    cohort_courses: dict[str, str] = field(default_factory=dict)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def gap_cohort(competency: str, level: int) -> str:
+    """The idnumber of the cohort of people taking the step from ``level`` in ``competency``."""
+    return f"{GAP_COHORT_PREFIX}{competency}:{level}"
+
+
+def _epoch(day: dt.date | None, zone: ZoneInfo, *, end: bool) -> int:
+    if day is None:
+        return 0
+    moment = dt.datetime.combine(day, dt.time.max if end else dt.time.min, zone)
+    return int(moment.timestamp())
+
+
+def load_unit_mappings(folder: Path, units: Iterable[str]) -> dict[str, Mappings]:
+    """Each unit's mapping tables; raises BrokenMappings (a ConfigError) for a broken one."""
+    return {unit: load_mappings(folder, unit) for unit in sorted(set(units))}
+
+
+def gap_state(
+    people: Sequence[Person],
+    reader: AssessmentReader,
+    inputs: GapInputs,
+    known: Mapping[tuple[str, str], Enrolment],
+) -> GapState:
+    """Plan every active person's courses and turn the plan into Moodle terms.
+
+    ``known`` are the enrolments the bridge made: the active ones are current (they take
+    seats and are kept while their gap is open) and those started this year count towards
+    the annual cap.
+    """
+    zone = ZoneInfo(inputs.timezone)
+    mappings = load_unit_mappings(inputs.mappings_dir, (p.unit for p in people if p.active))
+    assessments, errors = reader.read_assessments(inputs.assessments)
+
+    def started(e: Enrolment) -> dt.date | None:
+        moment = e.timestart or e.enrolled_at
+        return dt.datetime.fromtimestamp(moment, zone).date() if moment else None
+
+    current = [
+        CurrentEnrolment(e.nip, e.course, started(e)) for e in known.values() if not e.suspended
+    ]
+    # Every training started this year counts, also one suspended since.
+    used = Counter(
+        e.nip
+        for e in known.values()
+        if (day := started(e)) is not None and day.year == inputs.as_of.year
+    )
+    plan = plan_gaps(
+        people, assessments, mappings, as_of=inputs.as_of, enrolments=current, used_this_year=used
+    )
+    state = GapState(plan, errors=errors)
+    names = {code: c.name for m in mappings.values() for code, c in m.competencies.items()}
+    members: defaultdict[str, list[CohortSpec]] = defaultdict(list)
+    for enrolment in plan.desired_enrolments():
+        offer = enrolment.offer
+        if offer.mode == "cohort":
+            idnumber = gap_cohort(offer.competency, offer.from_level)
+            state.cohort_courses[idnumber] = offer.course_shortname
+            continue
+        state.wanted[(enrolment.nip, offer.course_shortname)] = WantedEnrolment(
+            enrolment.nip,
+            offer.course_shortname,
+            _epoch(offer.window_start, zone, end=False),
+            _epoch(offer.window_end, zone, end=True),
+        )
+    for (competency, level), nips in plan.gap_cohorts().items():
+        spec = CohortSpec(
+            idnumber=gap_cohort(competency, level),
+            name=f"{names.get(competency, competency)}: level {level} to {level + 1}",
+        )
+        for nip in nips:
+            members[nip].append(spec)
+    state.cohorts = dict(members)
+    return state
