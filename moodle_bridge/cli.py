@@ -22,11 +22,11 @@ from moodle_bridge.errors import ConfigError, MoodleError
 from moodle_bridge.logs import mask
 from moodle_bridge.moodle.client import MoodleClient, RetryPolicy
 from moodle_bridge.moodle.transport import Transport
-from moodle_bridge.store import Store
+from moodle_bridge.store import Enrolment, Store
 from moodle_bridge.sync.desired import AccountPolicy
 from moodle_bridge.sync.engine import Engine, SyncOptions, SyncReport
 from moodle_bridge.sync.executor import Progress
-from moodle_bridge.sync.gaps import GapInputs
+from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state, load_unit_mappings
 from moodle_bridge.sync.planner import Guards, Plan
 from moodle_bridge.units import UnitMapper, discover_units, installed_units
 
@@ -162,12 +162,28 @@ def _render_doctor(report: DoctorReport) -> None:
     is_flag=True,
     help="Check the built-in Moodle emulator (served on 127.0.0.1) instead of the configured site.",
 )
+@click.option(
+    "--catalogue",
+    "check_catalogue",
+    is_flag=True,
+    help="Also check that every course in the mapping tables' catalogues exists in Moodle "
+    "(one lookup per course).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def doctor(app: AppContext, use_emulator: bool, as_json: bool) -> None:
+def doctor(app: AppContext, use_emulator: bool, check_catalogue: bool, as_json: bool) -> None:
     """Check the URL, the token, the service's functions and that user lookups work."""
+    shortnames: list[str] = []
+    if check_catalogue:
+        folder = mappings_dir(app.settings)
+        units = [path.stem for path in sorted((folder / "standards").glob("*.csv"))]
+        try:
+            mappings = load_unit_mappings(folder, units)
+        except ConfigError as error:
+            fail(str(error), EXIT_USAGE)
+        shortnames = [o.course_shortname for m in mappings.values() for o in m.catalogue]
     with connect(app, use_emulator) as client:
-        report = run_doctor(client)
+        report = run_doctor(client, shortnames)
     if as_json:
         emit_json(
             {
@@ -492,6 +508,120 @@ def sync_command(
         allow_suspend=allow_suspend,
         use_emulator=use_emulator,
     )
+
+
+# --- competency gaps ----------------------------------------------------------------------------
+def _gap_state(app: AppContext, unit_name: str, roster: Path, assessments: Path) -> GapState:
+    """The gap plan for a roster, counting the enrolments the bridge already made (read-only:
+    the state database is opened only if it exists)."""
+    unit = _unit(unit_name)
+    settings = app.settings
+    inputs = _gap_inputs(settings, assessments)
+    assert inputs is not None
+    try:
+        people = unit.read_roster(roster).people
+        database = settings.state.dir / STATE_FILE
+        known: dict[tuple[str, str], Enrolment] = {}
+        if database.exists():
+            with Store.open(database) as store:
+                known = store.enrolments()
+        return gap_state(people, unit, inputs, known)
+    except ConfigError as error:
+        fail(str(error), EXIT_USAGE)
+        raise
+
+
+ASSESSMENTS_REQUIRED = click.option(
+    "--assessments",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Competency assessments (CSV/XLSX: nip, kompetensi, level, tanggal).",
+)
+
+
+@main.command("gaps")
+@UNIT_OPTION
+@ROSTER_OPTION
+@ASSESSMENTS_REQUIRED
+@JSON_OPTION
+@click.pass_obj
+def gaps_command(
+    app: AppContext, unit_name: str, roster: Path, assessments: Path, as_json: bool
+) -> None:
+    """Gap statistics per competency and level, people not assessed, positions without a
+    standard, and projected enrolments per course against capacity. Writes nothing."""
+    plan = _gap_state(app, unit_name, roster, assessments).plan
+    courses: list[dict[str, Any]] = [
+        {
+            "course": load.offer.label(),
+            "competency": load.offer.competency,
+            "from_level": load.offer.from_level,
+            "mode": load.offer.mode,
+            "existing": load.existing,
+            "chosen": load.chosen,
+            "capacity": load.capacity,
+            "waiting": len(load.waiting),
+        }
+        for load in plan.courses
+    ]
+    stats: dict[str, dict[str, Any]] = {
+        code: {
+            "required": s.required,
+            "met": s.met,
+            "not_assessed": s.not_assessed,
+            "gaps_by_level": dict(s.gaps_by_level),
+        }
+        for code, s in sorted(plan.stats.items())
+    }
+    missing = [
+        {"unit": m.unit, "jabatan": m.jabatan, "people": len(m.nips)} for m in plan.without_standard
+    ]
+    if as_json:
+        emit_json(
+            {
+                "summary": plan.summary(),
+                "competencies": stats,
+                "courses": courses,
+                "positions_without_standard": missing,
+            }
+        )
+        return
+    summary = plan.summary()
+    click.echo("People: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in summary.items()))
+    click.echo("\nGaps per competency (people at each current level):")
+    for code, s in stats.items():
+        levels = ", ".join(f"L{lvl}: {n}" for lvl, n in sorted(s["gaps_by_level"].items()))
+        click.echo(
+            f"  {code:<16} required {s['required']:>6}, met {s['met']:>6}, "
+            f"not assessed {s['not_assessed']:>5}; gaps {levels or '-'}"
+        )
+    click.echo("\nProjected enrolments per course:")
+    for c in courses:
+        seats = f"/{c['capacity']}" if c["capacity"] is not None else ""
+        waiting = f", {c['waiting']} waiting" if c["waiting"] else ""
+        click.echo(f"  {c['course']:<40} {c['existing'] + c['chosen']}{seats}{waiting}")
+    for m in missing:
+        click.echo(f"No standard for {m['unit']} / {m['jabatan']} ({m['people']} people)")
+
+
+@main.command("explain")
+@click.argument("nip")
+@UNIT_OPTION
+@ROSTER_OPTION
+@ASSESSMENTS_REQUIRED
+@JSON_OPTION
+@click.pass_obj
+def explain_command(
+    app: AppContext, nip: str, unit_name: str, roster: Path, assessments: Path, as_json: bool
+) -> None:
+    """Why NIP is (or is not) in each course: gaps, choices with reasons, cap usage."""
+    explanation = _gap_state(app, unit_name, roster, assessments).plan.explain(nip)
+    lines = explanation.lines()
+    if as_json:
+        emit_json({"nip": nip, "state": explanation.state, "lines": lines})
+    else:
+        click.echo("\n".join(lines))
+    sys.exit(EXIT_OK if explanation.person is not None else EXIT_RECORD_ERRORS)
 
 
 @main.command("plugins")

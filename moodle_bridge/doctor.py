@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from moodle_bridge import errors
-from moodle_bridge.moodle import site, users
+from moodle_bridge.moodle import courses, site, users
 from moodle_bridge.moodle.api import Caller
 
 #: Every web-service function the bridge calls; the token's service must include them all.
@@ -94,8 +95,9 @@ def _connection_check(error: errors.MoodleError) -> Check:
     )
 
 
-def run_doctor(caller: Caller) -> DoctorReport:
-    """Check the site, the token, the service's functions and user lookups."""
+def run_doctor(caller: Caller, catalogue: Sequence[str] = ()) -> DoctorReport:
+    """Check the site, the token, the service's functions and user lookups, and that every
+    course of the ``catalogue`` (shortnames) exists in Moodle."""
     report = DoctorReport()
     try:
         info = site.get_site_info(caller)
@@ -118,7 +120,29 @@ def run_doctor(caller: Caller) -> DoctorReport:
 
     if "core_user_get_users_by_field" in available:
         report.checks.append(_user_lookup_check(caller, info.userid))
+    if catalogue and "core_course_get_courses_by_field" in available:
+        report.checks.append(_catalogue_check(caller, catalogue))
     return report
+
+
+def _catalogue_check(caller: Caller, shortnames: Sequence[str]) -> Check:
+    missing = [
+        name
+        for name in sorted(set(shortnames))
+        if not courses.get_courses_by_field(caller, "shortname", name)
+    ]
+    if missing:
+        shown = ", ".join(missing[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
+        return Check(
+            "catalogue",
+            False,
+            f"{len(missing)} catalogue course(s) do not exist in Moodle: {shown}",
+            "create them in Moodle (shortname as in the catalogue), or fix the "
+            "shortname in mappings/catalogue/",
+        )
+    return Check("catalogue", True, f"all {len(set(shortnames))} catalogue courses exist")
 
 
 #: Every Moodle install has the guest (1) and the first administrator (2) among its first ids.
