@@ -44,6 +44,7 @@ __all__ = [
     "Batch",
     "BatchState",
     "Cohort",
+    "Completion",
     "Enrolment",
     "FinalStatus",
     "JournalError",
@@ -171,6 +172,18 @@ class Enrolment(NamedTuple):
     timeend: int = 0
     #: When the bridge first made it (set by the store; ignored when recording).
     enrolled_at: int = 0
+
+
+class Completion(NamedTuple):
+    """A course completion in the ledger: who, which course, when, and what it was worth."""
+
+    nip: str
+    course: str
+    timecompleted: int
+    jp: int = 0
+    competency: str = ""
+    to_level: int = 0
+    source: str = "moodle"
 
 
 class Cohort(NamedTuple):
@@ -322,7 +335,34 @@ _MIGRATION_3 = """
 ALTER TABLE enrolments ADD COLUMN enrolled_at INTEGER NOT NULL DEFAULT 0;
 """
 
-MIGRATIONS: tuple[Migration, ...] = ((1, _MIGRATION_1), (2, _MIGRATION_2), (3, _MIGRATION_3))
+#: The completion ledger: append-only, so a completion once recorded is never lost, even when
+#: the enrolment is later suspended. ``checked`` remembers pending enrolments already asked.
+_MIGRATION_4 = """
+CREATE TABLE completions (
+    nip           TEXT    NOT NULL,
+    course        TEXT    NOT NULL,
+    timecompleted INTEGER NOT NULL,
+    jp            INTEGER NOT NULL DEFAULT 0,
+    competency    TEXT    NOT NULL DEFAULT '',
+    to_level      INTEGER NOT NULL DEFAULT 0,
+    source        TEXT    NOT NULL DEFAULT 'moodle',
+    recorded_at   INTEGER NOT NULL,
+    PRIMARY KEY (nip, course)
+) WITHOUT ROWID;
+CREATE INDEX completions_time ON completions (timecompleted);
+CREATE TRIGGER completions_append_only_update BEFORE UPDATE ON completions
+BEGIN SELECT RAISE(ABORT, 'the completion ledger is append-only'); END;
+CREATE TRIGGER completions_append_only_delete BEFORE DELETE ON completions
+BEGIN SELECT RAISE(ABORT, 'the completion ledger is append-only'); END;
+ALTER TABLE enrolments ADD COLUMN checked_at INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    (1, _MIGRATION_1),
+    (2, _MIGRATION_2),
+    (3, _MIGRATION_3),
+    (4, _MIGRATION_4),
+)
 #: The schema version this code writes and understands.
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -784,6 +824,49 @@ class Store:
                 "SELECT nip, course, suspended, timestart, timeend, enrolled_at FROM enrolments"
             ).fetchall()
         return {(r[0], r[1]): Enrolment(r[0], r[1], r[2] == 1, r[3], r[4], r[5]) for r in rows}
+
+    # -- the completion ledger -------------------------------------------------------------------
+    def record_completions(self, rows: Iterable[Completion]) -> int:
+        """Add completions to the ledger; one already there is kept as it was. Returns how many
+        were new."""
+        now = self._now()
+        with self._transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO completions (nip, course, timecompleted, jp, competency, "
+                "to_level, source, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*row, now) for row in rows],
+            )
+            return int(db.total_changes - before)
+
+    def completions(self, *, since: int = 0, until: int | None = None) -> list[Completion]:
+        """Ledger entries completed in ``[since, until)``, oldest first."""
+        query = (
+            "SELECT nip, course, timecompleted, jp, competency, to_level, source "
+            "FROM completions WHERE timecompleted >= ?"
+        )
+        params: list[int] = [since]
+        if until is not None:
+            query += " AND timecompleted < ?"
+            params.append(until)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY timecompleted, nip, course", params)
+            return [Completion(*row) for row in rows.fetchall()]
+
+    def mark_checked(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Remember when these (nip, course) enrolments were last asked about completion."""
+        now = self._now()
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE enrolments SET checked_at = ? WHERE nip = ? AND course = ?",
+                [(now, nip, course) for nip, course in keys],
+            )
+
+    def checked_at(self) -> dict[tuple[str, str], int]:
+        """(nip, course) -> when its completion was last asked (0: never)."""
+        with self._lock:
+            rows = self._db.execute("SELECT nip, course, checked_at FROM enrolments")
+            return {(r[0], r[1]): r[2] for r in rows.fetchall()}
 
     # -- units -----------------------------------------------------------------------------------
     def units_seen(self) -> dict[str, UnitSeen]:

@@ -28,6 +28,7 @@ from moodle_bridge.store import (
     AccountConflict,
     Applied,
     Cohort,
+    Completion,
     Enrolment,
     JournalError,
     NewAccount,
@@ -898,3 +899,15 @@ def test_enrolments_are_recorded_with_their_batch(tmp_path: Path):
         with pytest.raises(StoreError):
             store.confirm_batch(third, None, enrolments=[Enrolment(NIP_B, "TEK-KEU-1", False)])
         assert [b.id for b in store.pending_batches()] == [third]
+
+
+def test_the_completion_ledger_is_append_only(tmp_path: Path):
+    with Store.open(tmp_path / "state.db") as store:
+        entry = Completion(NIP_A, "TEK-KEU-1", 1_760_000_000, 20, "TEK-KEU", 2)
+        assert store.record_completions([entry]) == 1
+        # Recording it again (a later pull) changes nothing and adds nothing.
+        assert store.record_completions([entry._replace(jp=99)]) == 0
+        assert store.completions() == [entry]
+        assert store.completions(since=1_760_000_001) == []
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            store._db.execute("DELETE FROM completions")
