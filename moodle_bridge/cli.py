@@ -16,13 +16,15 @@ from typing import Any
 import click
 
 from moodle_bridge import __version__, logs
+from moodle_bridge.completions import PullOptions, pull_completions
 from moodle_bridge.config import Settings, load_settings
 from moodle_bridge.doctor import DoctorReport, run_doctor
 from moodle_bridge.errors import ConfigError, MoodleError
 from moodle_bridge.logs import mask
+from moodle_bridge.mappings import CourseOffer
 from moodle_bridge.moodle.client import MoodleClient, RetryPolicy
 from moodle_bridge.moodle.transport import Transport
-from moodle_bridge.store import Enrolment, Store
+from moodle_bridge.store import Completion, Enrolment, Store
 from moodle_bridge.sync.desired import AccountPolicy
 from moodle_bridge.sync.engine import Engine, SyncOptions, SyncReport
 from moodle_bridge.sync.executor import Progress
@@ -522,10 +524,11 @@ def _gap_state(app: AppContext, unit_name: str, roster: Path, assessments: Path)
         people = unit.read_roster(roster).people
         database = settings.state.dir / STATE_FILE
         known: dict[tuple[str, str], Enrolment] = {}
+        completed: list[Completion] = []
         if database.exists():
             with Store.open(database) as store:
-                known = store.enrolments()
-        return gap_state(people, unit, inputs, known)
+                known, completed = store.enrolments(), store.completions()
+        return gap_state(people, unit, inputs, known, completed)
     except ConfigError as error:
         fail(str(error), EXIT_USAGE)
         raise
@@ -622,6 +625,87 @@ def explain_command(
     else:
         click.echo("\n".join(lines))
     sys.exit(EXIT_OK if explanation.person is not None else EXIT_RECORD_ERRORS)
+
+
+# --- completions --------------------------------------------------------------------------------
+def catalogue_offers(settings: Settings) -> dict[str, CourseOffer]:
+    """Every catalogue row of every unit in the mapping tables, by course shortname."""
+    folder = mappings_dir(settings)
+    units = [path.stem for path in sorted((folder / "standards").glob("*.csv"))]
+    mappings = load_unit_mappings(folder, units)
+    return {o.course_shortname: o for m in mappings.values() for o in m.catalogue}
+
+
+@main.group()
+def completions() -> None:
+    """Course completions: pull them from Moodle into the local ledger."""
+
+
+@completions.command("pull")
+@click.option(
+    "--unit",
+    "units",
+    multiple=True,
+    help="Only people of this Eselon I unit (repeatable); default: everyone.",
+)
+@click.option(
+    "--grace-days",
+    type=click.IntRange(0),
+    default=30,
+    show_default=True,
+    help="Keep asking about an enrolment this many days after its window closed.",
+)
+@JSON_OPTION
+@click.pass_obj
+def completions_pull(
+    app: AppContext, units: tuple[str, ...], grace_days: int, as_json: bool
+) -> None:
+    """Ask Moodle about every pending enrolment the bridge made and record new completions.
+
+    Completed enrolments are never asked again; one call per person answers all their
+    courses. Exit code 1 when some people could not be asked, 4 on a fatal Moodle error.
+    """
+    settings = app.settings
+    try:
+        catalogue = catalogue_offers(settings)
+        with connect(app, False) as client, Store.open(settings.state.dir / STATE_FILE) as store:
+            report = pull_completions(
+                client,
+                store,
+                catalogue,
+                as_of=datetime.date.today(),
+                units=set(units) or None,
+                options=PullOptions(grace_days, settings.moodle.workers, settings.enrol.timezone),
+            )
+    except ConfigError as error:
+        fail(str(error), EXIT_USAGE)
+        return
+    data = {
+        "people_asked": report.people_asked,
+        "enrolments_pending": report.enrolments_pending,
+        "skipped_closed_windows": report.skipped_closed,
+        "new_completions": report.new_completions,
+        "failures": [{"nip": mask(nip), "reason": reason} for nip, reason in report.failures],
+        "stopped": report.stopped,
+        "calls": dict(report.calls),
+        "seconds": round(report.seconds, 3),
+    }
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(
+            f"Asked {report.people_asked} people about {report.enrolments_pending} "
+            f"pending enrolments ({report.skipped_closed} past their window): "
+            f"{report.new_completions} new completions, "
+            f"{sum(report.calls.values())} Moodle calls in {report.seconds:.1f} s."
+        )
+        for nip, reason in report.failures[:SHOWN]:
+            click.echo(f"  {mask(nip)}: {reason}")
+        if report.stopped:
+            click.echo(f"STOPPED: {report.stopped}")
+    if report.stopped:
+        sys.exit(EXIT_FATAL)
+    sys.exit(EXIT_RECORD_ERRORS if report.failures else EXIT_OK)
 
 
 @main.command("plugins")

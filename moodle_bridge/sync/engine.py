@@ -254,7 +254,9 @@ class Engine:
         report.row_errors, report.row_warnings = roster.errors, roster.warnings
         gap = None
         if gaps is not None:
-            gap = gap_state(roster.people, unit, gaps, self.store.enrolments())
+            gap = gap_state(
+                roster.people, unit, gaps, self.store.enrolments(), self.store.completions()
+            )
             report.gap_plan = gap.plan
             report.row_errors = [*report.row_errors, *gap.errors]
         desired = build_desired(

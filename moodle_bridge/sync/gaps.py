@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from moodle_bridge.competency import CurrentEnrolment, GapPlan, plan_gaps
+from moodle_bridge.competency import Completion, CurrentEnrolment, GapPlan, plan_gaps
 from moodle_bridge.mappings import Mappings, load_mappings
 from moodle_bridge.roster.assessment import Assessment
 from moodle_bridge.roster.person import Person, RowError
+from moodle_bridge.store import Completion as LedgerEntry
 from moodle_bridge.store import Enrolment
 from moodle_bridge.sync.planner import WantedEnrolment
 from moodle_bridge.units import CohortSpec
@@ -75,19 +76,23 @@ def gap_state(
     reader: AssessmentReader,
     inputs: GapInputs,
     known: Mapping[tuple[str, str], Enrolment],
+    completed: Iterable[LedgerEntry] = (),
 ) -> GapState:
     """Plan every active person's courses and turn the plan into Moodle terms.
 
     ``known`` are the enrolments the bridge made: the active ones are current (they take
     seats and are kept while their gap is open) and those started this year count towards
-    the annual cap.
+    the annual cap. ``completed`` (the ledger) raises levels: the next plan neither enrols a
+    person again nor skips their next step.
     """
     zone = ZoneInfo(inputs.timezone)
     mappings = load_unit_mappings(inputs.mappings_dir, (p.unit for p in people if p.active))
     assessments, errors = reader.read_assessments(inputs.assessments)
 
     def started(e: Enrolment) -> dt.date | None:
-        moment = e.timestart or e.enrolled_at
+        # A window may have opened in an earlier year: the training started when the bridge
+        # enrolled the person, if that was later.
+        moment = max(e.timestart, e.enrolled_at)
         return dt.datetime.fromtimestamp(moment, zone).date() if moment else None
 
     current = [
@@ -99,9 +104,29 @@ def gap_state(
         for e in known.values()
         if (day := started(e)) is not None and day.year == inputs.as_of.year
     )
-    plan = plan_gaps(
-        people, assessments, mappings, as_of=inputs.as_of, enrolments=current, used_this_year=used
-    )
+    completions = [
+        Completion(c.nip, c.course, dt.datetime.fromtimestamp(c.timecompleted, zone).date())
+        for c in completed
+    ]
+
+    def planned(enrolments: list[CurrentEnrolment]) -> GapPlan:
+        return plan_gaps(
+            people,
+            assessments,
+            mappings,
+            as_of=inputs.as_of,
+            enrolments=enrolments,
+            used_this_year=used,
+            completions=completions,
+        )
+
+    plan = planned(current)
+    # An enrolment the plan releases (its gap closed) still held a seat while planning: plan
+    # again without it, so the freed seat goes to the waiting list in this run, not the next.
+    wanted = {(e.nip, e.offer.course_shortname) for e in plan.desired_enrolments()}
+    kept = [e for e in current if (e.nip, e.course_shortname) in wanted]
+    if len(kept) != len(current):
+        plan = planned(kept)
     state = GapState(plan, errors=errors)
     names = {code: c.name for m in mappings.values() for code, c in m.competencies.items()}
     members: defaultdict[str, list[CohortSpec]] = defaultdict(list)
