@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote_plus, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -99,6 +99,29 @@ def _reason(exc: BaseException, pairs: list[tuple[str, str]]) -> str:
     return text
 
 
+#: Characters ``quote_plus`` leaves as they are; most names, NIPs and codes are only these.
+_SAFE = re.compile(r"[A-Za-z0-9_.\-~]*")
+#: The same plus brackets: the shape of field names such as ``users[12][email]``.
+_SAFE_OR_BRACKET = re.compile(r"[A-Za-z0-9_.\-~\[\]]*")
+
+
+def _quote(text: str) -> str:
+    if _SAFE.fullmatch(text):
+        return text
+    if _SAFE_OR_BRACKET.fullmatch(text):
+        return text.replace("[", "%5B").replace("]", "%5D")
+    return quote_plus(text)
+
+
+def form_body(pairs: list[tuple[str, str]]) -> bytes:
+    """The ``application/x-www-form-urlencoded`` body of ``pairs``, as ``urlencode`` makes it.
+
+    ``urlencode`` quotes every character through a Python loop; a 233,000-account load sends
+    millions of fields that need no quoting at all, so those are passed through as they are.
+    """
+    return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in pairs).encode("ascii")
+
+
 class Transport:
     """A pooled HTTPS session that POSTs form fields to Moodle.
 
@@ -153,7 +176,7 @@ class Transport:
         Raises NetworkError when the connection fails, times out or the answer is cut off,
         and Fatal when TLS verification fails or the request cannot be made at all.
         """
-        body = urlencode(pairs).encode("ascii")
+        body = form_body(pairs)
         failure: errors.MoodleError | None = None
         try:
             response = self._session.post(

@@ -266,7 +266,7 @@ class Executor:
         if not creates:
             return
         # Payloads are built per batch, not all at once: at 233,000 people that is memory.
-        chunks = chunk_by_fields(creates, lambda c: value_field_count(_new_user(c)), self.budget)
+        chunks = chunk_by_fields(creates, lambda c: _new_user_fields(c), self.budget)
         # The first chunk goes alone: its read-back proves the custom profile fields exist
         # before thousands of accounts are created without them.
         self._create_chunk(chunks[0], result)
@@ -632,6 +632,13 @@ def _new_user(create: CreateAccount) -> dict[str, Any]:
     """``core_user_create_users`` parameters of one account; Moodle makes and mails the
     password (accounts of SSO sites log in through their auth plugin instead)."""
     return {**moodle_user_fields(create.record), "createpassword": True}
+
+
+def _new_user_fields(create: CreateAccount) -> int:
+    """How many form fields :func:`_new_user` makes, without making it: a profile field is two
+    (``type`` and ``value``), any other field one, plus ``createpassword``."""
+    custom = sum(1 for key in create.record if key.startswith(PROFILE_PREFIX))
+    return len(create.record) + custom + 1
 
 
 def _create_payload(items: Sequence[CreateAccount]) -> dict[str, dict[str, str]]:

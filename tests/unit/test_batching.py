@@ -46,3 +46,15 @@ def test_fatal_errors_are_not_bisected():
 
     with pytest.raises(errors.InvalidToken):
         bisect_send(list(range(10)), send, lambda _i, _r: None)
+
+
+def test_the_create_field_count_matches_the_encoded_request():
+    from moodle_bridge.moodle.encoding import value_field_count
+    from moodle_bridge.sync.executor import _new_user, _new_user_fields
+    from moodle_bridge.sync.planner import CreateAccount
+
+    record = {"username": "u", "idnumber": "1", "firstname": "A", "lastname": "B",
+              "email": "a@b.example", "auth": "manual", "profile_field_unit": "PENDIS",
+              "profile_field_satker": ""}
+    create = CreateAccount("1", "PENDIS", record)
+    assert _new_user_fields(create) == value_field_count(_new_user(create)) == 11

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 import requests
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
 
 from moodle_bridge import errors
-from moodle_bridge.moodle.transport import RawResponse, Transport, strip_query
+from moodle_bridge.moodle.transport import RawResponse, Transport, form_body, strip_query
 
 URL = "https://lms.example.go.id/webservice/rest/server.php"
 TOKEN = "tok-SECRET-5f3a9c"
@@ -166,3 +168,10 @@ def test_strip_query_drops_query_fragment_and_credentials():
 def test_repr_and_context_manager():
     with Transport(concurrency=2) as transport:
         assert "concurrency=2" in repr(transport)
+
+
+@given(
+    st.lists(st.tuples(st.text(), st.text() | st.sampled_from(["%5B", "a[0]", "x y"])), max_size=20)
+)
+def test_form_body_is_exactly_what_urlencode_makes(pairs):
+    assert form_body(pairs) == urlencode(pairs).encode("ascii")
