@@ -24,8 +24,10 @@ from moodle_bridge.logs import mask
 from moodle_bridge.mappings import CourseOffer
 from moodle_bridge.moodle.client import MoodleClient, RetryPolicy
 from moodle_bridge.moodle.transport import Transport
+from moodle_bridge.reports import ALL_UNITS, build_reports, gap_counts, year_bounds
+from moodle_bridge.roster.person import Person
 from moodle_bridge.store import Completion, Enrolment, Store
-from moodle_bridge.sync.desired import AccountPolicy
+from moodle_bridge.sync.desired import PROFILE_PREFIX, AccountPolicy
 from moodle_bridge.sync.engine import Engine, SyncOptions, SyncReport
 from moodle_bridge.sync.executor import Progress
 from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state, load_unit_mappings
@@ -706,6 +708,125 @@ def completions_pull(
     if report.stopped:
         sys.exit(EXIT_FATAL)
     sys.exit(EXIT_RECORD_ERRORS if report.failures else EXIT_OK)
+
+
+# --- reports ---------------------------------------------------------------------------------
+def owned_people(store: Store, unit: str) -> list[Person]:
+    """The people behind the bridge's accounts, as last applied (names, satker, jabatan...):
+    reports need no roster file."""
+    accounts = store.accounts(None if unit == ALL_UNITS else unit)
+    records = store.applied_records(accounts)
+    people = []
+    for nip, account in sorted(accounts.items()):
+        record = {k: str(v) for k, v in records.get(nip, {}).items()}
+        first, last = record.get("firstname", ""), record.get("lastname", "")
+        people.append(
+            Person(
+                nip=nip,
+                display_name=f"{first} {last}".strip() or nip,
+                firstname=first,
+                lastname=last,
+                email=record.get("email"),
+                unit=account.unit,
+                satker=record.get(PROFILE_PREFIX + "satker", ""),
+                jabatan=record.get(PROFILE_PREFIX + "jabatan", ""),
+                golongan=record.get(PROFILE_PREFIX + "golongan", ""),
+                active=not account.suspended,
+            )
+        )
+    return people
+
+
+@main.command("report")
+@click.option(
+    "--unit",
+    required=True,
+    help="Eselon I unit code (PENDIS, SETJEN...), or ALL for the whole ministry.",
+)
+@click.option(
+    "--year",
+    type=click.IntRange(1970, 9998),
+    required=True,
+    help="Calendar year of the completions (Asia/Jakarta).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the report files (created owner-only).",
+)
+@click.option(
+    "--roster",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --assessments: also count each person's open gaps.",
+)
+@click.option(
+    "--assessments",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --roster: the assessments for the open-gap counts.",
+)
+@click.option(
+    "--plugin",
+    default="generic",
+    show_default=True,
+    help="Unit plugin that reads --roster and --assessments.",
+)
+@JSON_OPTION
+@click.pass_obj
+def report_command(
+    app: AppContext,
+    unit: str,
+    year: int,
+    out_dir: Path,
+    roster: Path | None,
+    assessments: Path | None,
+    plugin: str,
+    as_json: bool,
+) -> None:
+    """Write the per-person JP table, the SIASN training-history export (CSV and XLSX) and the
+    unit's HTML dashboard from the completion ledger. NIPs are in the files (that is their
+    purpose), which are readable by their owner only."""
+    settings = app.settings
+    database = settings.state.dir / STATE_FILE
+    if not database.exists():
+        fail(f"no state database at {database}: run a sync first", EXIT_USAGE)
+    since, until = year_bounds(year)
+    open_gaps = open_by_competency = None
+    if roster is not None and assessments is not None:
+        counts = gap_counts(_gap_state(app, plugin, roster, assessments).plan, unit)
+        open_gaps, open_by_competency = counts.per_person, counts.per_competency
+    folder = mappings_dir(settings)
+    units = [path.stem for path in sorted((folder / "standards").glob("*.csv"))]
+    try:
+        mappings = load_unit_mappings(folder, units)
+        with Store.open(database) as store:
+            files = build_reports(
+                owned_people(store, unit),
+                store.completions(since=since, until=until),
+                unit=unit,
+                year=year,
+                out_dir=out_dir,
+                mappings=mappings,
+                open_gaps=open_gaps,
+                open_by_competency=open_by_competency,
+                enrolments=store.enrolments(),
+            )
+    except ConfigError as error:
+        fail(str(error), EXIT_USAGE)
+        return
+    if as_json:
+        emit_json(
+            {
+                "files": [str(p) for p in files.paths],
+                "people": files.people,
+                "trainings": files.trainings,
+            }
+        )
+    else:
+        click.echo(f"{files.people} people, {files.trainings} trainings completed in {year}:")
+        for path in files.paths:
+            click.echo(f"  {path}")
 
 
 @main.command("plugins")
