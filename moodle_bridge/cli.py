@@ -24,10 +24,9 @@ from moodle_bridge.logs import mask
 from moodle_bridge.mappings import CourseOffer
 from moodle_bridge.moodle.client import MoodleClient, RetryPolicy
 from moodle_bridge.moodle.transport import Transport
-from moodle_bridge.reports import ALL_UNITS, build_reports, gap_counts, year_bounds
-from moodle_bridge.roster.person import Person
+from moodle_bridge.reports import build_reports, gap_counts, people_from_store, year_bounds
 from moodle_bridge.store import Completion, Enrolment, Store
-from moodle_bridge.sync.desired import PROFILE_PREFIX, AccountPolicy
+from moodle_bridge.sync.desired import AccountPolicy
 from moodle_bridge.sync.engine import Engine, SyncOptions, SyncReport
 from moodle_bridge.sync.executor import Progress
 from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state, load_unit_mappings
@@ -711,32 +710,6 @@ def completions_pull(
 
 
 # --- reports ---------------------------------------------------------------------------------
-def owned_people(store: Store, unit: str) -> list[Person]:
-    """The people behind the bridge's accounts, as last applied (names, satker, jabatan...):
-    reports need no roster file."""
-    accounts = store.accounts(None if unit == ALL_UNITS else unit)
-    records = store.applied_records(accounts)
-    people = []
-    for nip, account in sorted(accounts.items()):
-        record = {k: str(v) for k, v in records.get(nip, {}).items()}
-        first, last = record.get("firstname", ""), record.get("lastname", "")
-        people.append(
-            Person(
-                nip=nip,
-                display_name=f"{first} {last}".strip() or nip,
-                firstname=first,
-                lastname=last,
-                email=record.get("email"),
-                unit=account.unit,
-                satker=record.get(PROFILE_PREFIX + "satker", ""),
-                jabatan=record.get(PROFILE_PREFIX + "jabatan", ""),
-                golongan=record.get(PROFILE_PREFIX + "golongan", ""),
-                active=not account.suspended,
-            )
-        )
-    return people
-
-
 @main.command("report")
 @click.option(
     "--unit",
@@ -802,7 +775,7 @@ def report_command(
         mappings = load_unit_mappings(folder, units)
         with Store.open(database) as store:
             files = build_reports(
-                owned_people(store, unit),
+                people_from_store(store, unit),
                 store.completions(since=since, until=until),
                 unit=unit,
                 year=year,
@@ -871,7 +844,8 @@ def plugins_command(as_json: bool) -> None:
 @JSON_OPTION
 @click.pass_obj
 def demo_command(app: AppContext, size: int, seed: int, workdir: Path, as_json: bool) -> None:
-    """Sync a synthetic roster into a built-in Moodle emulator: plan, sync, sync again.
+    """Sync a synthetic roster into a built-in Moodle emulator: plan, sync, sync again, then
+    let simulated learners finish courses, pull the completions and write the reports.
 
     Everything stays on this machine: the emulator listens on 127.0.0.1 and the people are
     generated (names and NIPs of nobody real), with a few dirty rows of every kind.
@@ -890,6 +864,10 @@ def demo_command(app: AppContext, size: int, seed: int, workdir: Path, as_json: 
                 "plan": result.plan.to_dict(),
                 "first_sync": result.first_sync.to_dict(),
                 "second_sync": result.second_sync.to_dict(),
+                "completed_in_moodle": result.completed_in_moodle,
+                "pulled": result.pull.new_completions if result.pull else 0,
+                "pull_calls": dict(result.pull.calls) if result.pull else {},
+                "reports": [str(p) for p in result.reports.paths] if result.reports else [],
             }
         )
     else:
@@ -912,6 +890,14 @@ def demo_command(app: AppContext, size: int, seed: int, workdir: Path, as_json: 
             f"Plan: {planned or 'nothing'} changes; "
             f"{sum(result.second_sync.calls.values())} Moodle calls."
         )
+        if result.pull is not None:
+            click.echo(
+                f"\n4. Learners finish {result.completed_in_moodle} enrolments in Moodle; "
+                f"moodle-bridge completions pull: {result.pull.new_completions} new in the "
+                f"ledger, {sum(result.pull.calls.values())} Moodle calls."
+            )
+        if result.reports is not None:
+            click.echo(f"\n5. moodle-bridge report --unit PENDIS: {result.reports.dashboard_html}")
         click.echo(f"\nState and run reports: {result.state_dir}")
         click.echo("Demo OK." if result.ok else "Demo FAILED: see above.")
     sys.exit(EXIT_OK if result.ok else EXIT_FATAL)

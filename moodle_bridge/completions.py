@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -21,9 +21,8 @@ from moodle_bridge import errors
 from moodle_bridge.mappings import CourseOffer
 from moodle_bridge.moodle import completion as moodle_completion
 from moodle_bridge.moodle import enrol as moodle_enrol
-from moodle_bridge.moodle.api import Caller
+from moodle_bridge.moodle.api import Caller, CountingCaller
 from moodle_bridge.store import Completion, Store
-from moodle_bridge.sync.engine import CountingCaller
 
 #: ``progress(done)``: ``done`` more people were asked.
 PullProgress = Callable[[int], None]
@@ -78,13 +77,16 @@ def pull_completions(
     *,
     as_of: dt.date,
     units: set[str] | None = None,
+    only: Collection[tuple[str, str]] | None = None,
     options: PullOptions | None = None,
     progress: PullProgress | None = None,
 ) -> PullReport:
     """Ask Moodle about every pending enrolment the bridge made and record new completions.
 
     ``catalogue`` maps course shortnames to their catalogue row (JP, competency, target level,
-    window). ``units`` limits the pull to people of these units. Never raises for one person:
+    window). ``units`` limits the pull to people of these units, ``only`` to these
+    (nip, course) enrolments. A suspended enrolment is not asked: Moodle no longer lists it,
+    which is why a sync asks about an enrolment before it suspends it. Never raises for one person:
     their failure is reported; a fatal error stops the pull and is reported in ``stopped``.
     """
     options = options or PullOptions()
@@ -100,7 +102,13 @@ def pull_completions(
     pending: defaultdict[str, set[str]] = defaultdict(set)
     for (nip, course), enrolment in store.enrolments().items():
         account = accounts.get(nip)
-        if (nip, course) in done or account is None or (units and account.unit not in units):
+        if (
+            (nip, course) in done
+            or enrolment.suspended
+            or account is None
+            or (units and account.unit not in units)
+            or (only is not None and (nip, course) not in only)
+        ):
             continue
         if enrolment.timeend and enrolment.timeend < horizon:
             report.skipped_closed += 1

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moodle_bridge.completions import PullReport, pull_completions
 from moodle_bridge.emulator import Emulator, default_seed
 from moodle_bridge.emulator.cohorts import link_cohort_to_course
+from moodle_bridge.emulator.completion import mark_course_completed
 from moodle_bridge.emulator.server import running
 from moodle_bridge.mappings import CourseOffer
 from moodle_bridge.moodle.client import MoodleClient
+from moodle_bridge.reports import ReportFiles, build_reports, people_from_store, year_bounds
 from moodle_bridge.samples import (
     generate_assessments,
     generate_people,
@@ -30,7 +34,7 @@ DEMO_UNITS = {"PENDIS": 0.6, "BIMAS_ISLAM": 0.25, "SETJEN": 0.15}
 
 @dataclass
 class DemoResult:
-    """The demo's three runs and where it left its files."""
+    """The demo's runs and where it left its files."""
 
     roster: Path
     assessments: Path
@@ -40,6 +44,9 @@ class DemoResult:
     plan: SyncReport
     first_sync: SyncReport
     second_sync: SyncReport
+    completed_in_moodle: int = 0
+    pull: PullReport | None = None
+    reports: ReportFiles | None = None
 
     @property
     def ok(self) -> bool:
@@ -134,4 +141,43 @@ def run_demo(
                     progress=progress if apply else None,
                 )
                 reports.append(engine.run("generic", unit, roster, gaps=gaps))
-        return DemoResult(roster, assessments, state_dir, server.url, courses, *reports)
+            plan, first, second = reports
+            result = DemoResult(
+                roster, assessments, state_dir, server.url, courses, plan, first, second
+            )
+            result.completed_in_moodle = _learners_complete(emulator, store, seed)
+            catalogue = {o.course_shortname: o for o in offers}
+            result.pull = pull_completions(client, store, catalogue, as_of=dt.date.today())
+            year = dt.date.today().year
+            since, until = year_bounds(year)
+            result.reports = build_reports(
+                people_from_store(store, "PENDIS"),
+                store.completions(since=since, until=until),
+                unit="PENDIS",
+                year=year,
+                out_dir=workdir / "reports",
+                mappings=mappings,
+                enrolments=store.enrolments(),
+            )
+        return result
+
+
+def _learners_complete(emulator: Emulator, store: Store, seed: int) -> int:
+    """Play the learners: about 60% finish their courses, at times spread over the year."""
+    rng = random.Random(seed)
+    accounts, courses = store.accounts(), store.courses()
+    today = dt.date.today()
+    start = dt.datetime(today.year, 1, 1, tzinfo=dt.UTC).timestamp()
+    span = dt.datetime.combine(today, dt.time.min, dt.UTC).timestamp() - start
+    done = 0
+    for enrolment in store.enrolments().values():
+        if rng.random() < 0.6 and enrolment.course in courses:
+            with emulator.lock:
+                mark_course_completed(
+                    emulator.world,
+                    accounts[enrolment.nip].moodle_id,
+                    courses[enrolment.course],
+                    int(start + rng.random() * span),
+                )
+            done += 1
+    return done

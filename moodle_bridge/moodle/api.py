@@ -17,6 +17,8 @@ Conventions of the models:
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -178,3 +180,24 @@ def expect_count(wsfunction: str, sent: Sequence[Any], received: Sequence[Any]) 
     if len(received) != len(sent):
         msg = f"sent {len(sent)} item(s) but Moodle answered for {len(received)}"
         raise errors.TruncatedRequest(msg, wsfunction=wsfunction)
+
+
+class CountingCaller:
+    """Wraps a client and counts the calls made, per function (thread-safe)."""
+
+    def __init__(self, caller: Caller) -> None:
+        self.caller = caller
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def call(
+        self,
+        wsfunction: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        retry_writes: bool = True,
+    ) -> Any:
+        """Count, then pass the call on."""
+        with self._lock:
+            self.calls[wsfunction] += 1
+        return self.caller.call(wsfunction, params, retry_writes=retry_writes)

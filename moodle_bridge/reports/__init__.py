@@ -53,7 +53,8 @@ from moodle_bridge.reports.ledger import (
     year_bounds,
 )
 from moodle_bridge.roster.person import Person
-from moodle_bridge.store import Completion, Enrolment
+from moodle_bridge.store import Completion, Enrolment, Store
+from moodle_bridge.sync.desired import PROFILE_PREFIX
 
 __all__ = [
     "ALL_UNITS",
@@ -72,12 +73,39 @@ __all__ = [
     "dashboard_stats",
     "escape_cell",
     "gap_counts",
+    "people_from_store",
     "people_header",
     "people_rows",
     "siasn_header",
     "siasn_rows",
     "year_bounds",
 ]
+
+
+def people_from_store(store: Store, unit: str) -> list[Person]:
+    """The people behind the bridge's accounts, as last applied (names, satker, jabatan...):
+    reports need no roster file."""
+    accounts = store.accounts(None if unit == ALL_UNITS else unit)
+    records = store.applied_records(accounts)
+    people = []
+    for nip, account in sorted(accounts.items()):
+        record = {k: str(v) for k, v in records.get(nip, {}).items()}
+        first, last = record.get("firstname", ""), record.get("lastname", "")
+        people.append(
+            Person(
+                nip=nip,
+                display_name=f"{first} {last}".strip() or nip,
+                firstname=first,
+                lastname=last,
+                email=record.get("email"),
+                unit=account.unit,
+                satker=record.get(PROFILE_PREFIX + "satker", ""),
+                jabatan=record.get(PROFILE_PREFIX + "jabatan", ""),
+                golongan=record.get(PROFILE_PREFIX + "golongan", ""),
+                active=not account.suspended,
+            )
+        )
+    return people
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import os
 import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -15,11 +15,12 @@ from typing import Any, Protocol, cast
 
 from moodle_bridge import errors
 from moodle_bridge.competency import GapPlan
+from moodle_bridge.completions import PullOptions, pull_completions
 from moodle_bridge.logs import mask
 from moodle_bridge.moodle import courses as moodle_courses
 from moodle_bridge.moodle import enrol as moodle_enrol
 from moodle_bridge.moodle import users as moodle_users
-from moodle_bridge.moodle.api import Caller
+from moodle_bridge.moodle.api import Caller, CountingCaller
 from moodle_bridge.roster.assessment import Assessment
 from moodle_bridge.roster.generic import RosterResult
 from moodle_bridge.roster.person import RowError
@@ -66,27 +67,6 @@ class Unit(AccountRules, Protocol):
     def read_roster(self, path: Path) -> RosterResult: ...
 
     def read_assessments(self, path: Path) -> tuple[list[Assessment], list[RowError]]: ...
-
-
-class CountingCaller:
-    """Wraps a client and counts the calls made, per function (thread-safe)."""
-
-    def __init__(self, caller: Caller) -> None:
-        self.caller = caller
-        self.calls: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def call(
-        self,
-        wsfunction: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        retry_writes: bool = True,
-    ) -> Any:
-        """Count, then pass the call on."""
-        with self._lock:
-            self.calls[wsfunction] += 1
-        return self.caller.call(wsfunction, params, retry_writes=retry_writes)
 
 
 @dataclass(frozen=True)
@@ -491,12 +471,40 @@ class Engine:
                 if gap is not None
                 else None
             ),
-            known_enrolments={
-                key: KnownEnrolment(e.nip, e.course, e.suspended, e.timestart, e.timeend)
-                for key, e in self.store.enrolments().items()
-            },
+            known_enrolments=self._known_enrolments(gap),
             guards=self.options.guards,
         )
+
+    def _known_enrolments(self, gap: GapState | None) -> dict[tuple[str, str], KnownEnrolment]:
+        """The bridge's enrolments, less the completed ones: a finished course is left as it
+        is (the learner keeps access, and routine completions trip no suspension guard).
+
+        Moodle stops listing a suspended enrolment, so before a sync suspends one it asks
+        whether it was completed; a completion found then goes into the ledger first.
+        """
+        enrolments = self.store.enrolments()
+        if gap is not None and self.options.apply:
+            doomed = {
+                key for key, e in enrolments.items() if not e.suspended and key not in gap.wanted
+            }
+            if doomed:
+                catalogue = {
+                    o.course_shortname: o for m in gap.plan.mappings.values() for o in m.catalogue
+                }
+                pull_completions(
+                    self.caller,
+                    self.store,
+                    catalogue,
+                    as_of=dt.date.today(),
+                    only=doomed,
+                    options=PullOptions(workers=self.options.workers),
+                )
+        completed = {(c.nip, c.course) for c in self.store.completions()}
+        return {
+            key: KnownEnrolment(e.nip, e.course, e.suspended, e.timestart, e.timeend)
+            for key, e in enrolments.items()
+            if key not in completed
+        }
 
     def _course_ids(self, gap: GapState, report: SyncReport) -> dict[str, int]:
         """Moodle ids of the catalogue courses the run needs; a missing course is reported."""
