@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -25,6 +26,13 @@ from moodle_bridge.mappings import CourseOffer
 from moodle_bridge.moodle.client import MoodleClient, RetryPolicy
 from moodle_bridge.moodle.transport import Transport
 from moodle_bridge.reports import build_reports, gap_counts, people_from_store, year_bounds
+from moodle_bridge.samples import (
+    generate_assessments,
+    generate_people,
+    write_assessments_csv,
+    write_roster_csv,
+    write_roster_xlsx,
+)
 from moodle_bridge.store import Completion, Enrolment, Store
 from moodle_bridge.sync.desired import AccountPolicy
 from moodle_bridge.sync.engine import Engine, SyncOptions, SyncReport
@@ -901,6 +909,67 @@ def demo_command(app: AppContext, size: int, seed: int, workdir: Path, as_json: 
         click.echo(f"\nState and run reports: {result.state_dir}")
         click.echo("Demo OK." if result.ok else "Demo FAILED: see above.")
     sys.exit(EXIT_OK if result.ok else EXIT_FATAL)
+
+
+@main.command("sample-roster")
+@click.option(
+    "--size",
+    type=click.IntRange(0),
+    default=1000,
+    show_default=True,
+    help="How many synthetic ASN to generate.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="The same seed gives the same people, byte for byte.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for roster.csv, assessments.csv and mappings/.",
+)
+@click.option(
+    "--dirty-share",
+    type=click.FloatRange(0, 1),
+    default=0.02,
+    show_default=True,
+    help="Share of rows with a defect of one of the kinds DOMAIN.md lists.",
+)
+@click.option("--xlsx", is_flag=True, help="Also write the roster as roster.xlsx.")
+@click.pass_obj
+def sample_roster_command(
+    app: AppContext, size: int, seed: int, out_dir: Path, dirty_share: float, xlsx: bool
+) -> None:
+    """Write a deterministic synthetic roster, its assessments and matching mapping tables.
+
+    Nobody in it is real: names and NIPs are generated, with titles, one-word and Balinese
+    names, apostrophes, and the split across Eselon I units of the ministry.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    roster = out_dir / "roster.csv"
+    written = write_roster_csv(roster, generate_people(size, seed, dirty_share=dirty_share))
+    if xlsx:
+        write_roster_xlsx(
+            out_dir / "roster.xlsx", generate_people(size, seed, dirty_share=dirty_share)
+        )
+    source = mappings_dir(app.settings)
+    shutil.copytree(source, out_dir / "mappings", dirs_exist_ok=True)
+    units = [path.stem for path in sorted((source / "standards").glob("*.csv"))]
+    competencies = sorted(
+        {c for m in load_unit_mappings(source, units).values() for c in m.competencies}
+    )
+    assessed = write_assessments_csv(
+        out_dir / "assessments.csv",
+        generate_assessments(
+            generate_people(size, seed, dirty_share=dirty_share), competencies, seed
+        ),
+    )
+    click.echo(f"{written} roster rows, {assessed} assessments and the mapping tables in {out_dir}")
 
 
 @main.group()
