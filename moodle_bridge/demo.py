@@ -11,7 +11,7 @@ from typing import Any
 from moodle_bridge.completions import PullReport, pull_completions
 from moodle_bridge.emulator import Emulator, default_seed
 from moodle_bridge.emulator.cohorts import link_cohort_to_course
-from moodle_bridge.emulator.completion import mark_course_completed
+from moodle_bridge.emulator.completion import add_self_completion, learner_completes
 from moodle_bridge.emulator.server import running
 from moodle_bridge.mappings import CourseOffer
 from moodle_bridge.moodle.client import MoodleClient
@@ -75,6 +75,8 @@ def _prepare_site(client: MoodleClient, emulator: Emulator, offers: list[CourseO
         },
     )
     ids = {c["shortname"]: int(c["id"]) for c in created}
+    for courseid in ids.values():
+        add_self_completion(emulator, courseid)
     cohort_offers = {
         gap_cohort(o.competency, o.from_level): o for o in offers if o.mode == "cohort"
     }
@@ -163,7 +165,8 @@ def run_demo(
 
 
 def _learners_complete(emulator: Emulator, store: Store, seed: int) -> int:
-    """Play the learners: about 60% finish their courses, at times spread over the year."""
+    """Play the learners: about 60% finish their courses (mark themselves complete), at times
+    spread over the year so far."""
     rng = random.Random(seed)
     accounts, courses = store.accounts(), store.courses()
     today = dt.date.today()
@@ -172,12 +175,11 @@ def _learners_complete(emulator: Emulator, store: Store, seed: int) -> int:
     done = 0
     for enrolment in store.enrolments().values():
         if rng.random() < 0.6 and enrolment.course in courses:
-            with emulator.lock:
-                mark_course_completed(
-                    emulator.world,
-                    accounts[enrolment.nip].moodle_id,
-                    courses[enrolment.course],
-                    int(start + rng.random() * span),
-                )
+            learner_completes(
+                emulator,
+                accounts[enrolment.nip].moodle_id,
+                courses[enrolment.course],
+                int(start + rng.random() * span),
+            )
             done += 1
     return done

@@ -667,3 +667,41 @@ def core_enrol_get_users_courses(call: Call) -> list[dict[str, Any]]:
             continue
         result.append(_course_summary(call, course, userid, call.params["returnusercount"]))
     return result
+
+
+def add_self_completion(emulator: Emulator, courseid: int) -> None:
+    """Give a course a self-completion criterion, as a teacher does in the course's completion
+    settings (no web service can): test and demo hook."""
+    world = emulator.world
+    with emulator.lock:
+        next_id = 1 + max(
+            (
+                c["id"]
+                for course in world.courses.values()
+                for c in course.get("completion_criteria", [])
+            ),
+            default=0,
+        )
+        course = world.courses[courseid]
+        course["completion_criteria"] = [
+            {
+                "id": next_id,
+                "criteriatype": COMPLETION_CRITERIA_TYPE_SELF,
+                "module": None,
+                "moduleinstance": None,
+            }
+        ]
+        course["completion_aggregation"] = [{"criteriatype": None, "method": 1}]
+
+
+def learner_completes(emulator: Emulator, userid: int, courseid: int, when: int) -> None:
+    """A learner meets every criterion of a course at ``when`` and Moodle aggregates for that
+    learner only (the site-wide cron of ``complete_criteria_and_aggregate`` is quadratic
+    over a demo's thousands): test and demo hook."""
+    world = emulator.world
+    with emulator.lock:
+        course = world.courses[courseid]
+        for criterion in criteria(course):
+            mark_criteria_complete(world, course, criterion, userid, when)
+        if criteria(course):
+            mark_course_completed(world, userid, courseid, when)

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from moodle_bridge.completions import SOURCE_PULL_TIME
-from moodle_bridge.emulator.completion import COMPLETION_CRITERIA_TYPE_SELF
+from moodle_bridge.emulator.completion import add_self_completion
 from moodle_bridge.store import Completion, Store
 from tests.e2e.conftest import Bridge, Run, nip, person
 
@@ -160,28 +160,10 @@ class Site:
         )
         self.course_ids: dict[str, int] = {c["shortname"]: int(c["id"]) for c in created}
         self.course_ids[A12] = seeded[A12]
-        # Course completion settings have no web service: set them as an administrator would.
-        with bridge.emulator.lock:
-            next_id = 1 + max(
-                (
-                    c["id"]
-                    for course in world.courses.values()
-                    for c in course.get("completion_criteria", [])
-                ),
-                default=0,
-            )
-            for offset, name in enumerate(WITH_SELF_CRITERION):
-                course = world.courses[self.course_ids[name]]
-                assert course["enablecompletion"] == 1
-                course["completion_criteria"] = [
-                    {
-                        "id": next_id + offset,
-                        "criteriatype": COMPLETION_CRITERIA_TYPE_SELF,
-                        "module": None,
-                        "moduleinstance": None,
-                    }
-                ]
-                course["completion_aggregation"] = [{"criteriatype": None, "method": 1}]
+        # Course completion settings have no web service: set them as a teacher would.
+        for name in WITH_SELF_CRITERION:
+            assert world.courses[self.course_ids[name]]["enablecompletion"] == 1
+            add_self_completion(bridge.emulator, self.course_ids[name])
 
     @property
     def store_path(self) -> Path:
