@@ -334,13 +334,17 @@ class MoodleClient:
     def _scrub(self, err: errors.MoodleError) -> None:
         """Remove the token from an error's text, in case a server or proxy echoed it."""
         token = self._token
-        if token in err.message:
-            err.message = err.message.replace(token, "<TOKEN>")
-        if err.debuginfo and token in err.debuginfo:
-            err.debuginfo = err.debuginfo.replace(token, "<TOKEN>")
-        err.args = tuple(
-            arg.replace(token, "<TOKEN>") if isinstance(arg, str) else arg for arg in err.args
-        )
+
+        def clean(text: str | None) -> str | None:
+            return text.replace(token, "<TOKEN>") if text and token in text else text
+
+        err.message = clean(err.message) or ""
+        err.debuginfo = clean(err.debuginfo)
+        # Moodle puts HTML into errorcode on a password-policy failure: these fields are not
+        # always tidy codes, and a proxy may echo anything into them.
+        err.errorcode = clean(err.errorcode)
+        err.exception = clean(err.exception)
+        err.args = tuple(clean(arg) if isinstance(arg, str) else arg for arg in err.args)
 
     # --- decoding ---------------------------------------------------------------------------
     def _decode(self, wsfunction: str, raw: RawResponse) -> Any:
