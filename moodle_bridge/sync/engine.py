@@ -414,8 +414,10 @@ class Engine:
         self, field_name: moodle_users.UserField, values: Sequence[str | int]
     ) -> dict[str, list[moodle_users.MoodleUser]]:
         found: dict[str, list[moodle_users.MoodleUser]] = {}
-        for start in range(0, len(values), READ_CHUNK):
-            chunk = values[start : start + READ_CHUNK]
+        # Each value is one form field, beside wstoken, wsfunction, format and field.
+        size = max(1, min(READ_CHUNK, self.options.field_budget - 4))
+        for start in range(0, len(values), size):
+            chunk = values[start : start + size]
             for user in moodle_users.get_users_by_field(self.caller, field_name, chunk):
                 key = str(getattr(user, field_name) or "")
                 found.setdefault(key, []).append(user)

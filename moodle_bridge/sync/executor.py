@@ -211,8 +211,21 @@ class Executor:
             for chunk in chunks:
                 work(chunk)
             return
+        stop = threading.Event()
+
+        def guarded(chunk: T) -> None:
+            # After a fatal error (a revoked token) or a failure that outlasted the retries,
+            # no further chunk is started: only the requests already in flight follow.
+            if stop.is_set():
+                return
+            try:
+                work(chunk)
+            except BaseException:
+                stop.set()
+                raise
+
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = [pool.submit(work, chunk) for chunk in chunks]
+            futures = [pool.submit(guarded, chunk) for chunk in chunks]
             # Wait for every worker before raising, so no batch is left half-recorded.
             failures = [f.exception() for f in futures]
         for failure in failures:
