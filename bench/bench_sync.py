@@ -31,12 +31,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def step(kind: str, roster: Path, state: Path, url: str) -> dict[str, object]:
+def step(kind: str, roster: Path, state: Path, url: str,
+         assessments: Path | None = None) -> dict[str, object]:
     """Run one step in this process and return its figures (called in a child process)."""
+    import datetime as dt
+
     from moodle_bridge.moodle.client import MoodleClient
     from moodle_bridge.store import Store
     from moodle_bridge.sync.engine import Engine, SyncOptions
+    from moodle_bridge.sync.gaps import GapInputs
     from moodle_bridge.units import discover_units
+
+    gaps = (GapInputs(assessments, ROOT / "mappings", dt.date.today())
+            if assessments is not None else None)
 
     unit = discover_units().require("generic")
     started = time.perf_counter()
@@ -44,7 +51,7 @@ def step(kind: str, roster: Path, state: Path, url: str) -> dict[str, object]:
     with MoodleClient(url, "emulator-token-bridge") as client, \
             Store.open(state / "state.sqlite3") as store:
         report = Engine(client, store, state, SyncOptions(apply=kind != "plan")).run(
-            "generic", unit, roster)
+            "generic", unit, roster, gaps=gaps)
     return {
         "step": kind,
         "seconds": round(time.perf_counter() - started, 2),
@@ -57,13 +64,17 @@ def step(kind: str, roster: Path, state: Path, url: str) -> dict[str, object]:
     }
 
 
-def run_step(kind: str, roster: Path, state: Path, url: str) -> dict[str, object]:
+def run_step(kind: str, roster: Path, state: Path, url: str,
+             assessments: Path | None = None) -> dict[str, object]:
+    extra = ["--assessments", str(assessments)] if assessments is not None else []
     out = subprocess.run(
         [sys.executable, __file__, "--step", kind, "--roster", str(roster), "--state",
-         str(state), "--url", url],
-        check=True, capture_output=True, text=True, cwd=ROOT,
-    ).stdout
-    return dict(json.loads(out))
+         str(state), "--url", url, *extra],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    return dict(json.loads(out.stdout))
 
 
 def minimum_create_calls(people: int) -> int:
@@ -74,6 +85,50 @@ def minimum_create_calls(people: int) -> int:
     per_user = value_field_count({f"f{i}": "x" for i in range(7)}
                                  | {"customfields": [{"type": "t", "value": "v"}] * 4})
     return math.ceil(people * per_user / (BUDGET - 3))
+
+
+def write_churned(roster: Path, out: Path, share: float = 0.01) -> int:
+    """Copy ``roster`` with ``share`` of its rows changed (a new satker): the nightly churn."""
+    import csv
+
+    with roster.open(encoding="utf-8", newline="") as source:
+        rows = list(csv.reader(source))
+    every = max(1, round(1 / share))
+    changed = 0
+    for row in rows[1::every]:
+        if len(row) >= 5:
+            row[4] = "Satker Baru Hasil Mutasi"
+            changed += 1
+    with out.open("w", encoding="utf-8", newline="") as target:
+        csv.writer(target).writerows(rows)
+    return changed
+
+
+def write_assessments(path: Path, size: int) -> None:
+    from moodle_bridge.mappings import load_mappings
+    from moodle_bridge.samples import (
+        generate_assessments,
+        generate_people,
+        write_assessments_csv,
+    )
+
+    codes = sorted(load_mappings(ROOT / "mappings", "PENDIS").competencies)
+    write_assessments_csv(path, generate_assessments(generate_people(size, 42), codes, 42))
+
+
+def create_catalogue_courses(url: str) -> None:
+    """The administrators' part: create every catalogue course in the emulator."""
+    from moodle_bridge.moodle.client import MoodleClient
+    from moodle_bridge.sync.gaps import load_unit_mappings
+
+    folder = ROOT / "mappings"
+    units = [p.stem for p in sorted((folder / "standards").glob("*.csv"))]
+    names = sorted({o.course_shortname for m in load_unit_mappings(folder, units).values()
+                    for o in m.catalogue})
+    with MoodleClient(url, "emulator-token-admin") as admin:
+        admin.call("core_course_create_courses", {"courses": [
+            {"fullname": n, "shortname": n, "categoryid": 1, "enablecompletion": 1}
+            for n in names]})
 
 
 def bench(size: int, workdir: Path) -> dict[str, object]:
@@ -98,6 +153,14 @@ def bench(size: int, workdir: Path) -> dict[str, object]:
         plan = run_step("plan", roster, state, url)
         first = run_step("sync", roster, state, url)
         again = run_step("sync", roster, state, url)
+        churned = workdir / f"roster-{size}-churn.csv"
+        changed = write_churned(roster, churned)
+        churn = run_step("sync", churned, state, url)
+        assessments = workdir / f"assessments-{size}.csv"
+        write_assessments(assessments, size)
+        create_catalogue_courses(url)
+        gaps = run_step("sync", churned, state, url, assessments)
+        gaps_again = run_step("sync", churned, state, url, assessments)
     finally:
         server.terminate()
         server.wait()
@@ -108,6 +171,10 @@ def bench(size: int, workdir: Path) -> dict[str, object]:
         "plan": plan,
         "first_sync": first,
         "no_change_sync": again,
+        "churn_rows_changed": changed,
+        "churn_sync": churn,
+        "gaps_sync": gaps,
+        "gaps_no_change_sync": gaps_again,
         "create_calls": create_calls,
         "create_calls_minimum": minimum_create_calls(created),
         "calls_per_1000_created": round(1000 * create_calls / created, 2) if created else None,
@@ -124,9 +191,10 @@ def main() -> None:
     parser.add_argument("--roster", type=Path)
     parser.add_argument("--state", type=Path)
     parser.add_argument("--url")
+    parser.add_argument("--assessments", type=Path)
     args = parser.parse_args()
     if args.step:
-        print(json.dumps(step(args.step, args.roster, args.state, args.url)))
+        print(json.dumps(step(args.step, args.roster, args.state, args.url, args.assessments)))
         return
     import tempfile
 

@@ -86,7 +86,11 @@ def gap_state(
     person again nor skips their next step.
     """
     zone = ZoneInfo(inputs.timezone)
-    mappings = load_unit_mappings(inputs.mappings_dir, (p.unit for p in people if p.active))
+    units = {p.unit for p in people if p.active}
+    # A unit with no tables at all gets no enrolments (and is reported); a unit whose tables
+    # are broken stops the run, since planning from half a catalogue would be wrong.
+    mapped = {u for u in units if (inputs.mappings_dir / "standards" / f"{u}.csv").exists()}
+    mappings = load_unit_mappings(inputs.mappings_dir, mapped)
     assessments, errors = reader.read_assessments(inputs.assessments)
 
     def started(e: Enrolment) -> dt.date | None:
@@ -128,6 +132,16 @@ def gap_state(
     if len(kept) != len(current):
         plan = planned(kept)
     state = GapState(plan, errors=errors)
+    state.errors.extend(
+        RowError(
+            source="mappings",
+            row=0,
+            column="unit",
+            reason=f"unit {unit} has no mapping tables (standards/{unit}.csv): its "
+            "people get no enrolments",
+        )
+        for unit in sorted(units - mapped)
+    )
     names = {code: c.name for m in mappings.values() for code, c in m.competencies.items()}
     members: defaultdict[str, list[CohortSpec]] = defaultdict(list)
     for enrolment in plan.desired_enrolments():
