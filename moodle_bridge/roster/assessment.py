@@ -12,9 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from moodle_bridge.roster.nip import normalise_nip
 from moodle_bridge.roster.person import RowError
@@ -40,15 +39,17 @@ ASSESSMENT_COLUMNS: Mapping[str, str] = MappingProxyType(
 )
 
 
-class Assessment(BaseModel):
-    """One assessed level: ``nip`` was found at ``level`` in ``competency`` on ``date``."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Assessment:
+    """One assessed level: ``nip`` was found at ``level`` (1-5) in ``competency`` on ``date``.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    A slotted dataclass: a ministry file holds millions, validated by the reader already.
+    """
 
     nip: str
     #: The competency's code in the unit's dictionary (``MAN-INTEG``, ``TEK-PAI-01``...).
     competency: str
-    level: int = Field(ge=1, le=5)
+    level: int
     date: dt.date
     #: Where the assessment came from, for error reports: file name and 1-based row number.
     source: str = ""

@@ -94,9 +94,14 @@ DEFAULT_STATUSES: Mapping[str, bool] = {
 # Printable ASCII words separated by single spaces: nothing to clean (the common case).
 _CLEAN_ASCII = re.compile(r"(?:[!-~]+(?: [!-~]+)*)?")
 _ASCII_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+#: Control characters and Unicode's default-ignorable code points (bidi marks, zero-width
+#: characters, the combining grapheme joiner, Hangul fillers, variation selectors, tag
+#: characters): they display as nothing, so a name made of them would look blank in Moodle.
 _INVISIBLE = re.compile(
-    "[\x00-\x08\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]"
+    "[\x00-\x08\x0e-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5"
+    "\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f"
+    "\ufeff\uffa0\ufff0-\ufffb\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e0fff]"
 )
 _PLACEHOLDER = re.compile(r"[-\u2013\u2014]+")
 _STATUS_SEPARATORS = re.compile(r"[\s_\-]+")

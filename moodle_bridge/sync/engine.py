@@ -17,6 +17,7 @@ from moodle_bridge import errors
 from moodle_bridge.competency import GapPlan
 from moodle_bridge.completions import PullOptions, pull_completions
 from moodle_bridge.logs import mask
+from moodle_bridge.moodle import cohorts as moodle_cohorts
 from moodle_bridge.moodle import courses as moodle_courses
 from moodle_bridge.moodle import enrol as moodle_enrol
 from moodle_bridge.moodle import users as moodle_users
@@ -464,7 +465,9 @@ class Engine:
         return plan(
             desired,
             known,
-            self.store.cohort_members(),
+            self._members_from_moodle(accounts)
+            if self.options.reconcile
+            else self.store.cohort_members(),
             scope=scope,
             units_seen=units_seen,
             known_cohorts=cohorts,
@@ -553,6 +556,24 @@ class Engine:
                         "methods > Cohort sync) or set the catalogue row's mode to manual",
                     )
                 )
+
+    def _members_from_moodle(self, accounts: Mapping[str, Any]) -> dict[str, set[str]]:
+        """``--reconcile``: the members of the bridge's cohorts as Moodle has them (owned
+        accounts only), so memberships changed by hand are put right."""
+        cohorts = {
+            c.moodle_id: c.idnumber
+            for c in self.store.cohorts().values()
+            if c.moodle_id is not None
+        }
+        nips = {a.moodle_id: nip for nip, a in accounts.items()}
+        members: dict[str, set[str]] = {}
+        ids = sorted(cohorts)
+        for start in range(0, len(ids), READ_CHUNK):
+            for cohort in moodle_cohorts.get_cohort_members(
+                self.caller, ids[start : start + READ_CHUNK]
+            ):
+                members[cohorts[cohort.cohortid]] = {nips[u] for u in cohort.userids if u in nips}
+        return members
 
     def _known_from_store(
         self, desired: DesiredState, accounts: Mapping[str, Any]
