@@ -214,3 +214,59 @@ class Bridge:
 @pytest.fixture
 def bridge(emulator: Emulator, served: EmulatorHTTPServer, tmp_path: Path) -> Bridge:
     return Bridge(emulator, served, tmp_path)
+
+
+CATALOGUE_HEADER = [
+    "competency",
+    "from_level",
+    "to_level",
+    "course_shortname",
+    "jp",
+    "window_start",
+    "window_end",
+    "capacity",
+    "mode",
+]
+
+
+def write_csv_rows(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A small CSV file (mapping tables and the like), folders created as needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def write_tables(
+    folder: Path,
+    *,
+    unit: str,
+    jabatan: str,
+    competencies: Sequence[Sequence[Any]],
+    standard: dict[str, int],
+    catalogue: Sequence[Sequence[Any]],
+    cap: int | None = None,
+) -> Path:
+    """Mapping tables for one unit and one position: the e2e tests' own small world."""
+    write_csv_rows(folder / "competencies.csv", ["code", "name", "kind", "priority"], competencies)
+    write_csv_rows(folder / "position_levels.csv", ["unit", "jabatan", "position_level"], [])
+    if cap is not None:
+        write_csv_rows(folder / "units.csv", ["unit", "annual_cap"], [[unit, cap]])
+    write_csv_rows(
+        folder / "standards" / f"{unit}.csv",
+        ["jabatan", "competency", "level"],
+        [[jabatan, c, level] for c, level in standard.items()],
+    )
+    write_csv_rows(folder / "catalogue" / "national.csv", CATALOGUE_HEADER, catalogue)
+    return folder
+
+
+def write_assessments(path: Path, rows: Sequence[tuple[int, str, int, Any]]) -> Path:
+    """An assessment file: (person number, competency, level, date) per row."""
+    write_csv_rows(
+        path,
+        ["nip", "kompetensi", "level", "tanggal"],
+        [[nip(i), c, level, day.isoformat()] for i, c, level, day in rows],
+    )
+    return path

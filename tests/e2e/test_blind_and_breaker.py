@@ -21,12 +21,19 @@ def test_circuit_breaker_stops_a_run_whose_records_mostly_fail(bridge: Bridge):
     # Every email in this roster is already taken by accounts the bridge does not own.
     taken = people(range(100, 160))
     for row in taken:
-        bridge.admin_call("core_user_create_users", {
-            "users[0][username]": f"other{row['nip']}", "users[0][firstname]": "Lain",
-            "users[0][lastname]": "Orang", "users[0][email]": row["email"],
-            "users[0][password]": "Passw0rd!"})
-    roster = bridge.roster([{**p, "nip": p["nip"][:-3] + f"{i + 500:03d}"}
-                            for i, p in enumerate(taken)])
+        bridge.admin_call(
+            "core_user_create_users",
+            {
+                "users[0][username]": f"other{row['nip']}",
+                "users[0][firstname]": "Lain",
+                "users[0][lastname]": "Orang",
+                "users[0][email]": row["email"],
+                "users[0][password]": "Passw0rd!",
+            },
+        )
+    roster = bridge.roster(
+        [{**p, "nip": p["nip"][:-3] + f"{i + 500:03d}"} for i, p in enumerate(taken)]
+    )
     run = bridge.sync(roster, "--json")
     assert run.exit_code == 4, run.output
     assert run.data is not None

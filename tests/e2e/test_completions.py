@@ -15,10 +15,8 @@ criterion and one left without criteria (Moodle then cannot tell a completion ti
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +26,7 @@ import pytest
 from moodle_bridge.completions import SOURCE_PULL_TIME
 from moodle_bridge.emulator.completion import add_self_completion
 from moodle_bridge.store import Completion, Store
-from tests.e2e.conftest import Bridge, Run, nip, person
+from tests.e2e.conftest import Bridge, Run, nip, person, write_assessments, write_tables
 
 UNIT = "PENDIS"
 JABATAN = "Analis SDM Aparatur"
@@ -85,47 +83,17 @@ EXPECTED_ENROLMENTS = {
 
 
 # --- files ------------------------------------------------------------------------------------
-def _write(path: Path, header: list[str], rows: Sequence[Sequence[Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
 def write_mappings(folder: Path) -> Path:
-    _write(folder / "competencies.csv", ["code", "name", "kind", "priority"], COMPETENCIES)
-    _write(folder / "position_levels.csv", ["unit", "jabatan", "position_level"], [])
-    _write(
-        folder / "standards" / f"{UNIT}.csv",
-        ["jabatan", "competency", "level"],
-        [[JABATAN, c, level] for c, level in STANDARD.items()],
-    )
-    _write(
-        folder / "catalogue" / "national.csv",
-        [
-            "competency",
-            "from_level",
-            "to_level",
-            "course_shortname",
-            "jp",
-            "window_start",
-            "window_end",
-            "capacity",
-            "mode",
+    return write_tables(
+        folder,
+        unit=UNIT,
+        jabatan=JABATAN,
+        competencies=COMPETENCIES,
+        standard=STANDARD,
+        catalogue=[
+            [c, low, high, name, jp, "", "", "", "manual"] for c, low, high, name, jp in CATALOGUE
         ],
-        [[c, low, high, name, jp, "", "", "", "manual"] for c, low, high, name, jp in CATALOGUE],
     )
-    return folder
-
-
-def write_assessments(path: Path, rows: list[tuple[int, str, int, dt.date]]) -> Path:
-    _write(
-        path,
-        ["nip", "kompetensi", "level", "tanggal"],
-        [[nip(i), c, level, day.isoformat()] for i, c, level, day in rows],
-    )
-    return path
 
 
 class Site:

@@ -12,9 +12,7 @@ depend on the shipped samples; the engine's choices are computed independently w
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -22,7 +20,7 @@ from zoneinfo import ZoneInfo
 from moodle_bridge.competency import CurrentEnrolment, GapPlan, plan_gaps
 from moodle_bridge.emulator.cohorts import link_cohort_to_course
 from moodle_bridge.mappings import load_mappings
-from tests.e2e.conftest import Bridge, Run, nip, person
+from tests.e2e.conftest import Bridge, Run, nip, person, write_assessments, write_tables
 
 UNIT = "PENDIS"
 JABATAN = "Analis SDM Aparatur"
@@ -83,40 +81,17 @@ def base_assessments() -> list[tuple[int, str, int, dt.date]]:
 
 
 # --- files ------------------------------------------------------------------------------------
-def _write(path: Path, header: list[str], rows: Sequence[Sequence[Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
 def write_mappings(
     folder: Path, *, cap: int | None = None, cohort_courses: tuple[str, ...] = ()
 ) -> Path:
-    _write(folder / "competencies.csv", ["code", "name", "kind", "priority"], COMPETENCIES)
-    _write(folder / "position_levels.csv", ["unit", "jabatan", "position_level"], [])
-    if cap is not None:
-        _write(folder / "units.csv", ["unit", "annual_cap"], [[UNIT, cap]])
-    _write(
-        folder / "standards" / f"{UNIT}.csv",
-        ["jabatan", "competency", "level"],
-        [[JABATAN, c, level] for c, level in STANDARD.items()],
-    )
-    _write(
-        folder / "catalogue" / "national.csv",
-        [
-            "competency",
-            "from_level",
-            "to_level",
-            "course_shortname",
-            "jp",
-            "window_start",
-            "window_end",
-            "capacity",
-            "mode",
-        ],
-        [
+    return write_tables(
+        folder,
+        unit=UNIT,
+        jabatan=JABATAN,
+        competencies=COMPETENCIES,
+        standard=STANDARD,
+        cap=cap,
+        catalogue=[
             [
                 c,
                 low,
@@ -131,16 +106,6 @@ def write_mappings(
             for c, low, high, name, capacity, window in CATALOGUE
         ],
     )
-    return folder
-
-
-def write_assessments(path: Path, rows: list[tuple[int, str, int, dt.date]]) -> Path:
-    _write(
-        path,
-        ["nip", "kompetensi", "level", "tanggal"],
-        [[nip(i), c, level, day.isoformat()] for i, c, level, day in rows],
-    )
-    return path
 
 
 class Site:
