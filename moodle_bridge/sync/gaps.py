@@ -93,20 +93,23 @@ def gap_state(
     mappings = load_unit_mappings(inputs.mappings_dir, mapped)
     assessments, errors = reader.read_assessments(inputs.assessments)
 
-    def started(e: Enrolment) -> dt.date | None:
-        # A window may have opened in an earlier year: the training started when the bridge
-        # enrolled the person, if that was later.
-        moment = max(e.timestart, e.enrolled_at)
+    def day(moment: int) -> dt.date | None:
         return dt.datetime.fromtimestamp(moment, zone).date() if moment else None
 
+    # An enrolment holds its seat in the window it was made for (its timestart; a course
+    # without a window has none, then the day the bridge made it)...
     current = [
-        CurrentEnrolment(e.nip, e.course, started(e)) for e in known.values() if not e.suspended
+        CurrentEnrolment(e.nip, e.course, day(e.timestart or e.enrolled_at))
+        for e in known.values()
+        if not e.suspended
     ]
-    # Every training started this year counts, also one suspended since.
+    # ...and counts against the cap of the year it was chosen in (the bridge made it) as well
+    # as of the year its window opens, as the plan that chose it counted it: a training in
+    # next year's window, chosen now, is part of this year's cap too.
     used = Counter(
         e.nip
         for e in known.values()
-        if (day := started(e)) is not None and day.year == inputs.as_of.year
+        if inputs.as_of.year in {d.year for d in (day(e.timestart), day(e.enrolled_at)) if d}
     )
     completions = [
         Completion(c.nip, c.course, dt.datetime.fromtimestamp(c.timecompleted, zone).date())
