@@ -10,7 +10,9 @@ with another layout map their rows onto :class:`Assessment` themselves (see
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -60,6 +62,7 @@ _DMY = re.compile(r"(\d{1,2})-(\d{1,2})-(\d{4})")
 _YMD = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]00:00(?::00)?)?")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_date(text: str) -> dt.date | None:
     """Read ``DD-MM-YYYY`` or ``YYYY-MM-DD``; None when it is neither or not a real day.
 
@@ -130,6 +133,13 @@ def parse_assessment_row(
         return error(
             "date", f"The date {value('date')!r} is not a day written DD-MM-YYYY or YYYY-MM-DD", nip
         )
+    # A ministry file repeats each NIP, code and date millions of times: one string object
+    # (and one date, from parse_date's cache) each, instead of a copy per row.
     return Assessment(
-        nip=nip, competency=competency, level=level, date=date, source=source_name, row=row.row
+        nip=sys.intern(nip),
+        competency=sys.intern(competency),
+        level=level,
+        date=date,
+        source=source_name,
+        row=row.row,
     )
