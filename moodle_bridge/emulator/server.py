@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,6 +62,13 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     def __init__(self, emulator: Emulator, port: int = 0, host: str = LOOPBACK) -> None:
         super().__init__((host, port), _Handler)
         self.emulator = emulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request (killed, timed out) is normal here: say nothing.
+        Anything else is a bug of the emulator and is raised in the server thread's log."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
