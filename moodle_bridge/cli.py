@@ -37,7 +37,7 @@ from moodle_bridge.store import Completion, Enrolment, Store
 from moodle_bridge.sync.desired import AccountPolicy
 from moodle_bridge.sync.engine import Engine, SyncOptions, SyncReport
 from moodle_bridge.sync.executor import Progress
-from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state, load_unit_mappings
+from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state, load_all_mappings
 from moodle_bridge.sync.planner import Guards, Plan
 from moodle_bridge.units import UnitMapper, discover_units, installed_units
 
@@ -186,10 +186,8 @@ def doctor(app: AppContext, use_emulator: bool, check_catalogue: bool, as_json: 
     """Check the URL, the token, the service's functions and that user lookups work."""
     shortnames: list[str] = []
     if check_catalogue:
-        folder = mappings_dir(app.settings)
-        units = [path.stem for path in sorted((folder / "standards").glob("*.csv"))]
         try:
-            mappings = load_unit_mappings(folder, units)
+            mappings = load_all_mappings(mappings_dir(app.settings))
         except ConfigError as error:
             fail(str(error), EXIT_USAGE)
         shortnames = [o.course_shortname for m in mappings.values() for o in m.catalogue]
@@ -639,9 +637,7 @@ def explain_command(
 # --- completions --------------------------------------------------------------------------------
 def catalogue_offers(settings: Settings) -> dict[str, CourseOffer]:
     """Every catalogue row of every unit in the mapping tables, by course shortname."""
-    folder = mappings_dir(settings)
-    units = [path.stem for path in sorted((folder / "standards").glob("*.csv"))]
-    mappings = load_unit_mappings(folder, units)
+    mappings = load_all_mappings(mappings_dir(settings))
     return {o.course_shortname: o for m in mappings.values() for o in m.catalogue}
 
 
@@ -777,10 +773,8 @@ def report_command(
     if roster is not None and assessments is not None:
         counts = gap_counts(_gap_state(app, plugin, roster, assessments).plan, unit)
         open_gaps, open_by_competency = counts.per_person, counts.per_competency
-    folder = mappings_dir(settings)
-    units = [path.stem for path in sorted((folder / "standards").glob("*.csv"))]
     try:
-        mappings = load_unit_mappings(folder, units)
+        mappings = load_all_mappings(mappings_dir(settings))
         with Store.open(database) as store:
             files = build_reports(
                 people_from_store(store, unit),
@@ -959,10 +953,7 @@ def sample_roster_command(
         )
     source = mappings_dir(app.settings)
     shutil.copytree(source, out_dir / "mappings", dirs_exist_ok=True)
-    units = [path.stem for path in sorted((source / "standards").glob("*.csv"))]
-    competencies = sorted(
-        {c for m in load_unit_mappings(source, units).values() for c in m.competencies}
-    )
+    competencies = sorted({c for m in load_all_mappings(source).values() for c in m.competencies})
     assessed = write_assessments_csv(
         out_dir / "assessments.csv",
         generate_assessments(

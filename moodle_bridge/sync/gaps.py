@@ -71,6 +71,12 @@ def load_unit_mappings(folder: Path, units: Iterable[str]) -> dict[str, Mappings
     return {unit: load_mappings(folder, unit) for unit in sorted(set(units))}
 
 
+def load_all_mappings(folder: Path) -> dict[str, Mappings]:
+    """The mapping tables of every unit that has a standards file in ``folder``."""
+    units = [path.stem for path in sorted((folder / "standards").glob("*.csv"))]
+    return load_unit_mappings(folder, units)
+
+
 def gap_state(
     people: Sequence[Person],
     reader: AssessmentReader,
