@@ -119,11 +119,9 @@ def write_assessments(path: Path, size: int) -> None:
 def create_catalogue_courses(url: str) -> None:
     """The administrators' part: create every catalogue course in the emulator."""
     from moodle_bridge.moodle.client import MoodleClient
-    from moodle_bridge.sync.gaps import load_unit_mappings
+    from moodle_bridge.sync.gaps import load_all_mappings
 
-    folder = ROOT / "mappings"
-    units = [p.stem for p in sorted((folder / "standards").glob("*.csv"))]
-    names = sorted({o.course_shortname for m in load_unit_mappings(folder, units).values()
+    names = sorted({o.course_shortname for m in load_all_mappings(ROOT / "mappings").values()
                     for o in m.catalogue})
     with MoodleClient(url, "emulator-token-admin") as admin:
         admin.call("core_course_create_courses", {"courses": [
