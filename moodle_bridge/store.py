@@ -926,19 +926,8 @@ class Store:
                     raise StoreBusy(msg) from exc
                 msg = f"cannot write the state database {self.path}: {exc}"
                 raise StoreError(msg) from exc
-            try:
+            with _committed(db, f"cannot write the state database {self.path}"):
                 yield db
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                # A full disk or an I/O error: the caller sees one BridgeError, never sqlite3's.
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                msg = f"cannot write the state database {self.path}: {exc}"
-                raise StoreError(msg) from exc
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
 
     def _settle(
         self,
@@ -1056,7 +1045,7 @@ def _migrate(
         if version <= current:
             continue
         db.execute("BEGIN IMMEDIATE")
-        try:
+        with _committed(db, f"migration {version} of the state database {path} failed"):
             db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
@@ -1071,16 +1060,29 @@ def _migrate(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                 (version, int(clock())),
             )
+
+
+@contextlib.contextmanager
+def _committed(db: sqlite3.Connection, failure: str) -> Iterator[None]:
+    """Commit the open transaction when the block ends normally, roll it back otherwise.
+
+    A full disk or an I/O error reaches the caller as one StoreError starting with
+    ``failure``, never as sqlite3's own exception. A block that already rolled back (or
+    committed) leaves nothing to do.
+    """
+    try:
+        yield
+        if db.in_transaction:
             db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            msg = f"migration {version} of the state database {path} failed: {exc}"
-            raise StoreError(msg) from exc
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+    except sqlite3.Error as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        msg = f"{failure}: {exc}"
+        raise StoreError(msg) from exc
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def _statements(script: str) -> Iterator[str]:
