@@ -114,19 +114,7 @@ class Site:
         seeded = {c["shortname"]: cid for cid, c in world.courses.items()}
         assert A12 in seeded, "the seeded site has lost MNJ-INTEGRITAS-1"
         assert len(world.courses[seeded[A12]]["completion_criteria"]) == 2
-        created = bridge.admin_call(
-            "core_course_create_courses",
-            {
-                key: value
-                for k, name in enumerate(CREATED)
-                for key, value in (
-                    (f"courses[{k}][fullname]", f"Pelatihan {name}"),
-                    (f"courses[{k}][shortname]", name),
-                    (f"courses[{k}][categoryid]", "1"),
-                )
-            },
-        )
-        self.course_ids: dict[str, int] = {c["shortname"]: int(c["id"]) for c in created}
+        self.course_ids: dict[str, int] = bridge.create_courses(CREATED)
         self.course_ids[A12] = seeded[A12]
         # Course completion settings have no web service: set them as a teacher would.
         for name in WITH_SELF_CRITERION:

@@ -129,19 +129,7 @@ class Site:
         self.assessments = write_assessments(
             bridge.tmp_path / "assessments.csv", self.assessment_rows
         )
-        created = bridge.admin_call(
-            "core_course_create_courses",
-            {
-                key: value
-                for k, name in enumerate(COURSES)
-                for key, value in (
-                    (f"courses[{k}][fullname]", f"Pelatihan {name}"),
-                    (f"courses[{k}][shortname]", name),
-                    (f"courses[{k}][categoryid]", "1"),
-                )
-            },
-        )
-        self.course_ids: dict[str, int] = {c["shortname"]: int(c["id"]) for c in created}
+        self.course_ids: dict[str, int] = bridge.create_courses(COURSES)
         self.cohort_ids: dict[str, int] = {}
         for name in cohort_courses:
             competency, low = next((r[0], r[1]) for r in CATALOGUE if r[3] == name)
