@@ -357,11 +357,77 @@ BEGIN SELECT RAISE(ABORT, 'the completion ledger is append-only'); END;
 ALTER TABLE enrolments ADD COLUMN checked_at INTEGER NOT NULL DEFAULT 0;
 """
 
+#: Day-2 operation. ``site``: the one Moodle site this state belongs to (a state is never used
+#: against another). On accounts: the display name for reports, when the person was last listed
+#: (the roster's date), since when they are absent from their unit's roster (the grace period),
+#: and why, when and by which run an account was suspended (for ``runs revert``). Enrolments:
+#: how Moodle enrolled the person (``manual`` by the bridge, ``cohort`` through one of the
+#: bridge's course-audience cohorts, ``other``: already enrolled by someone else, never written)
+#: and why it was suspended. Completions: the enrolment method and its start, for SIASN.
+#: ``run_changes``: every person-level change a run applied, with its reason. ``sources``: the
+#: digest of each manifest source's last successful input. ``state_values``: small named
+#: values (probe results, cursors, measured rates) that need no table of their own.
+_MIGRATION_5 = """
+CREATE TABLE site (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    url          TEXT    NOT NULL,
+    siteurl      TEXT    NOT NULL DEFAULT '',
+    sitename     TEXT    NOT NULL DEFAULT '',
+    release      TEXT    NOT NULL DEFAULT '',
+    token_userid INTEGER NOT NULL DEFAULT 0,
+    recorded_at  INTEGER NOT NULL
+);
+ALTER TABLE accounts ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE accounts ADD COLUMN seen_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN absent_since INTEGER;
+ALTER TABLE accounts ADD COLUMN suspended_reason TEXT;
+ALTER TABLE accounts ADD COLUMN suspended_at INTEGER;
+ALTER TABLE accounts ADD COLUMN suspended_by_run INTEGER;
+ALTER TABLE enrolments ADD COLUMN method TEXT NOT NULL DEFAULT 'manual'
+    CHECK (method IN ('manual', 'cohort', 'other'));
+ALTER TABLE enrolments ADD COLUMN cohort TEXT;
+ALTER TABLE enrolments ADD COLUMN suspended_reason TEXT;
+ALTER TABLE enrolments ADD COLUMN suspended_by_run INTEGER;
+ALTER TABLE completions ADD COLUMN method TEXT NOT NULL DEFAULT 'manual';
+ALTER TABLE completions ADD COLUMN timestarted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE courses ADD COLUMN fullname TEXT NOT NULL DEFAULT '';
+ALTER TABLE cohorts ADD COLUMN adopted INTEGER NOT NULL DEFAULT 0 CHECK (adopted IN (0, 1));
+ALTER TABLE runs ADD COLUMN source TEXT;
+ALTER TABLE runs ADD COLUMN os_user TEXT;
+ALTER TABLE runs ADD COLUMN exit_code INTEGER;
+CREATE TABLE run_changes (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    seq    INTEGER NOT NULL,
+    action TEXT    NOT NULL,
+    nip    TEXT    NOT NULL,
+    unit   TEXT    NOT NULL DEFAULT '',
+    target TEXT    NOT NULL DEFAULT '',
+    reason TEXT    NOT NULL DEFAULT '',
+    detail TEXT,
+    source TEXT    NOT NULL DEFAULT '',
+    row    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX run_changes_nip ON run_changes (nip);
+CREATE TABLE sources (
+    name        TEXT    NOT NULL PRIMARY KEY,
+    digest      TEXT    NOT NULL,
+    last_run_id INTEGER REFERENCES runs (id),
+    updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE state_values (
+    name       TEXT    NOT NULL PRIMARY KEY,
+    value      TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, _MIGRATION_1),
     (2, _MIGRATION_2),
     (3, _MIGRATION_3),
     (4, _MIGRATION_4),
+    (5, _MIGRATION_5),
 )
 #: The schema version this code writes and understands.
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -901,6 +967,28 @@ class Store:
         """Forget units, so a roster without them is no longer compared with them."""
         with self._transaction() as db:
             db.executemany("DELETE FROM units_seen WHERE unit = ?", [(u,) for u in units])
+
+    # -- named values ----------------------------------------------------------------------------
+    def value(self, name: str) -> Any:
+        """The JSON value stored under ``name``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM state_values WHERE name = ?", (name,)
+            ).fetchone()
+        return None if row is None else _load(row[0])
+
+    def set_value(self, name: str, value: object) -> None:
+        """Store a JSON-able ``value`` under ``name`` (None removes it)."""
+        with self._transaction() as db:
+            if value is None:
+                db.execute("DELETE FROM state_values WHERE name = ?", (name,))
+                return
+            db.execute(
+                "INSERT INTO state_values (name, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                (name, _dump(value), self._now()),
+            )
 
     # -- internals -------------------------------------------------------------------------------
     @property
