@@ -1,4 +1,4 @@
-"""Completion-pull benchmark: a first and a repeated pull over ~100,000 pending enrolments.
+"""LedgerEntry-pull benchmark: a first and a repeated pull over ~100,000 pending enrolments.
 
 Usage: ``python bench/bench_pull.py [--people 25000] [--courses 4] [--completed 0.3]``.
 
@@ -151,7 +151,7 @@ def build(people: int, names: list[str], completed: float, seed: int, state: Pat
         mark_course_completed,
         mark_criteria_complete,
     )
-    from moodle_bridge.store import Enrolment, NewAccount, Store
+    from moodle_bridge.store import EnrolmentRow, NewAccount, Store
 
     emulator = Emulator(default_seed())
     world = emulator.world
@@ -233,7 +233,7 @@ def build(people: int, names: list[str], completed: float, seed: int, state: Pat
         run = store.begin_run("bench-setup", UNIT)
         batch = store.journal_batch(run, "enrol_enrol", {"bench": len(pairs)})
         store.confirm_batch(
-            batch, enrolments=(Enrolment(nip, name, False) for nip in nips for name in names)
+            batch, enrolments=(EnrolmentRow(nip, name, False) for nip in nips for name in names)
         )
         store.finish_run(run, "ok")
     emulator.calls.clear()

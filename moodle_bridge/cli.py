@@ -33,7 +33,7 @@ from moodle_bridge.samples import (
     write_roster_csv,
     write_roster_xlsx,
 )
-from moodle_bridge.store import Completion, Enrolment, Store
+from moodle_bridge.store import EnrolmentRow, LedgerEntry, Store
 from moodle_bridge.sync.desired import AccountPolicy
 from moodle_bridge.sync.engine import Engine, SyncOptions, SyncReport
 from moodle_bridge.sync.executor import Progress
@@ -530,8 +530,8 @@ def _gap_state(app: AppContext, unit_name: str, roster: Path, assessments: Path)
     try:
         people = unit.read_roster(roster).people
         database = settings.state.dir / STATE_FILE
-        known: dict[tuple[str, str], Enrolment] = {}
-        completed: list[Completion] = []
+        known: dict[tuple[str, str], EnrolmentRow] = {}
+        completed: list[LedgerEntry] = []
         if database.exists():
             with Store.open(database) as store:
                 known, completed = store.enrolments(), store.completions()

@@ -22,7 +22,7 @@ from moodle_bridge.mappings import CourseOffer
 from moodle_bridge.moodle import completion as moodle_completion
 from moodle_bridge.moodle import enrol as moodle_enrol
 from moodle_bridge.moodle.api import Caller, CountingCaller
-from moodle_bridge.store import Completion, Store
+from moodle_bridge.store import LedgerEntry, Store
 
 #: ``progress(done)``: ``done`` more people were asked.
 PullProgress = Callable[[int], None]
@@ -116,7 +116,7 @@ def pull_completions(
         pending[nip].add(course)
     report.enrolments_pending = sum(len(c) for c in pending.values())
 
-    def ask(nip: str) -> list[Completion]:
+    def ask(nip: str) -> list[LedgerEntry]:
         courses = moodle_enrol.get_users_courses(
             counting, accounts[nip].moodle_id, returnusercount=False
         )
@@ -127,7 +127,7 @@ def pull_completions(
             when = completion_time(counting, course.id, accounts[nip].moodle_id)
             offer = catalogue.get(course.shortname)
             found.append(
-                Completion(
+                LedgerEntry(
                     nip,
                     course.shortname,
                     when or int(time.time()),

@@ -43,11 +43,11 @@ __all__ = [
     "AppliedRow",
     "Batch",
     "BatchState",
-    "Cohort",
-    "Completion",
-    "Enrolment",
+    "CohortRow",
+    "EnrolmentRow",
     "FinalStatus",
     "JournalError",
+    "LedgerEntry",
     "Migration",
     "NewAccount",
     "Ownership",
@@ -162,8 +162,16 @@ class Applied(NamedTuple):
 AppliedRow = Applied | tuple[str, str | None, bool]
 
 
-class Enrolment(NamedTuple):
-    """An enrolment the bridge made: course by shortname, as the bridge last set it."""
+EnrolMethod = Literal["manual", "cohort", "other"]
+
+
+class EnrolmentRow(NamedTuple):
+    """An enrolment the bridge knows of: course by shortname, as the bridge last set it.
+
+    ``method``: ``manual`` (the bridge enrolled the person), ``cohort`` (through the bridge's
+    audience cohort ``cohort`` of the course) or ``other`` (someone else enrolled the person
+    before the bridge would have: counted for the cap and pulled, never written).
+    """
 
     nip: str
     course: str
@@ -172,9 +180,11 @@ class Enrolment(NamedTuple):
     timeend: int = 0
     #: When the bridge first made it (set by the store; ignored when recording).
     enrolled_at: int = 0
+    method: EnrolMethod = "manual"
+    cohort: str | None = None
 
 
-class Completion(NamedTuple):
+class LedgerEntry(NamedTuple):
     """A course completion in the ledger: who, which course, when, and what it was worth."""
 
     nip: str
@@ -184,15 +194,20 @@ class Completion(NamedTuple):
     competency: str = ""
     to_level: int = 0
     source: str = "moodle"
+    #: How the person was enrolled (see :class:`EnrolmentRow`) and when the enrolment started.
+    method: str = "manual"
+    timestarted: int = 0
 
 
-class Cohort(NamedTuple):
+class CohortRow(NamedTuple):
     """A cohort the bridge knows, found in Moodle or created by the bridge."""
 
     idnumber: str
     moodle_id: int | None
     name: str
     created_by_bridge: bool
+    #: Found in Moodle and taken over on purpose (``--adopt-cohorts``).
+    adopted: bool = False
 
 
 class Run(NamedTuple):
@@ -457,11 +472,12 @@ WHERE nip = ?
 """
 
 _UPSERT_COHORT = """
-INSERT INTO cohorts (idnumber, moodle_id, name, created_by_bridge, updated_at)
-VALUES (?, ?, ?, ?, ?)
+INSERT INTO cohorts (idnumber, moodle_id, name, created_by_bridge, adopted, updated_at)
+VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (idnumber) DO UPDATE SET
     moodle_id = excluded.moodle_id, name = excluded.name,
     created_by_bridge = max(created_by_bridge, excluded.created_by_bridge),
+    adopted = max(adopted, excluded.adopted),
     updated_at = excluded.updated_at
 """
 
@@ -707,10 +723,10 @@ class Store:
         *,
         accounts: Iterable[NewAccount] = (),
         applied: Iterable[AppliedRow] = (),
-        cohorts: Iterable[Cohort] = (),
+        cohorts: Iterable[CohortRow] = (),
         members_added: Iterable[tuple[str, str]] = (),
         members_removed: Iterable[tuple[str, str]] = (),
-        enrolments: Iterable[Enrolment] = (),
+        enrolments: Iterable[EnrolmentRow] = (),
     ) -> None:
         """Record Moodle's answer to an open batch, and what it changed, in ONE transaction.
 
@@ -752,10 +768,10 @@ class Store:
         run_id: int | None = None,
         accounts: Iterable[NewAccount] = (),
         applied: Iterable[AppliedRow] = (),
-        cohorts: Iterable[Cohort] = (),
+        cohorts: Iterable[CohortRow] = (),
         members_added: Iterable[tuple[str, str]] = (),
         members_removed: Iterable[tuple[str, str]] = (),
-        enrolments: Iterable[Enrolment] = (),
+        enrolments: Iterable[EnrolmentRow] = (),
     ) -> None:
         """Settle an open batch of an earlier run after re-checking it against Moodle.
 
@@ -807,21 +823,21 @@ class Store:
         return [_batch(row) for row in rows]
 
     # -- cohorts ---------------------------------------------------------------------------------
-    def cohort(self, idnumber: str) -> Cohort | None:
+    def cohort(self, idnumber: str) -> CohortRow | None:
         """The cohort ``idnumber``, or None."""
         with self._lock:
             row = self._db.execute(
-                "SELECT idnumber, moodle_id, name, created_by_bridge FROM cohorts "
+                "SELECT idnumber, moodle_id, name, created_by_bridge, adopted FROM cohorts "
                 "WHERE idnumber = ?",
                 (idnumber,),
             ).fetchone()
         return None if row is None else _cohort(row)
 
-    def cohorts(self) -> dict[str, Cohort]:
+    def cohorts(self) -> dict[str, CohortRow]:
         """Every known cohort, keyed by idnumber."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT idnumber, moodle_id, name, created_by_bridge FROM cohorts"
+                "SELECT idnumber, moodle_id, name, created_by_bridge, adopted FROM cohorts"
             ).fetchall()
         return {row[0]: _cohort(row) for row in rows}
 
@@ -833,7 +849,9 @@ class Store:
         Raises StoreError when ``moodle_id`` is recorded for another cohort.
         """
         with self._transaction() as db:
-            _write_cohorts(db, [Cohort(idnumber, moodle_id, name, created_by_bridge)], self._now())
+            _write_cohorts(
+                db, [CohortRow(idnumber, moodle_id, name, created_by_bridge)], self._now()
+            )
 
     def remove_cohort(self, idnumber: str) -> None:
         """Forget a cohort and the memberships recorded in it."""
@@ -883,16 +901,20 @@ class Store:
                 [(name, moodle_id, now) for name, moodle_id in ids.items()],
             )
 
-    def enrolments(self) -> dict[tuple[str, str], Enrolment]:
+    def enrolments(self) -> dict[tuple[str, str], EnrolmentRow]:
         """The enrolments the bridge made: (nip, course shortname) -> as last set."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT nip, course, suspended, timestart, timeend, enrolled_at FROM enrolments"
+                "SELECT nip, course, suspended, timestart, timeend, enrolled_at, method, cohort "
+                "FROM enrolments"
             ).fetchall()
-        return {(r[0], r[1]): Enrolment(r[0], r[1], r[2] == 1, r[3], r[4], r[5]) for r in rows}
+        return {
+            (r[0], r[1]): EnrolmentRow(r[0], r[1], r[2] == 1, r[3], r[4], r[5], r[6], r[7])
+            for r in rows
+        }
 
     # -- the completion ledger -------------------------------------------------------------------
-    def record_completions(self, rows: Iterable[Completion]) -> int:
+    def record_completions(self, rows: Iterable[LedgerEntry]) -> int:
         """Add completions to the ledger; one already there is kept as it was. Returns how many
         were new."""
         now = self._now()
@@ -900,16 +922,17 @@ class Store:
             before = db.total_changes
             db.executemany(
                 "INSERT OR IGNORE INTO completions (nip, course, timecompleted, jp, competency, "
-                "to_level, source, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "to_level, source, method, timestarted, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(*row, now) for row in rows],
             )
             return int(db.total_changes - before)
 
-    def completions(self, *, since: int = 0, until: int | None = None) -> list[Completion]:
+    def completions(self, *, since: int = 0, until: int | None = None) -> list[LedgerEntry]:
         """Ledger entries completed in ``[since, until)``, oldest first."""
         query = (
-            "SELECT nip, course, timecompleted, jp, competency, to_level, source "
-            "FROM completions WHERE timecompleted >= ?"
+            "SELECT nip, course, timecompleted, jp, competency, to_level, source, method, "
+            "timestarted FROM completions WHERE timecompleted >= ?"
         )
         params: list[int] = [since]
         if until is not None:
@@ -917,7 +940,7 @@ class Store:
             params.append(until)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY timecompleted, nip, course", params)
-            return [Completion(*row) for row in rows.fetchall()]
+            return [LedgerEntry(*row) for row in rows.fetchall()]
 
     def mark_checked(self, keys: Iterable[tuple[str, str]]) -> None:
         """Remember when these (nip, course) enrolments were last asked about completion."""
@@ -1027,10 +1050,10 @@ class Store:
         *,
         accounts: Iterable[NewAccount] = (),
         applied: Iterable[AppliedRow] = (),
-        cohorts: Iterable[Cohort] = (),
+        cohorts: Iterable[CohortRow] = (),
         members_added: Iterable[tuple[str, str]] = (),
         members_removed: Iterable[tuple[str, str]] = (),
-        enrolments: Iterable[Enrolment] = (),
+        enrolments: Iterable[EnrolmentRow] = (),
     ) -> None:
         text = _dump(result)
         enrolment_rows = list(enrolments)
@@ -1258,8 +1281,11 @@ def _write_applied(db: sqlite3.Connection, rows: Sequence[AppliedRow], now: int)
         raise UnknownAccount(msg, unknown)
 
 
-def _write_cohorts(db: sqlite3.Connection, rows: Sequence[Cohort], now: int) -> None:
-    params = [(c.idnumber, c.moodle_id, c.name, int(c.created_by_bridge), now) for c in rows]
+def _write_cohorts(db: sqlite3.Connection, rows: Sequence[CohortRow], now: int) -> None:
+    params = [
+        (c.idnumber, c.moodle_id, c.name, int(c.created_by_bridge), int(c.adopted), now)
+        for c in rows
+    ]
     try:
         db.executemany(_UPSERT_COHORT, params)
     except sqlite3.IntegrityError as exc:
@@ -1285,14 +1311,22 @@ def _write_members(
     db.executemany("DELETE FROM cohort_members WHERE cohort_idnumber = ? AND nip = ?", removed)
 
 
-def _write_enrolments(db: sqlite3.Connection, rows: Sequence[Enrolment], now: int) -> None:
+def _write_enrolments(db: sqlite3.Connection, rows: Sequence[EnrolmentRow], now: int) -> None:
     try:
         db.executemany(
             "INSERT INTO enrolments (nip, course, suspended, timestart, timeend, updated_at, "
-            "enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (nip, course) DO UPDATE SET "
+            "enrolled_at, method, cohort) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (nip, course) DO UPDATE SET "
             "suspended = excluded.suspended, timestart = excluded.timestart, "
-            "timeend = excluded.timeend, updated_at = excluded.updated_at",
-            [(e.nip, e.course, int(e.suspended), e.timestart, e.timeend, now, now) for e in rows],
+            "timeend = excluded.timeend, updated_at = excluded.updated_at, "
+            "method = excluded.method, cohort = excluded.cohort",
+            [
+                (
+                    *(e.nip, e.course, int(e.suspended), e.timestart, e.timeend, now, now),
+                    *(e.method, e.cohort),
+                )
+                for e in rows
+            ],
         )
     except sqlite3.IntegrityError as exc:
         msg = "cannot record enrolments: an account is not recorded"
@@ -1304,8 +1338,8 @@ def _account(row: Sequence[Any]) -> Account:
     return Account(row[0], row[1], row[2], row[3], row[4], row[5], row[6] == 1, row[7], row[8])
 
 
-def _cohort(row: Sequence[Any]) -> Cohort:
-    return Cohort(row[0], row[1], row[2], row[3] == 1)
+def _cohort(row: Sequence[Any]) -> CohortRow:
+    return CohortRow(row[0], row[1], row[2], row[3] == 1, row[4] == 1)
 
 
 def _run(row: Sequence[Any]) -> Run:

@@ -53,7 +53,7 @@ from moodle_bridge.reports.ledger import (
     year_bounds,
 )
 from moodle_bridge.roster.person import Person
-from moodle_bridge.store import Completion, Enrolment, Store
+from moodle_bridge.store import EnrolmentRow, LedgerEntry, Store
 from moodle_bridge.sync.desired import PROFILE_PREFIX
 
 __all__ = [
@@ -202,7 +202,7 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 def build_reports(
     people: Sequence[Person],
-    completions: Sequence[Completion],
+    completions: Sequence[LedgerEntry],
     *,
     unit: str,
     year: int,
@@ -213,7 +213,7 @@ def build_reports(
     course_names: Mapping[str, str] | None = None,
     organiser: str = DEFAULT_ORGANISER,
     jp_minimum: int = DEFAULT_JP_MINIMUM,
-    enrolments: Mapping[tuple[str, str], Enrolment] | None = None,
+    enrolments: Mapping[tuple[str, str], EnrolmentRow] | None = None,
     open_by_competency: Mapping[str, int] | None = None,
     csv_delimiter: str = ",",
     generated: dt.datetime | None = None,

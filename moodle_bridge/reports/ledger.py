@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from moodle_bridge.competency import GapPlan, Status
 from moodle_bridge.mappings import CourseOffer, Mappings
 from moodle_bridge.roster.person import Person
-from moodle_bridge.store import Completion, Enrolment
+from moodle_bridge.store import EnrolmentRow, LedgerEntry
 
 __all__ = [
     "ALL_UNITS",
@@ -143,14 +143,14 @@ class Ledger:
 
 def build_ledger(
     people: Sequence[Person],
-    completions: Sequence[Completion],
+    completions: Sequence[LedgerEntry],
     *,
     unit: str,
     year: int,
     mappings: Mapping[str, Mappings] | None = None,
     open_gaps: Mapping[str, int] | None = None,
     enrolled: Mapping[str, int] | None = None,
-    enrolments: Mapping[tuple[str, str], Enrolment] | None = None,
+    enrolments: Mapping[tuple[str, str], EnrolmentRow] | None = None,
     course_names: Mapping[str, str] | None = None,
     organiser: str = DEFAULT_ORGANISER,
     jp_minimum: int = DEFAULT_JP_MINIMUM,
@@ -159,7 +159,7 @@ def build_ledger(
 
     ``mappings`` is unit -> :class:`Mappings` (the person's own unit is asked first, then the
     others, for a competency's kind and a course's window). ``open_gaps`` and ``enrolled`` are
-    NIP -> count. ``enrolments`` is (NIP, course) -> :class:`Enrolment` as the store returns
+    NIP -> count. ``enrolments`` is (NIP, course) -> :class:`EnrolmentRow` as the store returns
     them; when ``enrolled`` is not given it is counted from ``enrolments``.
     """
     chosen = select_people(people, unit)

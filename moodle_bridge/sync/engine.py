@@ -25,7 +25,7 @@ from moodle_bridge.moodle.api import Caller, CountingCaller
 from moodle_bridge.roster.assessment import Assessment
 from moodle_bridge.roster.generic import RosterResult
 from moodle_bridge.roster.person import RowError
-from moodle_bridge.store import Batch, Cohort, FinalStatus, NewAccount, Store
+from moodle_bridge.store import Batch, CohortRow, FinalStatus, NewAccount, Store
 from moodle_bridge.sync.desired import (
     AccountPolicy,
     AccountRules,
@@ -363,7 +363,7 @@ class Engine:
         elif batch.action == "create_cohorts":
             idnumbers: list[str] = payload.get("idnumbers", [])
             cohorts = [
-                Cohort(c.idnumber, c.id, c.name, True)
+                CohortRow(c.idnumber, c.id, c.name, True)
                 for c in find_cohorts(self.caller, idnumbers).values()
             ]
             self._resolve(batch, run_id, {"found": len(cohorts)}, cohorts=cohorts)
@@ -552,8 +552,8 @@ class Engine:
                         member,
                         None,
                         f"course {course} is declared cohort-synced to {cohort}, but Moodle did "
-                        "not enrol the new member: link the cohort to the course (Enrolment "
-                        "methods > Cohort sync) or set the catalogue row's mode to manual",
+                        "not enrol the new member: link the cohort to the course (EnrolmentRow "
+                        "methods > CohortRow sync) or set the catalogue row's mode to manual",
                     )
                 )
 

@@ -20,7 +20,7 @@ from moodle_bridge.moodle import enrol as moodle_enrol
 from moodle_bridge.moodle import users as moodle_users
 from moodle_bridge.moodle.api import Caller
 from moodle_bridge.moodle.encoding import value_field_count
-from moodle_bridge.store import Applied, Cohort, Enrolment, NewAccount, Store
+from moodle_bridge.store import Applied, CohortRow, EnrolmentRow, NewAccount, Store
 from moodle_bridge.sync.batching import Refused, bisect_send, chunk_by_fields
 from moodle_bridge.sync.desired import PROFILE_PREFIX, Record, fingerprint
 from moodle_bridge.sync.planner import (
@@ -267,8 +267,8 @@ class Executor:
             if idnumber not in found
         ]
         created = moodle_cohorts.create_cohorts(self.caller, new) if new else []
-        known = [Cohort(c.idnumber, c.id, c.name, False) for c in found.values()]
-        known += [Cohort(c.idnumber, c.id, c.name, True) for c in created]
+        known = [CohortRow(c.idnumber, c.id, c.name, False) for c in found.values()]
+        known += [CohortRow(c.idnumber, c.id, c.name, True) for c in created]
         self.store.confirm_batch(batch, {"created": len(created)}, cohorts=known)
         for cohort in known:
             cohort_ids[cohort.idnumber] = int(cohort.moodle_id or 0)
@@ -580,7 +580,7 @@ class Executor:
                     batch,
                     {"count": len(items)},
                     enrolments=[
-                        Enrolment(c.nip, c.course, c.suspended, c.timestart, c.timeend)
+                        EnrolmentRow(c.nip, c.course, c.suspended, c.timestart, c.timeend)
                         for c in items
                     ],
                 )

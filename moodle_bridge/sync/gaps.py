@@ -14,8 +14,7 @@ from moodle_bridge.competency import Completion, CurrentEnrolment, GapPlan, plan
 from moodle_bridge.mappings import Mappings, load_mappings
 from moodle_bridge.roster.assessment import Assessment
 from moodle_bridge.roster.person import Person, RowError
-from moodle_bridge.store import Completion as LedgerEntry
-from moodle_bridge.store import Enrolment
+from moodle_bridge.store import EnrolmentRow, LedgerEntry
 from moodle_bridge.sync.planner import WantedEnrolment
 from moodle_bridge.units import CohortSpec
 
@@ -81,7 +80,7 @@ def gap_state(
     people: Sequence[Person],
     reader: AssessmentReader,
     inputs: GapInputs,
-    known: Mapping[tuple[str, str], Enrolment],
+    known: Mapping[tuple[str, str], EnrolmentRow],
     completed: Iterable[LedgerEntry] = (),
 ) -> GapState:
     """Plan every active person's courses and turn the plan into Moodle terms.

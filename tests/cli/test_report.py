@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from moodle_bridge.cli import main
-from moodle_bridge.store import Completion, NewAccount, Store
+from moodle_bridge.store import LedgerEntry, NewAccount, Store
 
 NIP_A, NIP_B = "198001012005011001", "198203152006042002"
 JAN_2026 = 1_767_225_600  # 2026-01-01 07:00 WIB
@@ -27,9 +27,9 @@ def test_report_totals_jp_per_person_from_the_ledger(tmp_path: Path):
             NewAccount(NIP_B, 11, NIP_B, "PENDIS", "h", record=record("=Siti", "R", "MAN 2")),
         ])
         store.record_completions([
-            Completion(NIP_A, "MAN-INTEG-12", JAN_2026, 20, "MAN-INTEG", 2),
-            Completion(NIP_A, "SOS-KULT-23", JAN_2026 + 86400, 12, "SOS-KULT", 3),
-            Completion(NIP_B, "MAN-INTEG-12", JAN_2026 - 86400 * 2, 20, "MAN-INTEG", 2),
+            LedgerEntry(NIP_A, "MAN-INTEG-12", JAN_2026, 20, "MAN-INTEG", 2),
+            LedgerEntry(NIP_A, "SOS-KULT-23", JAN_2026 + 86400, 12, "SOS-KULT", 3),
+            LedgerEntry(NIP_B, "MAN-INTEG-12", JAN_2026 - 86400 * 2, 20, "MAN-INTEG", 2),
         ])
     config = tmp_path / "moodle-bridge.toml"
     config.write_text(f'[state]\ndir = "{state}"\n')

@@ -25,7 +25,7 @@ import pytest
 
 from moodle_bridge.completions import SOURCE_PULL_TIME
 from moodle_bridge.emulator.completion import add_self_completion
-from moodle_bridge.store import Completion, Store
+from moodle_bridge.store import LedgerEntry, Store
 from tests.e2e.conftest import Bridge, Run, nip, person, write_assessments, write_tables
 
 UNIT = "PENDIS"
@@ -135,7 +135,7 @@ class Site:
     def pull(self, *options: str) -> Run:
         return self.bridge.invoke("completions", "pull", "--json", *options)
 
-    def ledger(self) -> list[Completion]:
+    def ledger(self) -> list[LedgerEntry]:
         with Store.open(self.store_path) as store:
             return store.completions()
 

@@ -23,7 +23,7 @@ import pytest
 from moodle_bridge.reports import CHART_IDS, build_reports
 from moodle_bridge.reports.ledger import WIB
 from moodle_bridge.roster.person import Person
-from moodle_bridge.store import Completion, Enrolment
+from moodle_bridge.store import EnrolmentRow, LedgerEntry
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -72,10 +72,10 @@ def test_the_console_scan_sees_errors(tmp_path: Path) -> None:
     assert any("Uncaught" in line for line in problems(result.stderr)), result.stderr[-2000:]
 
 
-def ledger() -> tuple[list[Person], list[Completion], dict[tuple[str, str], Enrolment]]:
+def ledger() -> tuple[list[Person], list[LedgerEntry], dict[tuple[str, str], EnrolmentRow]]:
     people: list[Person] = []
-    completions: list[Completion] = []
-    enrolments: dict[tuple[str, str], Enrolment] = {}
+    completions: list[LedgerEntry] = []
+    enrolments: dict[tuple[str, str], EnrolmentRow] = {}
     for i in range(60):
         nip = f"19800101200501{i:04d}"
         people.append(
@@ -92,9 +92,9 @@ def ledger() -> tuple[list[Person], list[Completion], dict[tuple[str, str], Enro
             course = f"COURSE-{k}"
             when = dt.datetime(2025, 1 + (i + k) % 12, 1 + i % 28, 10, tzinfo=WIB)
             completions.append(
-                Completion(nip, course, int(when.timestamp()), 8 + 4 * k, f"TEK-{k}", 2)
+                LedgerEntry(nip, course, int(when.timestamp()), 8 + 4 * k, f"TEK-{k}", 2)
             )
-            enrolments[(nip, course)] = Enrolment(nip, course, False)
+            enrolments[(nip, course)] = EnrolmentRow(nip, course, False)
     return people, completions, enrolments
 
 

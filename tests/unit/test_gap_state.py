@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from moodle_bridge.roster.person import Person
-from moodle_bridge.store import Enrolment
+from moodle_bridge.store import EnrolmentRow
 from moodle_bridge.sync.gaps import GapInputs, gap_state
 from moodle_bridge.units import discover_units
 
@@ -43,7 +43,7 @@ def test_a_seat_taken_today_in_an_old_window_stays_taken(tmp_path: Path):
     assert len(first.wanted) == 1
     # What the bridge records after enrolling: the window's start, and today.
     known = {
-        key: Enrolment(w.nip, w.course, False, w.timestart, w.timeend, int(time.time()))
+        key: EnrolmentRow(w.nip, w.course, False, w.timestart, w.timeend, int(time.time()))
         for key, w in first.wanted.items()
     }
     second = gap_state(people, unit, inputs, known)
@@ -78,7 +78,7 @@ def test_a_training_in_next_years_window_counts_against_this_years_cap(tmp_path:
     first = gap_state([person], unit, inputs, {})
     assert len(first.wanted) == 1
     known = {
-        key: Enrolment(w.nip, w.course, False, w.timestart, w.timeend, int(time.time()))
+        key: EnrolmentRow(w.nip, w.course, False, w.timestart, w.timeend, int(time.time()))
         for key, w in first.wanted.items()
     }
     second = gap_state([person], unit, inputs, known)

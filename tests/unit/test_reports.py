@@ -26,7 +26,7 @@ from moodle_bridge.reports import (
 from moodle_bridge.reports.exports import csv_bytes, xlsx_bytes
 from moodle_bridge.reports.ledger import WIB
 from moodle_bridge.roster.person import Person
-from moodle_bridge.store import Completion, Enrolment
+from moodle_bridge.store import EnrolmentRow, LedgerEntry
 
 NIP_A = "197501012000031001"
 NIP_B = "198002022005012002"
@@ -56,19 +56,19 @@ PEOPLE = [
 
 COMPLETIONS = [
     # A: a PENDIS course in March (20 JP) ...
-    Completion(NIP_A, "PENDIS-X", at(2025, 3, 10), 20, "TEK-A", 2),
+    LedgerEntry(NIP_A, "PENDIS-X", at(2025, 3, 10), 20, "TEK-A", 2),
     # ... one the evening of 31 December 2024 in Jakarta (already 2024-12-31 16:30 UTC): excluded
-    Completion(NIP_A, "PENDIS-Y", at(2024, 12, 31, 23, 30), 12, "TEK-A", 3),
+    LedgerEntry(NIP_A, "PENDIS-Y", at(2024, 12, 31, 23, 30), 12, "TEK-A", 3),
     # ... and a BIMAS_ISLAM course half an hour into 2025 in Jakarta (still 2024 in UTC): counted
-    Completion(NIP_A, "BIMAS-Z", at(2025, 1, 1, 0, 30), 8, "SOS-C", 2),
+    LedgerEntry(NIP_A, "BIMAS-Z", at(2025, 1, 1, 0, 30), 8, "SOS-C", 2),
     # B: 12 JP in 2025 (below 20), and 30 more in 2026 that do not count for 2025
-    Completion(NIP_B, "PENDIS-X", at(2025, 3, 12), 12, "TEK-A", 2),
-    Completion(NIP_B, "BIMAS-Z", at(2026, 1, 5), 30, "SOS-C", 2),
+    LedgerEntry(NIP_B, "PENDIS-X", at(2025, 3, 12), 12, "TEK-A", 2),
+    LedgerEntry(NIP_B, "BIMAS-Z", at(2026, 1, 5), 30, "SOS-C", 2),
     # C (another unit) and X (not in the roster)
-    Completion(NIP_C, "BIMAS-Z", at(2025, 6, 1), 24, "SOS-C", 2),
-    Completion(NIP_X, "PENDIS-X", at(2025, 6, 1), 20, "TEK-A", 2),
+    LedgerEntry(NIP_C, "BIMAS-Z", at(2025, 6, 1), 24, "SOS-C", 2),
+    LedgerEntry(NIP_X, "PENDIS-X", at(2025, 6, 1), 20, "TEK-A", 2),
     # one payload person completes too, so the SIASN export carries a payload name
-    Completion(PAYLOAD_NIPS[0], "PENDIS-X", at(2025, 5, 2), 20, "TEK-A", 2),
+    LedgerEntry(PAYLOAD_NIPS[0], "PENDIS-X", at(2025, 5, 2), 20, "TEK-A", 2),
 ]
 
 MAPPINGS = {
@@ -90,9 +90,9 @@ MAPPINGS = {
 }
 
 ENROLMENTS = {
-    (NIP_A, "PENDIS-X"): Enrolment(NIP_A, "PENDIS-X", False, at(2025, 2, 15, 8)),
-    (NIP_A, "MAN-Q"): Enrolment(NIP_A, "MAN-Q", False),
-    (NIP_B, "PENDIS-X"): Enrolment(NIP_B, "PENDIS-X", False),
+    (NIP_A, "PENDIS-X"): EnrolmentRow(NIP_A, "PENDIS-X", False, at(2025, 2, 15, 8)),
+    (NIP_A, "MAN-Q"): EnrolmentRow(NIP_A, "MAN-Q", False),
+    (NIP_B, "PENDIS-X"): EnrolmentRow(NIP_B, "PENDIS-X", False),
 }
 NAMES = {"PENDIS-X": "Pembelajaran Alpha di Madrasah"}
 

@@ -27,10 +27,10 @@ from moodle_bridge.store import (
     Account,
     AccountConflict,
     Applied,
-    Cohort,
-    Completion,
-    Enrolment,
+    CohortRow,
+    EnrolmentRow,
     JournalError,
+    LedgerEntry,
     NewAccount,
     SchemaTooNew,
     Store,
@@ -521,7 +521,7 @@ def test_confirm_records_the_answer_and_the_accounts_together(store: Store, cloc
             NewAccount(NIP_B, 502, NIP_B, "BIMAS", "hb"),
         ],
         applied=[(NIP_C, "hc2", True)],
-        cohorts=[Cohort("kemenag-pendis", 8, "Pendidikan Islam", True)],
+        cohorts=[CohortRow("kemenag-pendis", 8, "Pendidikan Islam", True)],
         members_added=[("kemenag-bimas", NIP_A), ("kemenag-pendis", NIP_B)],
     )
     batch = store.batch(batch_id)
@@ -678,7 +678,7 @@ def test_cohorts_and_their_members(store: Store):
     store.record_cohort("kemenag-bimas", 7, "Bimas Islam (baru)", created_by_bridge=True)
     store.record_cohort("kemenag-bimas", 7, "Bimas Islam", created_by_bridge=False)
     store.record_cohort("kemenag-pendis", 8, "Pendidikan Islam", created_by_bridge=False)
-    assert store.cohort("kemenag-bimas") == Cohort("kemenag-bimas", 7, "Bimas Islam", True)
+    assert store.cohort("kemenag-bimas") == CohortRow("kemenag-bimas", 7, "Bimas Islam", True)
     assert store.cohort("nope") is None
     assert set(store.cohorts()) == {"kemenag-bimas", "kemenag-pendis"}
 
@@ -884,26 +884,30 @@ def test_enrolments_are_recorded_with_their_batch(tmp_path: Path):
         store.record_courses({"TEK-KEU-1": 5})
         run = store.begin_run("sync", "PENDIS")
         batch = store.journal_batch(run, "enrol", {"n": 1})
-        store.confirm_batch(batch, None, enrolments=[Enrolment(NIP_A, "TEK-KEU-1", False, 10, 20)])
+        store.confirm_batch(
+            batch, None, enrolments=[EnrolmentRow(NIP_A, "TEK-KEU-1", False, 10, 20)]
+        )
         assert store.courses() == {"TEK-KEU-1": 5}
         [made] = store.enrolments().values()
         assert made[:5] == (NIP_A, "TEK-KEU-1", False, 10, 20)
         assert made.enrolled_at > 0
         later = store.journal_batch(run, "enrol", {"n": 1})
-        store.confirm_batch(later, None, enrolments=[Enrolment(NIP_A, "TEK-KEU-1", True, 10, 20)])
+        store.confirm_batch(
+            later, None, enrolments=[EnrolmentRow(NIP_A, "TEK-KEU-1", True, 10, 20)]
+        )
         again = store.enrolments()[(NIP_A, "TEK-KEU-1")]
         assert again.suspended is True
         assert again.enrolled_at == made.enrolled_at, "first enrolment time is kept"
         # An enrolment of someone the bridge does not own is refused, with the batch left open.
         third = store.journal_batch(run, "enrol", {"n": 1})
         with pytest.raises(StoreError):
-            store.confirm_batch(third, None, enrolments=[Enrolment(NIP_B, "TEK-KEU-1", False)])
+            store.confirm_batch(third, None, enrolments=[EnrolmentRow(NIP_B, "TEK-KEU-1", False)])
         assert [b.id for b in store.pending_batches()] == [third]
 
 
 def test_the_completion_ledger_is_append_only(tmp_path: Path):
     with Store.open(tmp_path / "state.db") as store:
-        entry = Completion(NIP_A, "TEK-KEU-1", 1_760_000_000, 20, "TEK-KEU", 2)
+        entry = LedgerEntry(NIP_A, "TEK-KEU-1", 1_760_000_000, 20, "TEK-KEU", 2)
         assert store.record_completions([entry]) == 1
         # Recording it again (a later pull) changes nothing and adds nothing.
         assert store.record_completions([entry._replace(jp=99)]) == 0
