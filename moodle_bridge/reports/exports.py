@@ -27,12 +27,9 @@ directory ``0700``.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -41,6 +38,8 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import Cell as SheetCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+
+from moodle_bridge.files import DIR_MODE, FILE_MODE, private_dir, write_private
 
 __all__ = [
     "DIR_MODE",
@@ -56,10 +55,6 @@ __all__ = [
     "xlsx_bytes",
 ]
 
-#: What a report file's permissions are: read and write for its owner only.
-FILE_MODE = 0o600
-#: What a report directory created here gets: its owner only.
-DIR_MODE = 0o700
 #: A text cell starting with one of these is escaped.
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -138,36 +133,6 @@ def xlsx_bytes(
 
 def _xml(text: str) -> str:
     return _XML_ILLEGAL.sub("\ufffd", text)
-
-
-def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) with mode 0700 when it does not exist.
-
-    An existing directory is used as it is: its mode is the owner's choice (``--out .``
-    must not lock a shared folder); the files written into it are 0600 whatever it allows.
-    """
-    if not path.is_dir():
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        # mkdir's mode is filtered by the umask; say it exactly.
-        os.chmod(path, DIR_MODE)
-    return path
-
-
-def write_private(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically, mode 0600 whatever the umask."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), FILE_MODE)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    return path
 
 
 def write_csv(
