@@ -151,7 +151,7 @@ def build(people: int, names: list[str], completed: float, seed: int, state: Pat
         mark_course_completed,
         mark_criteria_complete,
     )
-    from moodle_bridge.store import EnrolmentRow, NewAccount, Store
+    from moodle_bridge.store import Changes, EnrolmentRow, NewAccount, Store
 
     emulator = Emulator(default_seed())
     world = emulator.world
@@ -232,9 +232,8 @@ def build(people: int, names: list[str], completed: float, seed: int, state: Pat
         store.record_courses(course_ids)
         run = store.begin_run("bench-setup", UNIT)
         batch = store.journal_batch(run, "enrol_enrol", {"bench": len(pairs)})
-        store.confirm_batch(
-            batch, enrolments=(EnrolmentRow(nip, name, False) for nip in nips for name in names)
-        )
+        rows = [EnrolmentRow(nip, name, False) for nip in nips for name in names]
+        store.confirm_batch(batch, None, Changes(enrolments=rows))
         store.finish_run(run, "ok")
     emulator.calls.clear()
     return emulator, len(pairs), len(done)

@@ -21,6 +21,7 @@ method holds the store's lock for its whole transaction.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import socket
@@ -28,6 +29,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, Self, get_args
@@ -109,6 +111,7 @@ FinalStatus = Literal["ok", "record_errors", "guard", "fatal", "crashed"]
 BatchState = Literal["pending", "sent_unconfirmed", "confirmed", "failed", "resolved"]
 
 _FINAL_STATUSES = frozenset(get_args(FinalStatus))
+_SETTLE_VERBS = {"confirmed": "confirm", "failed": "fail", "resolved": "resolve"}
 #: Batches in these states may or may not have reached Moodle: re-check before resending.
 _OPEN_STATES = ("pending", "sent_unconfirmed")
 
@@ -127,6 +130,14 @@ class Account(NamedTuple):
     suspended: bool
     owned_since: int
     updated_at: int
+    #: The roster's date of the latest row that listed the person (0: never recorded).
+    seen_at: int = 0
+    #: When a run first missed the person in their unit's roster (None: not absent).
+    absent_since: int | None = None
+    #: Why (a JSON reason), when and by which run the bridge suspended the account.
+    suspended_reason: str | None = None
+    suspended_at: int | None = None
+    suspended_by_run: int | None = None
 
 
 class NewAccount(NamedTuple):
@@ -145,18 +156,28 @@ class NewAccount(NamedTuple):
     suspended: bool = False
     #: The applied record itself, kept so a later plan can send only the fields that differ.
     record: Mapping[str, Any] | None = None
+    display_name: str = ""
+    #: The roster's date of the row that listed the person.
+    seen_at: int = 0
 
 
 class Applied(NamedTuple):
     """What was just applied to an owned account. A plain ``(nip, hash, suspended)`` works too.
 
     The stored record is replaced by ``record``: None means "not kept", never "unchanged".
+    ``unit``, ``display_name`` and ``seen_at`` are kept as they were when None. ``reason`` is
+    why the account was suspended (JSON); the settling run is recorded with it, and an
+    unsuspended account forgets both, and any absence.
     """
 
     nip: str
     applied_hash: str | None
     suspended: bool
     record: Mapping[str, Any] | None = None
+    unit: str | None = None
+    reason: str | None = None
+    display_name: str | None = None
+    seen_at: int | None = None
 
 
 AppliedRow = Applied | tuple[str, str | None, bool]
@@ -182,6 +203,55 @@ class EnrolmentRow(NamedTuple):
     enrolled_at: int = 0
     method: EnrolMethod = "manual"
     cohort: str | None = None
+    #: Why (JSON) and by which run the bridge suspended it; kept only while suspended.
+    suspended_reason: str | None = None
+    suspended_by_run: int | None = None
+
+
+class PersonChange(NamedTuple):
+    """One person-level change a run applied (or a plan proposes), for people to read.
+
+    ``action``: create, update, move, suspend, unsuspend, cohort_add, cohort_remove,
+    enrol_enrol, enrol_suspend, enrol_reactivate, enrol_retime. ``target`` is the cohort or
+    course; ``reason`` a JSON reason; ``detail`` JSON (changed fields before and after).
+    """
+
+    action: str
+    nip: str
+    unit: str
+    target: str
+    reason: str
+    detail: str | None
+    source: str
+    row: int
+
+
+class SiteIdentity(NamedTuple):
+    """The Moodle site a state belongs to."""
+
+    url: str
+    siteurl: str
+    sitename: str
+    release: str
+    token_userid: int
+
+
+@dataclass
+class Changes:
+    """What one settled batch changed, recorded in the same transaction as its settlement.
+
+    ``accounts`` were created (or adopted), ``applied`` owned accounts were updated,
+    ``cohorts`` created or found, members are ``(cohort_idnumber, nip)``, ``enrolments``
+    made or changed, and ``log`` the person-level lines for the run's change log.
+    """
+
+    accounts: list[NewAccount] = field(default_factory=list)
+    applied: list[AppliedRow] = field(default_factory=list)
+    cohorts: list[CohortRow] = field(default_factory=list)
+    members_added: list[tuple[str, str]] = field(default_factory=list)
+    members_removed: list[tuple[str, str]] = field(default_factory=list)
+    enrolments: list[EnrolmentRow] = field(default_factory=list)
+    log: list[PersonChange] = field(default_factory=list)
 
 
 class LedgerEntry(NamedTuple):
@@ -223,6 +293,10 @@ class Run(NamedTuple):
     #: Process id and host name of the process that began the run.
     pid: int | None
     host: str | None
+    #: The manifest source (or roster) it ran for, who ran it, and how it exited.
+    source: str | None = None
+    os_user: str | None = None
+    exit_code: int | None = None
 
 
 class Batch(NamedTuple):
@@ -448,27 +522,61 @@ MIGRATIONS: tuple[Migration, ...] = (
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 _ACCOUNT_COLUMNS = (
-    "nip, moodle_id, username, unit, how, applied_hash, suspended, owned_since, updated_at"
+    "nip, moodle_id, username, unit, how, applied_hash, suspended, owned_since, updated_at, "
+    "seen_at, absent_since, suspended_reason, suspended_at, suspended_by_run"
 )
-_RUN_COLUMNS = "id, command, unit, status, started_at, finished_at, summary_json, pid, host"
+_RUN_COLUMNS = (
+    "id, command, unit, status, started_at, finished_at, summary_json, pid, host, source, "
+    "os_user, exit_code"
+)
 _BATCH_COLUMNS = (
     "id, run_id, action, payload_json, state, created_at, settled_at, settled_by_run, result_json"
 )
 
 _UPSERT_ACCOUNT = """
 INSERT INTO accounts (nip, moodle_id, username, unit, how, applied_hash, applied_json,
-                      suspended, owned_since, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      suspended, owned_since, updated_at, display_name, seen_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (nip) DO UPDATE SET
     username = excluded.username, unit = excluded.unit,
     applied_hash = excluded.applied_hash, applied_json = excluded.applied_json,
-    suspended = excluded.suspended, updated_at = excluded.updated_at
+    suspended = excluded.suspended, updated_at = excluded.updated_at,
+    display_name = excluded.display_name, seen_at = max(seen_at, excluded.seen_at)
 WHERE accounts.moodle_id = excluded.moodle_id
 """
 
+#: A suspension keeps its reason and run; an unsuspended account forgets them and its absence.
 _UPDATE_APPLIED = """
-UPDATE accounts SET applied_hash = ?, applied_json = ?, suspended = ?, updated_at = ?
-WHERE nip = ?
+UPDATE accounts SET applied_hash = :hash, applied_json = :record, updated_at = :now,
+    unit = coalesce(:unit, unit), display_name = coalesce(:display_name, display_name),
+    seen_at = max(seen_at, coalesce(:seen_at, 0)),
+    suspended_reason = CASE WHEN :suspended THEN coalesce(:reason, suspended_reason) END,
+    suspended_at = CASE WHEN :suspended THEN
+        CASE WHEN suspended THEN suspended_at ELSE :now END END,
+    suspended_by_run = CASE WHEN :suspended THEN
+        CASE WHEN suspended THEN suspended_by_run ELSE :run END END,
+    absent_since = CASE WHEN :suspended THEN absent_since END,
+    suspended = :suspended
+WHERE nip = :nip
+"""
+
+#: A suspended enrolment keeps its reason and the run that suspended it; an active one forgets
+#: them. ``enrolled_at`` is set once, by the first recording.
+_UPSERT_ENROLMENT = """
+INSERT INTO enrolments (nip, course, suspended, timestart, timeend, updated_at, enrolled_at,
+                        method, cohort, suspended_reason, suspended_by_run)
+VALUES (:nip, :course, :suspended, :timestart, :timeend, :now, :now, :method, :cohort,
+        CASE WHEN :suspended THEN :reason END, CASE WHEN :suspended THEN :run END)
+ON CONFLICT (nip, course) DO UPDATE SET
+    suspended = excluded.suspended, timestart = excluded.timestart,
+    timeend = excluded.timeend, updated_at = excluded.updated_at,
+    method = excluded.method, cohort = excluded.cohort,
+    suspended_reason = CASE WHEN excluded.suspended THEN
+        CASE WHEN enrolments.suspended THEN enrolments.suspended_reason
+             ELSE excluded.suspended_reason END END,
+    suspended_by_run = CASE WHEN excluded.suspended THEN
+        CASE WHEN enrolments.suspended THEN enrolments.suspended_by_run
+             ELSE excluded.suspended_by_run END END
 """
 
 _UPSERT_COHORT = """
@@ -592,9 +700,7 @@ class Store:
         with self._lock:
             # Built inline rather than through _account(): this runs for 233,000 rows.
             return {
-                row[0]: Account(
-                    row[0], row[1], row[2], row[3], row[4], row[5], row[6] == 1, row[7], row[8]
-                )
+                row[0]: Account._make((*row[:6], row[6] == 1, *row[7:]))
                 for row in self._db.execute(query, params)
             }
 
@@ -627,19 +733,85 @@ class Store:
         with self._transaction() as db:
             _write_applied(db, list(rows), self._now())
 
+    def record_observations(
+        self, seen: Mapping[str, int], absent_since: Mapping[str, int | None]
+    ) -> None:
+        """Record what a run learnt of owned accounts without writing to Moodle.
+
+        ``seen``: NIP -> the roster date of the row that lists the person now (only ever moves
+        forward). ``absent_since``: NIP -> since when the person is missing from their unit's
+        roster, or None when they are listed again.
+        """
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE accounts SET seen_at = max(seen_at, ?) WHERE nip = ?",
+                [(when, nip) for nip, when in seen.items()],
+            )
+            db.executemany(
+                "UPDATE accounts SET absent_since = ? WHERE nip = ?",
+                [(since, nip) for nip, since in absent_since.items()],
+            )
+
+    # -- the site --------------------------------------------------------------------------------
+    def site(self) -> SiteIdentity | None:
+        """The Moodle site this state belongs to, or None before the first run."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT url, siteurl, sitename, release, token_userid FROM site"
+            ).fetchone()
+        return None if row is None else SiteIdentity(*row)
+
+    def record_site(self, site: SiteIdentity) -> None:
+        """Bind this state to ``site`` (its name and release may be updated later)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO site (id, url, siteurl, sitename, release, token_userid, "
+                "recorded_at) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "url = excluded.url, siteurl = excluded.siteurl, sitename = excluded.sitename, "
+                "release = excluded.release, token_userid = excluded.token_userid",
+                (*site, self._now()),
+            )
+
     # -- runs ------------------------------------------------------------------------------------
-    def begin_run(self, command: str, unit: str | None) -> int:
-        """Record the start of a run of ``command`` (status ``running``); return its id."""
+    def begin_run(self, command: str, unit: str | None, source: str | None = None) -> int:
+        """Record the start of a run of ``command`` (status ``running``); return its id.
+
+        The OS user and host that started it are recorded with it, for the run history.
+        """
         with self._transaction() as db:
             cursor = db.execute(
-                "INSERT INTO runs (command, unit, status, started_at, pid, host) "
-                "VALUES (?, ?, 'running', ?, ?, ?)",
-                (command, unit, self._now(), os.getpid(), socket.gethostname()),
+                "INSERT INTO runs (command, unit, status, started_at, pid, host, source, "
+                "os_user) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+                (
+                    command,
+                    unit,
+                    self._now(),
+                    os.getpid(),
+                    socket.gethostname(),
+                    source,
+                    _os_user(),
+                ),
             )
             return _lastrowid(cursor)
 
-    def finish_run(self, run_id: int, status: FinalStatus, summary: object = None) -> None:
-        """Record how a running run ended, with its JSON-able ``summary``.
+    def run_changes(self, run_id: int) -> list[PersonChange]:
+        """The person-level changes run ``run_id`` applied, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT action, nip, unit, target, reason, detail, source, row FROM run_changes "
+                "WHERE run_id = ? ORDER BY seq",
+                (run_id,),
+            ).fetchall()
+        return [PersonChange(*row) for row in rows]
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: FinalStatus,
+        summary: object = None,
+        exit_code: int | None = None,
+    ) -> None:
+        """Record how a running run ended, with its JSON-able ``summary`` and exit code.
 
         Raises ValueError for a status a run cannot finish with, and JournalError when the
         run is unknown or no longer running (for instance marked crashed by another process).
@@ -650,9 +822,9 @@ class Store:
         text = _dump(summary)
         with self._transaction() as db:
             cursor = db.execute(
-                "UPDATE runs SET status = ?, finished_at = ?, summary_json = ? "
+                "UPDATE runs SET status = ?, finished_at = ?, summary_json = ?, exit_code = ? "
                 "WHERE id = ? AND status = 'running'",
-                (status, self._now(), text, run_id),
+                (status, self._now(), text, exit_code, run_id),
             )
             if cursor.rowcount != 1:
                 raise JournalError(_run_state_message(db, run_id, "finish"))
@@ -664,6 +836,14 @@ class Store:
                 f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
             ).fetchone()
         return None if row is None else _run(row)
+
+    def runs(self, limit: int = 50) -> list[Run]:
+        """The most recent runs, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [_run(row) for row in rows]
 
     def unfinished_runs(self) -> list[Run]:
         """Runs still marked ``running``, oldest first: crashed, or alive in another process.
@@ -717,40 +897,16 @@ class Store:
                 raise JournalError(_batch_state_message(db, batch_id, "mark as sent"))
 
     def confirm_batch(
-        self,
-        batch_id: int,
-        result: object = None,
-        *,
-        accounts: Iterable[NewAccount] = (),
-        applied: Iterable[AppliedRow] = (),
-        cohorts: Iterable[CohortRow] = (),
-        members_added: Iterable[tuple[str, str]] = (),
-        members_removed: Iterable[tuple[str, str]] = (),
-        enrolments: Iterable[EnrolmentRow] = (),
+        self, batch_id: int, result: object = None, changes: Changes | None = None
     ) -> None:
         """Record Moodle's answer to an open batch, and what it changed, in ONE transaction.
 
-        ``accounts`` are the accounts the batch created (or adopted), ``applied`` the owned
-        accounts it updated, ``cohorts`` the cohorts it created or found, and the member
-        rows are ``(cohort_idnumber, nip)``. After a crash the batch is therefore either
-        confirmed with all of this recorded, or still open with none of it.
-        Raises JournalError when the batch is unknown or not open, and AccountConflict,
-        UnknownAccount or StoreError when a change breaks the store's invariants; then
-        nothing is recorded and the batch stays open.
+        After a crash the batch is therefore either confirmed with all of ``changes`` recorded,
+        or still open with none of it. Raises JournalError when the batch is unknown or not
+        open, and AccountConflict, UnknownAccount or StoreError when a change breaks the
+        store's invariants; then nothing is recorded and the batch stays open.
         """
-        self._settle(
-            batch_id,
-            "confirmed",
-            result,
-            None,
-            "confirm",
-            accounts=accounts,
-            applied=applied,
-            cohorts=cohorts,
-            members_added=members_added,
-            members_removed=members_removed,
-            enrolments=enrolments,
-        )
+        self._settle(batch_id, "confirmed", result, None, changes or Changes())
 
     def fail_batch(self, batch_id: int, reason: str, *, result: object = None) -> None:
         """Record that Moodle applied nothing of an open batch (its whole request failed).
@@ -758,41 +914,23 @@ class Store:
         ``reason`` and the optional JSON-able ``result`` are kept as
         ``{"reason": ..., "result": ...}``. Raises JournalError when the batch is not open.
         """
-        self._settle(batch_id, "failed", {"reason": reason, "result": result}, None, "fail")
+        self._settle(batch_id, "failed", {"reason": reason, "result": result}, None, Changes())
 
     def resolve_batch(
         self,
         batch_id: int,
         result: object = None,
+        changes: Changes | None = None,
         *,
         run_id: int | None = None,
-        accounts: Iterable[NewAccount] = (),
-        applied: Iterable[AppliedRow] = (),
-        cohorts: Iterable[CohortRow] = (),
-        members_added: Iterable[tuple[str, str]] = (),
-        members_removed: Iterable[tuple[str, str]] = (),
-        enrolments: Iterable[EnrolmentRow] = (),
     ) -> None:
-        """Settle an open batch of an earlier run after re-checking it against Moodle.
+        """Settle an open batch after re-checking it against Moodle (its answer was lost).
 
-        ``result`` says what the check found; the keyword arguments record what Moodle turned
-        out to hold, exactly as for :meth:`confirm_batch`, in the same transaction.
-        ``run_id`` is the run that did the check (None: the batch's own run). Raises as
-        :meth:`confirm_batch`.
+        ``result`` says what the check found and ``changes`` what Moodle turned out to hold,
+        recorded as for :meth:`confirm_batch`. ``run_id`` is the run that did the check (None:
+        the batch's own run). Raises as :meth:`confirm_batch`.
         """
-        self._settle(
-            batch_id,
-            "resolved",
-            result,
-            run_id,
-            "resolve",
-            accounts=accounts,
-            applied=applied,
-            cohorts=cohorts,
-            members_added=members_added,
-            members_removed=members_removed,
-            enrolments=enrolments,
-        )
+        self._settle(batch_id, "resolved", result, run_id, changes or Changes())
 
     def batch(self, batch_id: int) -> Batch | None:
         """The batch ``batch_id``, or None."""
@@ -905,13 +1043,15 @@ class Store:
         """The enrolments the bridge made: (nip, course shortname) -> as last set."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT nip, course, suspended, timestart, timeend, enrolled_at, method, cohort "
-                "FROM enrolments"
+                "SELECT nip, course, suspended, timestart, timeend, enrolled_at, method, cohort, "
+                "suspended_reason, suspended_by_run FROM enrolments"
             ).fetchall()
-        return {
-            (r[0], r[1]): EnrolmentRow(r[0], r[1], r[2] == 1, r[3], r[4], r[5], r[6], r[7])
-            for r in rows
-        }
+        return {(r[0], r[1]): EnrolmentRow(r[0], r[1], r[2] == 1, *r[3:]) for r in rows}
+
+    def record_enrolments(self, rows: Iterable[EnrolmentRow]) -> None:
+        """Record enrolments that need no write to Moodle (someone else's, found there)."""
+        with self._transaction() as db:
+            _write_enrolments(db, list(rows), self._now())
 
     # -- the completion ledger -------------------------------------------------------------------
     def record_completions(self, rows: Iterable[LedgerEntry]) -> int:
@@ -1046,39 +1186,34 @@ class Store:
         state: BatchState,
         result: object,
         run_id: int | None,
-        verb: str,
-        *,
-        accounts: Iterable[NewAccount] = (),
-        applied: Iterable[AppliedRow] = (),
-        cohorts: Iterable[CohortRow] = (),
-        members_added: Iterable[tuple[str, str]] = (),
-        members_removed: Iterable[tuple[str, str]] = (),
-        enrolments: Iterable[EnrolmentRow] = (),
+        changes: Changes,
     ) -> None:
         text = _dump(result)
-        enrolment_rows = list(enrolments)
-        new_accounts, applied_rows = list(accounts), list(applied)
-        new_cohorts, added, removed = list(cohorts), list(members_added), list(members_removed)
         now = self._now()
         with self._transaction() as db:
             cursor = db.execute(
                 "UPDATE batches SET state = ?, settled_at = ?, result_json = ?, "
                 "settled_by_run = coalesce(?, run_id) "
-                "WHERE id = ? AND state IN ('pending', 'sent_unconfirmed')",
+                "WHERE id = ? AND state IN ('pending', 'sent_unconfirmed') "
+                "RETURNING settled_by_run",
                 (state, now, text, run_id, batch_id),
             )
-            if cursor.rowcount != 1:
-                raise JournalError(_batch_state_message(db, batch_id, verb))
-            if new_cohorts:
-                _write_cohorts(db, new_cohorts, now)
-            if new_accounts:
-                _write_accounts(db, new_accounts, now)
-            if applied_rows:
-                _write_applied(db, applied_rows, now)
-            if added or removed:
-                _write_members(db, added, removed, now)
-            if enrolment_rows:
-                _write_enrolments(db, enrolment_rows, now)
+            settled = cursor.fetchone()
+            if settled is None:
+                raise JournalError(_batch_state_message(db, batch_id, _SETTLE_VERBS[state]))
+            settling_run = int(settled[0])
+            if changes.cohorts:
+                _write_cohorts(db, changes.cohorts, now)
+            if changes.accounts:
+                _write_accounts(db, changes.accounts, now)
+            if changes.applied:
+                _write_applied(db, changes.applied, now, settling_run)
+            if changes.members_added or changes.members_removed:
+                _write_members(db, changes.members_added, changes.members_removed, now)
+            if changes.enrolments:
+                _write_enrolments(db, changes.enrolments, now, settling_run)
+            if changes.log:
+                _write_log(db, settling_run, changes.log)
 
 
 # --- opening ------------------------------------------------------------------------------------
@@ -1224,6 +1359,8 @@ def _write_accounts(db: sqlite3.Connection, rows: Sequence[NewAccount], now: int
             int(a.suspended),
             now,
             now,
+            a.display_name,
+            a.seen_at,
         )
         for a in rows
     ]
@@ -1262,11 +1399,10 @@ def _conflicting(db: sqlite3.Connection, rows: Sequence[NewAccount]) -> list[str
     return sorted(clashes)
 
 
-def _write_applied(db: sqlite3.Connection, rows: Sequence[AppliedRow], now: int) -> None:
-    params = [
-        (row[1], _dump_record(row[3] if len(row) > 3 else None), int(row[2]), now, row[0])
-        for row in rows
-    ]
+def _write_applied(
+    db: sqlite3.Connection, rows: Sequence[AppliedRow], now: int, run_id: int | None = None
+) -> None:
+    params = [_applied_params(Applied(*row), now, run_id) for row in rows]
     changed = db.executemany(_UPDATE_APPLIED, params).rowcount
     if changed != len(rows):
         known = {
@@ -1279,6 +1415,21 @@ def _write_applied(db: sqlite3.Connection, rows: Sequence[AppliedRow], now: int)
         unknown = sorted({row[0] for row in rows} - known)
         msg = f"{len(unknown)} NIP(s) have no owned account to record an applied state for"
         raise UnknownAccount(msg, unknown)
+
+
+def _applied_params(row: Applied, now: int, run_id: int | None) -> dict[str, Any]:
+    return {
+        "nip": row.nip,
+        "hash": row.applied_hash,
+        "suspended": int(row.suspended),
+        "record": _dump_record(row.record),
+        "unit": row.unit,
+        "reason": row.reason,
+        "display_name": row.display_name,
+        "seen_at": row.seen_at,
+        "now": now,
+        "run": run_id,
+    }
 
 
 def _write_cohorts(db: sqlite3.Connection, rows: Sequence[CohortRow], now: int) -> None:
@@ -1311,31 +1462,45 @@ def _write_members(
     db.executemany("DELETE FROM cohort_members WHERE cohort_idnumber = ? AND nip = ?", removed)
 
 
-def _write_enrolments(db: sqlite3.Connection, rows: Sequence[EnrolmentRow], now: int) -> None:
+def _write_enrolments(
+    db: sqlite3.Connection, rows: Sequence[EnrolmentRow], now: int, run_id: int | None = None
+) -> None:
+    params = [
+        {
+            "nip": e.nip,
+            "course": e.course,
+            "suspended": int(e.suspended),
+            "timestart": e.timestart,
+            "timeend": e.timeend,
+            "method": e.method,
+            "cohort": e.cohort,
+            "reason": e.suspended_reason,
+            "run": run_id,
+            "now": now,
+        }
+        for e in rows
+    ]
     try:
-        db.executemany(
-            "INSERT INTO enrolments (nip, course, suspended, timestart, timeend, updated_at, "
-            "enrolled_at, method, cohort) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (nip, course) DO UPDATE SET "
-            "suspended = excluded.suspended, timestart = excluded.timestart, "
-            "timeend = excluded.timeend, updated_at = excluded.updated_at, "
-            "method = excluded.method, cohort = excluded.cohort",
-            [
-                (
-                    *(e.nip, e.course, int(e.suspended), e.timestart, e.timeend, now, now),
-                    *(e.method, e.cohort),
-                )
-                for e in rows
-            ],
-        )
+        db.executemany(_UPSERT_ENROLMENT, params)
     except sqlite3.IntegrityError as exc:
         msg = "cannot record enrolments: an account is not recorded"
         raise StoreError(msg) from exc
 
 
+def _write_log(db: sqlite3.Connection, run_id: int, rows: Sequence[PersonChange]) -> None:
+    (last,) = db.execute(
+        "SELECT coalesce(max(seq), 0) FROM run_changes WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    db.executemany(
+        "INSERT INTO run_changes (run_id, seq, action, nip, unit, target, reason, detail, "
+        "source, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(run_id, last + i, *row) for i, row in enumerate(rows, start=1)],
+    )
+
+
 # --- reading ------------------------------------------------------------------------------------
 def _account(row: Sequence[Any]) -> Account:
-    return Account(row[0], row[1], row[2], row[3], row[4], row[5], row[6] == 1, row[7], row[8])
+    return Account._make((*row[:6], row[6] == 1, *row[7:]))
 
 
 def _cohort(row: Sequence[Any]) -> CohortRow:
@@ -1343,7 +1508,7 @@ def _cohort(row: Sequence[Any]) -> CohortRow:
 
 
 def _run(row: Sequence[Any]) -> Run:
-    return Run(row[0], row[1], row[2], row[3], row[4], row[5], _load(row[6]), row[7], row[8])
+    return Run._make((*row[:6], _load(row[6]), *row[7:]))
 
 
 def _batch(row: Sequence[Any]) -> Batch:
@@ -1372,6 +1537,13 @@ def _lastrowid(cursor: sqlite3.Cursor) -> int:
         msg = "SQLite returned no row id for an insert"
         raise StoreError(msg)
     return rowid
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (containers)
+        return str(os.getuid()) if hasattr(os, "getuid") else ""
 
 
 # --- JSON ---------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from moodle_bridge.store import (
     Account,
     AccountConflict,
     Applied,
+    Changes,
     CohortRow,
     EnrolmentRow,
     JournalError,
@@ -516,13 +517,15 @@ def test_confirm_records_the_answer_and_the_accounts_together(store: Store, cloc
     store.confirm_batch(
         batch_id,
         [{"id": 501, "username": NIP_A}, {"id": 502, "username": NIP_B}],
-        accounts=[
-            NewAccount(NIP_A, 501, NIP_A, "BIMAS", "ha", record={"firstname": "Siti"}),
-            NewAccount(NIP_B, 502, NIP_B, "BIMAS", "hb"),
-        ],
-        applied=[(NIP_C, "hc2", True)],
-        cohorts=[CohortRow("kemenag-pendis", 8, "Pendidikan Islam", True)],
-        members_added=[("kemenag-bimas", NIP_A), ("kemenag-pendis", NIP_B)],
+        Changes(
+            accounts=[
+                NewAccount(NIP_A, 501, NIP_A, "BIMAS", "ha", record={"firstname": "Siti"}),
+                NewAccount(NIP_B, 502, NIP_B, "BIMAS", "hb"),
+            ],
+            applied=[(NIP_C, "hc2", True)],
+            cohorts=[CohortRow("kemenag-pendis", 8, "Pendidikan Islam", True)],
+            members_added=[("kemenag-bimas", NIP_A), ("kemenag-pendis", NIP_B)],
+        ),
     )
     batch = store.batch(batch_id)
     assert batch is not None
@@ -557,15 +560,19 @@ def test_a_confirm_that_breaks_an_invariant_records_nothing(store: Store):
         store.confirm_batch(
             batch_id,
             {"ok": True},
-            accounts=[
-                NewAccount(NIP_A, 501, NIP_A, "BIMAS", "ha"),
-                NewAccount(NIP_B, 1000, NIP_B, "BIMAS", "hb"),
-            ],
+            Changes(
+                accounts=[
+                    NewAccount(NIP_A, 501, NIP_A, "BIMAS", "ha"),
+                    NewAccount(NIP_B, 1000, NIP_B, "BIMAS", "hb"),
+                ]
+            ),
         )
     with pytest.raises(StoreError, match="cohort or an account is not recorded"):
-        store.confirm_batch(batch_id, {"ok": True}, members_added=[("kemenag-nowhere", NIP_C)])
+        store.confirm_batch(
+            batch_id, {"ok": True}, Changes(members_added=[("kemenag-nowhere", NIP_C)])
+        )
     with pytest.raises(UnknownAccount):
-        store.confirm_batch(batch_id, None, applied=[(NIP_A, "x", False)])
+        store.confirm_batch(batch_id, None, Changes(applied=[(NIP_A, "x", False)]))
     assert [b.id for b in store.pending_batches()] == [batch_id]
     batch = store.batch(batch_id)
     assert batch is not None
@@ -608,7 +615,7 @@ def test_pending_batches_survive_a_crash_and_are_resolved_by_the_next_run(tmp_pa
     first_run = crashed.begin_run("sync", "BIMAS")
     done = crashed.journal_batch(first_run, "create_users", {"nips": [NIP_A]})
     crashed.confirm_batch(
-        done, [{"id": 501}], accounts=[NewAccount(NIP_A, 501, NIP_A, "BIMAS", "ha")]
+        done, [{"id": 501}], Changes(accounts=[NewAccount(NIP_A, 501, NIP_A, "BIMAS", "ha")])
     )
     lost = crashed.journal_batch(first_run, "create_users", {"nips": [NIP_B]})
     unsent = crashed.journal_batch(first_run, "create_users", {"nips": [NIP_C]})
@@ -627,8 +634,8 @@ def test_pending_batches_survive_a_crash_and_are_resolved_by_the_next_run(tmp_pa
         store.resolve_batch(
             lost,
             {"found": {NIP_B: 502}},
+            Changes(accounts=[NewAccount(NIP_B, 502, NIP_B, "BIMAS", "hb")]),
             run_id=resume,
-            accounts=[NewAccount(NIP_B, 502, NIP_B, "BIMAS", "hb")],
         )
         store.resolve_batch(unsent, {"found": {}, "missing": [NIP_C]}, run_id=resume)
         assert store.pending_batches() == []
@@ -656,7 +663,7 @@ def test_the_store_can_be_shared_between_worker_threads(store: Store):
                 store.confirm_batch(
                     batch_ids[i],
                     {"id": i + 1},
-                    accounts=[NewAccount(nip(i), i + 1, nip(i), "BIMAS", "h")],
+                    Changes(accounts=[NewAccount(nip(i), i + 1, nip(i), "BIMAS", "h")]),
                 )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -885,7 +892,7 @@ def test_enrolments_are_recorded_with_their_batch(tmp_path: Path):
         run = store.begin_run("sync", "PENDIS")
         batch = store.journal_batch(run, "enrol", {"n": 1})
         store.confirm_batch(
-            batch, None, enrolments=[EnrolmentRow(NIP_A, "TEK-KEU-1", False, 10, 20)]
+            batch, None, Changes(enrolments=[EnrolmentRow(NIP_A, "TEK-KEU-1", False, 10, 20)])
         )
         assert store.courses() == {"TEK-KEU-1": 5}
         [made] = store.enrolments().values()
@@ -893,7 +900,7 @@ def test_enrolments_are_recorded_with_their_batch(tmp_path: Path):
         assert made.enrolled_at > 0
         later = store.journal_batch(run, "enrol", {"n": 1})
         store.confirm_batch(
-            later, None, enrolments=[EnrolmentRow(NIP_A, "TEK-KEU-1", True, 10, 20)]
+            later, None, Changes(enrolments=[EnrolmentRow(NIP_A, "TEK-KEU-1", True, 10, 20)])
         )
         again = store.enrolments()[(NIP_A, "TEK-KEU-1")]
         assert again.suspended is True
@@ -901,7 +908,9 @@ def test_enrolments_are_recorded_with_their_batch(tmp_path: Path):
         # An enrolment of someone the bridge does not own is refused, with the batch left open.
         third = store.journal_batch(run, "enrol", {"n": 1})
         with pytest.raises(StoreError):
-            store.confirm_batch(third, None, enrolments=[EnrolmentRow(NIP_B, "TEK-KEU-1", False)])
+            store.confirm_batch(
+                third, None, Changes(enrolments=[EnrolmentRow(NIP_B, "TEK-KEU-1", False)])
+            )
         assert [b.id for b in store.pending_batches()] == [third]
 
 
