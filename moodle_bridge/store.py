@@ -979,17 +979,13 @@ class Store:
             ).fetchall()
         return {row[0]: _cohort(row) for row in rows}
 
-    def record_cohort(
-        self, idnumber: str, moodle_id: int | None, name: str, *, created_by_bridge: bool
-    ) -> None:
-        """Record a cohort (again). Once created by the bridge, a cohort stays so.
+    def record_cohort(self, cohort: CohortRow) -> None:
+        """Record a cohort (again). Once created by the bridge or adopted, a cohort stays so.
 
-        Raises StoreError when ``moodle_id`` is recorded for another cohort.
+        Raises StoreError when its Moodle id is recorded for another cohort.
         """
         with self._transaction() as db:
-            _write_cohorts(
-                db, [CohortRow(idnumber, moodle_id, name, created_by_bridge)], self._now()
-            )
+            _write_cohorts(db, [cohort], self._now())
 
     def remove_cohort(self, idnumber: str) -> None:
         """Forget a cohort and the memberships recorded in it."""
@@ -1028,15 +1024,20 @@ class Store:
         with self._lock:
             return dict(self._db.execute("SELECT shortname, moodle_id FROM courses"))
 
-    def record_courses(self, ids: Mapping[str, int]) -> None:
-        """Remember resolved course ids (shortname -> Moodle id)."""
+    def record_courses(
+        self, ids: Mapping[str, int], fullnames: Mapping[str, str] | None = None
+    ) -> None:
+        """Remember resolved course ids (shortname -> Moodle id) and full names."""
         now = self._now()
+        names = fullnames or {}
         with self._transaction() as db:
             db.executemany(
-                "INSERT INTO courses (shortname, moodle_id, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (shortname) DO UPDATE SET moodle_id = excluded.moodle_id, "
-                "updated_at = excluded.updated_at",
-                [(name, moodle_id, now) for name, moodle_id in ids.items()],
+                "INSERT INTO courses (shortname, moodle_id, updated_at, fullname) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (shortname) DO UPDATE SET "
+                "moodle_id = excluded.moodle_id, updated_at = excluded.updated_at, "
+                "fullname = CASE WHEN excluded.fullname = '' THEN courses.fullname "
+                "ELSE excluded.fullname END",
+                [(name, moodle_id, now, names.get(name, "")) for name, moodle_id in ids.items()],
             )
 
     def enrolments(self) -> dict[tuple[str, str], EnrolmentRow]:

@@ -126,6 +126,11 @@ class RosterResult:
     warnings: list[RowError] = field(default_factory=list)
     #: Non-empty data rows read.
     rows: int = 0
+    #: NIP -> why the row listing that NIP could not be used: the person's account,
+    #: memberships and enrolments stay exactly as they are.
+    kept: dict[str, RowError] = field(default_factory=dict)
+    #: Refused rows whose NIP could not be read at all.
+    untied: int = 0
 
 
 def _clean(value: str) -> tuple[str, bool]:

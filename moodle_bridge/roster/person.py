@@ -36,6 +36,9 @@ class Person:
     jabatan: str = ""
     golongan: str = ""
     active: bool = True
+    #: The status says the person left this unit, not the ministry (``MUTASI KELUAR``):
+    #: ``active`` is False, and the sync treats them as absent from this unit's roster.
+    left_unit: bool = False
     #: The status as HR wrote it (``AKTIF``, ``PENSIUN``...), for reports.
     status: str = "AKTIF"
     #: Where the person came from, for error reports: file name and 1-based row number.

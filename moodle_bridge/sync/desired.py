@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from moodle_bridge.roster.person import DEFAULT_PROFILE_FIELDS, Person, RowError
+from moodle_bridge.sync.plan import Record
 
 #: Prefix of custom profile fields inside an account record (``profile_field_satker``),
 #: the same spelling Moodle uses in its own user upload.
 PROFILE_PREFIX = "profile_field_"
-
-Record = dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,8 @@ class DesiredAccount:
     cohorts: frozenset[str] = field(default_factory=frozenset)
     source: str = ""
     row: int = 0
+    display_name: str = ""
+    status: str = "AKTIF"
 
     @property
     def fingerprint(self) -> str:
@@ -78,11 +79,31 @@ def account_record(
     return record
 
 
+@dataclass(frozen=True)
+class Departure:
+    """A roster row saying the person left this unit (``MUTASI KELUAR``), not the ministry."""
+
+    nip: str
+    unit: str
+    status: str
+    source: str = ""
+    row: int = 0
+
+
 @dataclass
 class DesiredState:
-    """Every account and membership the roster asks for, keyed by NIP."""
+    """Every account and membership the roster asks for, keyed by NIP.
+
+    ``roster_date`` is the roster file's date (Unix seconds): a row older than the latest row
+    that listed the person changes nothing. ``kept`` are people the roster lists but whose row
+    could not be used (their account stays exactly as it is); ``departed`` those whose row
+    says they left this unit.
+    """
 
     accounts: dict[str, DesiredAccount] = field(default_factory=dict)
+    roster_date: int = 0
+    kept: dict[str, RowError] = field(default_factory=dict)
+    departed: dict[str, Departure] = field(default_factory=dict)
     #: Cohort idnumber -> display name, for creating cohorts that do not exist yet.
     cohort_names: dict[str, str] = field(default_factory=dict)
     #: Per-person findings that did not stop the person (e.g. a shared email replaced).
@@ -150,12 +171,18 @@ def build_desired(
     placeholder instead, with a warning: everyone still gets an account. A username Moodle
     would refuse (or one given to two people) is refused here, before anything is sent.
     ``extra_cohorts`` adds cohorts per NIP (the gap cohorts of a run with assessments).
+    A person refused here is also in ``kept``: a bad cell never changes an existing account.
     """
     people = list(people)
     shared = shared_emails(people)
     state = DesiredState()
     usernames: dict[str, str] = {}
     for person in people:
+        if person.left_unit:
+            state.departed[person.nip] = Departure(
+                person.nip, person.unit, person.status, person.source, person.row
+            )
+            continue
         email = person.email
         if email in shared:
             state.warnings.append(
@@ -169,20 +196,18 @@ def build_desired(
             email = None
         record = account_record(person, rules, policy, email)
         username = record["username"]
+        problem = None
         if not USERNAME.fullmatch(username):
-            state.errors.append(
-                _refusal(
-                    person,
-                    "username",
-                    f"Moodle does not accept the username {username!r} (only "
-                    "lower-case letters, digits and _ . @ -)",
-                )
+            problem = (
+                f"Moodle does not accept the username {username!r} (only lower-case letters, "
+                "digits and _ . @ -)"
             )
-            continue
-        if usernames.setdefault(username, person.nip) != person.nip:
-            state.errors.append(
-                _refusal(person, "username", "another person in the roster has the same username")
-            )
+        elif usernames.setdefault(username, person.nip) != person.nip:
+            problem = "another person in the roster has the same username"
+        if problem is not None:
+            refusal = _refusal(person, "username", problem)
+            state.errors.append(refusal)
+            state.kept[person.nip] = refusal
             continue
         cohorts = (
             [*rules.cohorts_for(person), *(extra_cohorts or {}).get(person.nip, ())]
@@ -199,5 +224,7 @@ def build_desired(
             cohorts=frozenset(c.idnumber for c in cohorts),
             source=person.source,
             row=person.row,
+            display_name=person.display_name,
+            status=person.status,
         )
     return state

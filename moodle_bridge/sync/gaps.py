@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from moodle_bridge.competency import Completion, CurrentEnrolment, GapPlan, plan_gaps
-from moodle_bridge.mappings import Mappings, load_mappings
+from moodle_bridge.mappings import CourseOffer, Mappings, load_mappings
 from moodle_bridge.roster.assessment import Assessment
 from moodle_bridge.roster.person import Person, RowError
 from moodle_bridge.store import EnrolmentRow, LedgerEntry
-from moodle_bridge.sync.planner import WantedEnrolment
+from moodle_bridge.sync.plan import Reason
+from moodle_bridge.sync.planner import AUDIENCE_PREFIX, GAP_PREFIX, Audience, WantedEnrolment
+from moodle_bridge.timeutil import day_end, day_start, local_date
 from moodle_bridge.units import CohortSpec
-
-#: Prefix of the gap cohorts' idnumbers: ``gap:<competency>:<starting level>``.
-GAP_COHORT_PREFIX = "gap:"
 
 
 class AssessmentReader(Protocol):
@@ -44,25 +43,34 @@ class GapState:
     """What a run with assessments wants besides accounts."""
 
     plan: GapPlan
+    #: Manual enrolments wanted: (NIP, course) -> the enrolment and its window.
     wanted: dict[tuple[str, str], WantedEnrolment] = field(default_factory=dict)
-    #: NIP -> the gap cohorts the person belongs to.
+    #: NIP -> the gap cohorts and audience cohorts the person belongs to.
     cohorts: dict[str, list[CohortSpec]] = field(default_factory=dict)
-    #: Gap cohort idnumber -> course shortname, for catalogue rows in ``cohort`` mode: Moodle
-    #: enrols the cohort's members through cohort sync; the bridge only manages membership.
-    cohort_courses: dict[str, str] = field(default_factory=dict)
+    #: Audience cohort idnumber -> the course (and window) its members are enrolled in by
+    #: cohort sync: the catalogue rows in ``cohort`` mode.
+    audience: dict[str, Audience] = field(default_factory=dict)
+    #: The bridge's manual enrolments that may be suspended: the person's gap is closed.
+    releasable: dict[tuple[str, str], Reason] = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
 
 
 def gap_cohort(competency: str, level: int) -> str:
     """The idnumber of the cohort of people taking the step from ``level`` in ``competency``."""
-    return f"{GAP_COHORT_PREFIX}{competency}:{level}"
+    return f"{GAP_PREFIX}{competency}:{level}"
 
 
-def _epoch(day: dt.date | None, zone: ZoneInfo, *, end: bool) -> int:
-    if day is None:
-        return 0
-    moment = dt.datetime.combine(day, dt.time.max if end else dt.time.min, zone)
-    return int(moment.timestamp())
+def audience_cohort(offer: CourseOffer) -> str:
+    """The idnumber of a cohort-mode course window's audience: ``course:<SHORTNAME>`` or, for a
+    windowed row, ``course:<SHORTNAME>:<window start YYYYMMDD>``. It only ever grows."""
+    base = f"{AUDIENCE_PREFIX}{offer.course_shortname}"
+    return f"{base}:{offer.window_start:%Y%m%d}" if offer.window_start else base
+
+
+def _window(offer: CourseOffer, zone: ZoneInfo) -> tuple[int, int]:
+    start = day_start(offer.window_start, zone) if offer.window_start else 0
+    end = day_end(offer.window_end, zone) if offer.window_end else 0
+    return start, end
 
 
 def load_unit_mappings(folder: Path, units: Iterable[str]) -> dict[str, Mappings]:
@@ -99,7 +107,7 @@ def gap_state(
     assessments, errors = reader.read_assessments(inputs.assessments)
 
     def day(moment: int) -> dt.date | None:
-        return dt.datetime.fromtimestamp(moment, zone).date() if moment else None
+        return local_date(moment, zone) if moment else None
 
     # An enrolment holds its seat in the window it was made for (its timestart; a course
     # without a window has none, then the day the bridge made it)...
@@ -117,8 +125,7 @@ def gap_state(
         if inputs.as_of.year in {d.year for d in (day(e.timestart), day(e.enrolled_at)) if d}
     )
     completions = [
-        Completion(c.nip, c.course, dt.datetime.fromtimestamp(c.timecompleted, zone).date())
-        for c in completed
+        Completion(c.nip, c.course, local_date(c.timecompleted, zone)) for c in completed
     ]
 
     def planned(enrolments: list[CurrentEnrolment]) -> GapPlan:
@@ -136,10 +143,11 @@ def gap_state(
     # An enrolment the plan releases (its gap closed) still held a seat while planning: plan
     # again without it, so the freed seat goes to the waiting list in this run, not the next.
     wanted = {(e.nip, e.offer.course_shortname) for e in plan.desired_enrolments()}
-    kept = [e for e in current if (e.nip, e.course_shortname) in wanted]
+    releasable = _releasable(plan, known, wanted)
+    kept = [e for e in current if (e.nip, e.course_shortname) not in releasable]
     if len(kept) != len(current):
         plan = planned(kept)
-    state = GapState(plan, errors=errors)
+    state = GapState(plan, errors=errors, releasable=releasable)
     state.errors.extend(
         RowError(
             source="mappings",
@@ -150,21 +158,39 @@ def gap_state(
         )
         for unit in sorted(units - mapped)
     )
+    _desired_in_moodle(state, mappings, zone)
+    return state
+
+
+def _desired_in_moodle(state: GapState, mappings: Mapping[str, Mappings], zone: ZoneInfo) -> None:
+    """The plan's enrolments as Moodle will see them: manual enrolments, and memberships of
+    the gap cohorts and of the cohort-mode courses' audience cohorts."""
     names = {code: c.name for m in mappings.values() for code, c in m.competencies.items()}
     members: defaultdict[str, list[CohortSpec]] = defaultdict(list)
-    for enrolment in plan.desired_enrolments():
+    for enrolment in state.plan.desired_enrolments():
         offer = enrolment.offer
+        timestart, timeend = _window(offer, zone)
         if offer.mode == "cohort":
-            idnumber = gap_cohort(offer.competency, offer.from_level)
-            state.cohort_courses[idnumber] = offer.course_shortname
+            idnumber = audience_cohort(offer)
+            state.audience[idnumber] = Audience(
+                offer.course_shortname, timestart, timeend, offer.competency, offer.from_level
+            )
+            members[enrolment.nip].append(
+                CohortSpec(idnumber=idnumber, name=f"{offer.label()} ({offer.scope})")
+            )
             continue
         state.wanted[(enrolment.nip, offer.course_shortname)] = WantedEnrolment(
             enrolment.nip,
             offer.course_shortname,
-            _epoch(offer.window_start, zone, end=False),
-            _epoch(offer.window_end, zone, end=True),
+            timestart,
+            timeend,
+            Reason.of(
+                "gap",
+                competency=offer.competency,
+                **{"from": offer.from_level, "to": offer.to_level},
+            ),
         )
-    for (competency, level), nips in plan.gap_cohorts().items():
+    for (competency, level), nips in state.plan.gap_cohorts().items():
         spec = CohortSpec(
             idnumber=gap_cohort(competency, level),
             name=f"{names.get(competency, competency)}: level {level} to {level + 1}",
@@ -172,4 +198,34 @@ def gap_state(
         for nip in nips:
             members[nip].append(spec)
     state.cohorts = dict(members)
-    return state
+
+
+def _releasable(
+    plan: GapPlan,
+    known: Mapping[tuple[str, str], EnrolmentRow],
+    wanted: Collection[tuple[str, str]],
+) -> dict[tuple[str, str], Reason]:
+    """The bridge's active manual enrolments whose gap is closed: the person's level in the
+    course's competency has reached the level the course leads to. An enrolment the plan no
+    longer chose for any other reason (cap, capacity, a move, a changed catalogue) is left as
+    it is: a learner is never locked out of a course in progress by a change of plan."""
+    released: dict[tuple[str, str], Reason] = {}
+    for key, row in known.items():
+        if row.method != "manual" or row.suspended or key in wanted:
+            continue
+        person = plan.people.get(row.nip)
+        mappings = plan.mappings.get(person.unit) if person is not None else None
+        step = mappings.course_step(row.course) if mappings is not None else None
+        if person is None or step is None or person.standard is None:
+            continue
+        levels = dict(
+            zip(
+                (r.competency for r in person.standard.requirements),
+                person.levels,
+                strict=False,
+            )
+        )
+        level = levels.get(step.competency)
+        if level is not None and level >= step.to_level:
+            released[key] = Reason.of("gap_closed", competency=step.competency)
+    return released

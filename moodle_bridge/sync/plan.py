@@ -44,7 +44,8 @@ class Reason:
     ``code`` is one of: ``new`` (new in the roster), ``changed`` (``fields``), ``status``
     (``status``), ``absent`` (``since``, a date), ``returned``, ``moved`` (``old``, ``new``),
     ``gap`` (``competency``, ``from``, ``to``), ``gap_closed`` (``competency``), ``account``
-    (the account is suspended), ``stop_gaps`` (``unit``), ``revert`` (``run``), ``window``.
+    (the account is suspended), ``stop_gaps`` (``unit``), ``revert`` (``run``), ``window``,
+    ``unit`` (``unit``: the unit's cohort).
     """
 
     code: str
@@ -91,12 +92,13 @@ _REASON_TEXT = {
     "changed": "changed: {fields}",
     "status": "status {status}",
     "absent": "absent from the roster of {unit} since {since}",
-    "returned": "listed again",
+    "returned": "listed again as {status}",
     "moved": "moved from {old} to {new}",
     "gap": "gap {competency} {from}\u2192{to}",
     "gap_closed": "no longer chosen for {competency}",
     "account": "the account is suspended",
     "stop_gaps": "gap management stopped for {unit}",
+    "unit": "unit {unit}",
     "revert": "revert of run {run}",
     "window": "the course window changed",
 }

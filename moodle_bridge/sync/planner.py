@@ -1,15 +1,64 @@
-"""Desired state + what the bridge knows of Moodle -> a plan of typed actions. Pure: no I/O."""
+"""Desired state + what the bridge knows of Moodle -> a :class:`Plan`. Pure: no I/O, no clock.
+
+The rules that protect people, each named where it is applied:
+
+* **Ownership follows the person.** A person belongs to the unit of the most recent roster row
+  that listed them (by the roster's date, whatever unit or plugin). A row older than that
+  changes nothing: an old file run again cannot undo a newer one.
+* **A run speaks for its scope.** It may suspend only people whose current unit is in its
+  scope, and only when they are inactive or absent.
+* **Absent is not gone.** Someone missing from their unit's roster is suspended only once the
+  grace period since the first run that missed them has passed; listed again, anywhere, the
+  countdown stops.
+* **A refused row never changes an existing account** (nor its memberships or enrolments).
+* **No removal that can unenrol.** A cohort removal is made only when the site's cohort sync
+  is proven to suspend rather than unenrol; a course's audience cohort only ever grows; an
+  enrolment is suspended, never removed, and only when its gap is closed (or gap management is
+  stopped on purpose).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
-from moodle_bridge.sync.desired import DesiredState, Record
+from moodle_bridge.sync.desired import PROFILE_PREFIX, DesiredAccount, DesiredState
+from moodle_bridge.sync.plan import (
+    Absence,
+    AccountKind,
+    ChangeAccount,
+    CreateAccount,
+    EnrolChange,
+    EnrolKind,
+    GuardTrip,
+    Kept,
+    Membership,
+    Plan,
+    Reason,
+    Record,
+)
 
-ChangeKind = Literal["update", "suspend", "unsuspend"]
+__all__ = [
+    "AUDIENCE_PREFIX",
+    "GAP_PREFIX",
+    "Audience",
+    "CohortView",
+    "EnrolmentView",
+    "Guards",
+    "KnownAccount",
+    "KnownEnrolment",
+    "Rules",
+    "WantedEnrolment",
+    "plan",
+    "suspension_limit",
+]
+
+#: Idnumber prefixes of the bridge's gap cohorts and of its courses' audience cohorts.
+GAP_PREFIX = "gap:"
+AUDIENCE_PREFIX = "course:"
+GAP_REASON = Reason("gap")
 
 
 @dataclass(frozen=True)
@@ -21,41 +70,10 @@ class KnownAccount:
     unit: str
     record: Record
     suspended: bool
-
-
-@dataclass(frozen=True)
-class CreateAccount:
-    """Create the account of a person Moodle does not know yet."""
-
-    nip: str
-    unit: str
-    record: Record
-    source: str = ""
-    row: int = 0
-
-
-@dataclass(frozen=True)
-class ChangeAccount:
-    """Change an owned account: only the fields in ``changes`` are sent."""
-
-    nip: str
-    moodle_id: int
-    kind: ChangeKind
-    changes: Record
-    #: The whole record as it will be after the change, to remember as applied.
-    record: Record
-    suspended: bool
-
-
-@dataclass(frozen=True)
-class Membership:
-    """A person in a cohort (by cohort idnumber and NIP)."""
-
-    cohort: str
-    nip: str
-
-
-EnrolKind = Literal["enrol", "suspend", "reactivate", "retime"]
+    #: The roster date of the latest row that listed the person (0: unknown).
+    seen_at: int = 0
+    #: When a run first missed the person in their unit's roster (None: not absent).
+    absent_since: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,86 +84,20 @@ class WantedEnrolment:
     course: str
     timestart: int = 0
     timeend: int = 0
+    reason: Reason = GAP_REASON
 
 
 @dataclass(frozen=True)
 class KnownEnrolment:
-    """An enrolment the bridge made, as it last set it."""
+    """An enrolment the bridge knows: made by it (``manual``), through its audience cohort
+    (``cohort``), or someone else's (``other``), as it last set or saw it."""
 
     nip: str
     course: str
     suspended: bool
     timestart: int = 0
     timeend: int = 0
-
-
-@dataclass(frozen=True)
-class EnrolChange:
-    """Enrol, suspend, reactivate or move the window of one manual enrolment.
-
-    Removal is always a suspension: progress and history stay in Moodle.
-    """
-
-    nip: str
-    course: str
-    kind: EnrolKind
-    suspended: bool
-    timestart: int = 0
-    timeend: int = 0
-
-
-@dataclass(frozen=True)
-class GuardTrip:
-    """Why the plan must not be applied without an explicit override."""
-
-    reason: str
-    #: NIPs whose accounts the plan would suspend, for the proposed-removals file.
-    suspensions: tuple[str, ...] = ()
-
-
-@dataclass
-class Plan:
-    """Everything a sync would do, in the order it does it."""
-
-    creates: list[CreateAccount] = field(default_factory=list)
-    changes: list[ChangeAccount] = field(default_factory=list)
-    cohorts_to_create: dict[str, str] = field(default_factory=dict)
-    member_adds: list[Membership] = field(default_factory=list)
-    member_removes: list[Membership] = field(default_factory=list)
-    enrolments: list[EnrolChange] = field(default_factory=list)
-    guard: GuardTrip | None = None
-
-    def count(self, kind: ChangeKind) -> int:
-        """How many account changes of ``kind`` the plan holds."""
-        return sum(1 for change in self.changes if change.kind == kind)
-
-    @property
-    def is_empty(self) -> bool:
-        """Whether the plan writes nothing at all."""
-        return not (
-            self.enrolments
-            or self.creates
-            or self.changes
-            or self.cohorts_to_create
-            or self.member_adds
-            or self.member_removes
-        )
-
-    def summary(self) -> dict[str, int]:
-        """Counts per action, for people and for ``--json``."""
-        return {
-            "create": len(self.creates),
-            "update": self.count("update"),
-            "suspend": self.count("suspend"),
-            "unsuspend": self.count("unsuspend"),
-            "cohort_create": len(self.cohorts_to_create),
-            "cohort_add": len(self.member_adds),
-            "cohort_remove": len(self.member_removes),
-            **{
-                f"enrol_{kind}": sum(1 for e in self.enrolments if e.kind == kind)
-                for kind in ("enrol", "suspend", "reactivate", "retime")
-            },
-        }
+    method: str = "manual"
 
 
 @dataclass(frozen=True)
@@ -160,93 +112,283 @@ class Guards:
     allow_suspend: int | None = None
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What a run may do: its scope, its clock and its limits."""
+
+    #: The units this roster speaks for.
+    scope: frozenset[str]
+    #: Now (Unix seconds): absences are dated with it.
+    now: int
+    #: Seconds an absent person keeps their account active.
+    absent_grace: int = 14 * 86400
+    guards: Guards = Guards()
+    #: True when the operator or the plugin named the scope: then a unit in it that the roster
+    #: does not list at all stops the run (a wrong or truncated file).
+    explicit_scope: bool = False
+
+
+@dataclass(frozen=True)
+class Audience:
+    """The course (and window) a cohort-mode audience cohort enrols its members in, and the
+    step of the competency it teaches."""
+
+    course: str
+    timestart: int = 0
+    timeend: int = 0
+    competency: str = ""
+    from_level: int = 0
+
+
+@dataclass(frozen=True)
+class CohortView:
+    """What the run knows of cohorts in Moodle."""
+
+    #: Cohorts that exist in Moodle and are the bridge's own or adopted.
+    usable: frozenset[str] = frozenset()
+    #: Cohorts that exist in Moodle but are not the bridge's: never touched.
+    foreign: frozenset[str] = frozenset()
+    #: True when the site's cohort sync is proven to suspend (not delete) on removal.
+    removal_safe: bool = False
+    #: Audience cohort idnumber -> its course and window.
+    audience: Mapping[str, Audience] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnrolmentView:
+    """The enrolments of a run that manages them (with assessments, or ``--stop-gaps``)."""
+
+    wanted: Mapping[tuple[str, str], WantedEnrolment]
+    known: Mapping[tuple[str, str], KnownEnrolment]
+    #: Known manual enrolments that may be suspended: their gap is closed, or gap management
+    #: stops. Anything else not wanted is left as it is (a learner is never locked out of a
+    #: course in progress only because the plan changed its mind).
+    releasable: Mapping[tuple[str, str], Reason] = field(default_factory=dict)
+
+
 def plan(
     desired: DesiredState,
     known: Mapping[str, KnownAccount],
     members: Mapping[str, Collection[str]],
-    *,
-    scope: Collection[str],
-    units_seen: Collection[str] = (),
-    known_cohorts: Collection[str] = (),
-    wanted_enrolments: Mapping[tuple[str, str], WantedEnrolment] | None = None,
-    known_enrolments: Mapping[tuple[str, str], KnownEnrolment] | None = None,
-    guards: Guards = Guards(),
+    rules: Rules,
+    cohorts: CohortView = CohortView(),
+    enrolments: EnrolmentView | None = None,
 ) -> Plan:
-    """Compute what must change so that Moodle matches ``desired``.
+    """Compute what must change so that Moodle matches ``desired``, within ``rules``.
 
-    ``wanted_enrolments`` (None: enrolments are not managed in this run) and
-    ``known_enrolments`` (those the bridge made) give the manual enrolments to plan.
-    ``known`` are the accounts the bridge owns; nobody else's account is ever in a plan.
-    ``scope`` are the units this roster speaks for: an owned account of a unit in scope
-    that the roster no longer lists is suspended; other units' accounts are left alone.
-    ``members`` are the cohort memberships the bridge made (cohort idnumber -> NIPs).
+    ``known`` are the accounts the bridge owns (nobody else's account is ever in a plan),
+    ``members`` the memberships it made (cohort idnumber -> NIPs). ``enrolments`` None: this
+    run does not manage enrolments or gap cohorts, which stay exactly as they are.
     """
     result = Plan()
+    listed = _plan_listed(result, desired, known)
+    _plan_unlisted(result, desired, known, rules, listed)
+    _plan_memberships(result, desired, listed, members, cohorts, gaps=enrolments is not None)
+    managed_enrolments = 0
+    if enrolments is not None:
+        result.enrolments = plan_enrolments(enrolments, listed)
+        managed_enrolments = sum(
+            1 for (nip, _), e in enrolments.known.items() if e.method == "manual" and nip in listed
+        )
+    result.guard = _check_guards(result, desired, known, rules, managed_enrolments)
+    return result
+
+
+def _plan_listed(
+    result: Plan, desired: DesiredState, known: Mapping[str, KnownAccount]
+) -> dict[str, DesiredAccount]:
+    """Create, change, suspend or unsuspend the people the roster lists. Returns the listed
+    people whose rows count (not kept, not stale, not inactive without an account), by NIP."""
+    for nip, refusal in sorted(desired.kept.items()):
+        have = known.get(nip)
+        if have is not None:
+            result.kept.append(Kept(nip, have.unit, refusal.reason, refusal.source, refusal.row))
+            _listed_again(result, have, desired.roster_date)
+    listed: dict[str, DesiredAccount] = {}
     for nip, want in desired.accounts.items():
         have = known.get(nip)
         if have is None:
             if want.active:
+                listed[nip] = want
                 result.creates.append(
-                    CreateAccount(nip, want.unit, want.record, want.source, want.row)
+                    CreateAccount(
+                        nip,
+                        want.unit,
+                        want.record,
+                        display_name=want.display_name,
+                        seen_at=desired.roster_date,
+                        source=want.source,
+                        row=want.row,
+                    )
                 )
             continue
-        changes = {k: v for k, v in want.record.items() if have.record.get(k) != v}
-        kind: ChangeKind = "update"
-        if want.active and have.suspended:
-            kind = "unsuspend"
-        elif not want.active and not have.suspended:
-            kind = "suspend"
-        elif not want.active:
-            continue  # suspended already: no need to keep an inactive person's data current
-        if changes or kind != "update":
-            result.changes.append(
-                ChangeAccount(
-                    nip, have.moodle_id, kind, changes, want.record, suspended=not want.active
-                )
-            )
+        if desired.roster_date < have.seen_at:
+            newer = dt.datetime.fromtimestamp(have.seen_at, dt.UTC).date().isoformat()
+            why = f"a newer roster ({newer}) lists this person"
+            result.kept.append(Kept(nip, have.unit, why, want.source, want.row))
+            continue
+        listed[nip] = want
+        _listed_again(result, have, desired.roster_date)
+        change = _account_change(want, have, desired.roster_date)
+        if change is not None:
+            result.changes.append(change)
+    return listed
 
-    for nip, have in known.items():
-        if nip not in desired.accounts and have.unit in scope and not have.suspended:
-            result.changes.append(
-                ChangeAccount(nip, have.moodle_id, "suspend", {}, have.record, suspended=True)
-            )
 
-    _plan_memberships(result, desired, known, members, known_cohorts)
-    managed_enrolments = 0
-    if wanted_enrolments is not None:
-        in_scope = {nip for nip, account in known.items() if account.unit in scope}
-        in_scope.update(desired.accounts)
-        enrolments = known_enrolments or {}
-        result.enrolments = plan_enrolments(wanted_enrolments, enrolments, in_scope=in_scope)
-        managed_enrolments = sum(1 for nip, _ in enrolments if nip in in_scope)
-    result.guard = _check_guards(
-        result, desired, known, scope, units_seen, guards, managed_enrolments
+def _listed_again(result: Plan, have: KnownAccount, roster_date: int) -> None:
+    if roster_date > have.seen_at:
+        result.seen[have.nip] = roster_date
+    if have.absent_since is not None:
+        result.absent_since[have.nip] = None
+
+
+def _account_change(
+    want: DesiredAccount, have: KnownAccount, roster_date: int
+) -> ChangeAccount | None:
+    kind: AccountKind = "update"
+    if want.active and have.suspended:
+        kind = "unsuspend"
+    elif not want.active and not have.suspended:
+        kind = "suspend"
+    elif not want.active:
+        return None  # suspended already: an inactive person's data need not be current
+    changes = {k: v for k, v in want.record.items() if have.record.get(k) != v}
+    if not changes and kind == "update":
+        return None
+    if kind == "suspend":
+        reason = Reason.of("status", status=want.status)
+    elif want.unit != have.unit:
+        reason = Reason.of("moved", old=have.unit, new=want.unit)
+    elif kind == "unsuspend":
+        reason = Reason.of("returned", status=want.status)
+    else:
+        reason = Reason.of("changed", fields=", ".join(_field_names(changes)))
+    return ChangeAccount(
+        want.nip,
+        have.moodle_id,
+        kind,
+        changes,
+        want.record,
+        suspended=not want.active,
+        reason=reason,
+        unit=want.unit,
+        before={k: have.record[k] for k in changes if k in have.record},
+        display_name=want.display_name,
+        seen_at=roster_date,
+        source=want.source,
+        row=want.row,
     )
-    return result
+
+
+def _field_names(changes: Mapping[str, str]) -> list[str]:
+    return sorted(key.removeprefix(PROFILE_PREFIX) for key in changes)
+
+
+def _plan_unlisted(
+    result: Plan,
+    desired: DesiredState,
+    known: Mapping[str, KnownAccount],
+    rules: Rules,
+    listed: Mapping[str, DesiredAccount],
+) -> None:
+    """Start, continue or end the grace period of owned accounts the roster does not list."""
+    for nip, have in sorted(known.items()):
+        if nip in listed or nip in desired.kept or nip in desired.accounts:
+            continue
+        # Absence is evidence only from a roster of the person's own unit (the run's scope),
+        # no older than the row that last listed them.
+        if have.suspended or have.unit not in rules.scope:
+            continue
+        if desired.roster_date < have.seen_at:
+            continue
+        since = have.absent_since
+        if since is None:
+            since = rules.now
+            result.absent_since[nip] = since
+        suspend_on = since + rules.absent_grace
+        if rules.now < suspend_on:
+            result.absences.append(Absence(nip, have.unit, since, suspend_on))
+            continue
+        departed = desired.departed.get(nip)
+        day = dt.datetime.fromtimestamp(since, dt.UTC).date().isoformat()
+        reason = (
+            Reason.of("absent", unit=have.unit, since=day, status=departed.status)
+            if departed is not None
+            else Reason.of("absent", unit=have.unit, since=day)
+        )
+        result.changes.append(
+            ChangeAccount(
+                nip,
+                have.moodle_id,
+                "suspend",
+                {},
+                have.record,
+                suspended=True,
+                reason=reason,
+                unit=have.unit,
+            )
+        )
 
 
 def _plan_memberships(
     result: Plan,
     desired: DesiredState,
-    known: Mapping[str, KnownAccount],
+    listed: Mapping[str, DesiredAccount],
     members: Mapping[str, Collection[str]],
-    known_cohorts: Collection[str],
+    cohorts: CohortView,
+    *,
+    gaps: bool,
 ) -> None:
-    # Suspended and departed people keep their memberships: removing one from a cohort that
-    # is synced to a course would unenrol them and lose their history there.
-    for nip, want in sorted(desired.accounts.items()):
+    # Only listed, active people change memberships: suspended, departed and kept people keep
+    # theirs (removing them from a cohort synced to a course could unenrol them).
+    for nip, want in sorted(listed.items()):
         if not want.active:
             continue
-        for cohort in sorted(want.cohorts):
-            if nip not in members.get(cohort, ()):
-                result.member_adds.append(Membership(cohort, nip))
-                if cohort not in known_cohorts:
-                    result.cohorts_to_create[cohort] = desired.cohort_names.get(cohort, cohort)
+        for cohort in sorted(want.cohorts - cohorts.foreign):
+            if nip in members.get(cohort, ()):
+                continue
+            audience = cohorts.audience.get(cohort)
+            if audience is None:
+                join = Membership(cohort, nip, _cohort_reason(cohort, want.unit))
+            else:
+                reason = _step(audience.competency, audience.from_level)
+                join = Membership(
+                    cohort, nip, reason, audience.course, audience.timestart, audience.timeend
+                )
+            result.member_adds.append(join)
+            if cohort not in cohorts.usable:
+                result.cohorts_to_create[cohort] = desired.cohort_names.get(cohort, cohort)
     for cohort, nips in sorted(members.items()):
+        if not _removable(cohort, gaps=gaps):
+            continue
         for nip in sorted(nips):
-            wanted = desired.accounts.get(nip)
-            if wanted and wanted.active and nip in known and cohort not in wanted.cohorts:
-                result.member_removes.append(Membership(cohort, nip))
+            stays = listed.get(nip)
+            if stays is None or not stays.active or cohort in stays.cohorts:
+                continue
+            reason = Reason.of("unit", unit=stays.unit)
+            if cohort.startswith(GAP_PREFIX):
+                reason = Reason.of("gap_closed", competency=cohort.split(":")[1])
+            target = result.member_removes if cohorts.removal_safe else result.held_removals
+            target.append(Membership(cohort, nip, reason))
+
+
+def _step(competency: str, from_level: int) -> Reason:
+    return Reason.of("gap", competency=competency, **{"from": from_level, "to": from_level + 1})
+
+
+def _cohort_reason(cohort: str, unit: str) -> Reason:
+    """Why a person joins a cohort that is not an audience cohort."""
+    parts = cohort.split(":")
+    if cohort.startswith(GAP_PREFIX) and len(parts) == 3 and parts[2].isdigit():
+        return _step(parts[1], int(parts[2]))
+    return Reason.of("unit", unit=unit)
+
+
+def _removable(cohort: str, *, gaps: bool) -> bool:
+    """Audience cohorts only grow; gap cohorts change only in runs that manage gaps."""
+    if cohort.startswith(AUDIENCE_PREFIX):
+        return False
+    return gaps or not cohort.startswith(GAP_PREFIX)
 
 
 def suspension_limit(managed: int, guards: Guards) -> int:
@@ -260,33 +402,44 @@ def _check_guards(
     result: Plan,
     desired: DesiredState,
     known: Mapping[str, KnownAccount],
-    scope: Collection[str],
-    units_seen: Collection[str],
-    guards: Guards,
-    managed_enrolments: int = 0,
+    rules: Rules,
+    managed_enrolments: int,
 ) -> GuardTrip | None:
-    suspensions = tuple(sorted(c.nip for c in result.changes if c.kind == "suspend"))
-    managed = sum(1 for account in known.values() if account.unit in scope)
+    guards = rules.guards
+    suspensions = result.suspensions
+    managed = sum(1 for account in known.values() if account.unit in rules.scope)
     override = guards.allow_suspend is not None and len(suspensions) <= guards.allow_suspend
-    if not desired.accounts and managed and not override:
+    if not desired.accounts and not desired.kept and managed and not override:
         return GuardTrip(
             f"the roster is empty but the bridge manages {managed} accounts in scope", suspensions
         )
-    vanished = sorted(set(units_seen) & set(scope) - desired.units)
-    if vanished and suspensions and not override:
-        return GuardTrip(
-            f"unit(s) {', '.join(vanished)} were in the last roster and are missing from this one",
-            suspensions,
+    if rules.explicit_scope and not override:
+        listed_units = desired.units | {d.unit for d in desired.departed.values()}
+        missing = sorted(
+            unit
+            for unit in rules.scope - listed_units
+            if any(a.unit == unit for a in known.values())
         )
-    enrol_suspensions = sum(1 for e in result.enrolments if e.kind == "suspend")
+        if missing and (suspensions or result.absences):
+            return GuardTrip(
+                f"unit(s) {', '.join(missing)} are in this run's scope, but the roster lists "
+                "nobody of them",
+                suspensions,
+            )
+    # A removal from a cohort may unenrol someone (cohort sync): it counts as an enrolment
+    # suspension.
+    enrol_suspensions = sum(1 for e in result.enrolments if e.kind == "suspend") + len(
+        result.member_removes
+    )
     if enrol_suspensions and not (
         guards.allow_suspend is not None and enrol_suspensions <= guards.allow_suspend
     ):
-        enrol_limit = suspension_limit(managed_enrolments, guards)
+        enrol_limit = suspension_limit(managed_enrolments + len(result.member_removes), guards)
         if enrol_suspensions > enrol_limit:
             return GuardTrip(
-                f"the plan would suspend {enrol_suspensions} enrolments, more than the limit "
-                f"of {enrol_limit} (use --allow-suspend N to accept)",
+                f"the plan would suspend or remove {enrol_suspensions} enrolments and "
+                f"memberships, more than the limit of {enrol_limit} (use --allow-suspend N to "
+                "accept)",
                 suspensions,
             )
     limit = suspension_limit(managed, guards)
@@ -300,33 +453,46 @@ def _check_guards(
 
 
 def plan_enrolments(
-    wanted: Mapping[tuple[str, str], WantedEnrolment],
-    known: Mapping[tuple[str, str], KnownEnrolment],
-    *,
-    in_scope: Collection[str],
+    view: EnrolmentView, listed: Collection[str]
 ) -> list[EnrolChange]:
-    """What must change so the bridge's manual enrolments match ``wanted``.
+    """What must change so the bridge's manual enrolments match ``view.wanted``.
 
-    ``known`` holds only enrolments the bridge made, so nobody else's is ever touched;
-    an unwanted one is suspended (only for people in ``in_scope``: the roster's units).
+    Only enrolments the bridge made itself (method ``manual``) are ever written: someone
+    else's and those of an audience cohort are left alone. An unwanted one is suspended only
+    when it is releasable and its person is listed by this run's roster.
     """
     changes: list[EnrolChange] = []
-    for key, want in sorted(wanted.items()):
-        have = known.get(key)
+    for key, want in sorted(view.wanted.items()):
+        have = view.known.get(key)
         kind: EnrolKind | None = None
         if have is None:
             kind = "enrol"
+        elif have.method != "manual":
+            continue
         elif have.suspended:
             kind = "reactivate"
         elif (have.timestart, have.timeend) != (want.timestart, want.timeend):
             kind = "retime"
         if kind is not None:
+            reason = Reason("window") if kind == "retime" else want.reason
             changes.append(
-                EnrolChange(want.nip, want.course, kind, False, want.timestart, want.timeend)
+                EnrolChange(
+                    want.nip, want.course, kind, False, want.timestart, want.timeend, reason
+                )
             )
-    for key, have in sorted(known.items()):
-        if key not in wanted and not have.suspended and have.nip in in_scope:
-            changes.append(
-                EnrolChange(have.nip, have.course, "suspend", True, have.timestart, have.timeend)
+    for key, have in sorted(view.known.items()):
+        release = view.releasable.get(key)
+        if (
+            release is None
+            or key in view.wanted
+            or have.method != "manual"
+            or have.suspended
+            or have.nip not in listed
+        ):
+            continue
+        changes.append(
+            EnrolChange(
+                have.nip, have.course, "suspend", True, have.timestart, have.timeend, release
             )
+        )
     return changes

@@ -510,7 +510,7 @@ def test_journal_batch_needs_a_known_run_and_a_json_payload(store: Store):
 
 def test_confirm_records_the_answer_and_the_accounts_together(store: Store, clock: Clock):
     run_id = store.begin_run("sync", "BIMAS")
-    store.record_cohort("kemenag-bimas", 7, "Bimas Islam", created_by_bridge=True)
+    store.record_cohort(CohortRow("kemenag-bimas", 7, "Bimas Islam", True))
     owned(store, NIP_C)
     batch_id = store.journal_batch(run_id, "create_users", {"nips": [NIP_A, NIP_B]})
     clock.now += 3
@@ -681,10 +681,10 @@ def test_the_store_can_be_shared_between_worker_threads(store: Store):
 # --- cohorts and units --------------------------------------------------------------------------
 def test_cohorts_and_their_members(store: Store):
     owned(store, NIP_A, NIP_B)
-    store.record_cohort("kemenag-bimas", None, "Bimas Islam", created_by_bridge=False)
-    store.record_cohort("kemenag-bimas", 7, "Bimas Islam (baru)", created_by_bridge=True)
-    store.record_cohort("kemenag-bimas", 7, "Bimas Islam", created_by_bridge=False)
-    store.record_cohort("kemenag-pendis", 8, "Pendidikan Islam", created_by_bridge=False)
+    store.record_cohort(CohortRow("kemenag-bimas", None, "Bimas Islam", False))
+    store.record_cohort(CohortRow("kemenag-bimas", 7, "Bimas Islam (baru)", True))
+    store.record_cohort(CohortRow("kemenag-bimas", 7, "Bimas Islam", False))
+    store.record_cohort(CohortRow("kemenag-pendis", 8, "Pendidikan Islam", False))
     assert store.cohort("kemenag-bimas") == CohortRow("kemenag-bimas", 7, "Bimas Islam", True)
     assert store.cohort("nope") is None
     assert set(store.cohorts()) == {"kemenag-bimas", "kemenag-pendis"}
@@ -704,7 +704,7 @@ def test_cohorts_and_their_members(store: Store):
 
 def test_members_need_a_recorded_cohort_and_an_owned_account(store: Store):
     owned(store, NIP_A)
-    store.record_cohort("kemenag-bimas", 7, "Bimas Islam", created_by_bridge=True)
+    store.record_cohort(CohortRow("kemenag-bimas", 7, "Bimas Islam", True))
     with pytest.raises(StoreError, match="not recorded"):
         store.add_members([("kemenag-bimas", NIP_A), ("kemenag-bimas", NIP_C)])
     with pytest.raises(StoreError, match="not recorded"):
@@ -713,9 +713,9 @@ def test_members_need_a_recorded_cohort_and_an_owned_account(store: Store):
 
 
 def test_a_moodle_cohort_id_belongs_to_one_cohort(store: Store):
-    store.record_cohort("kemenag-bimas", 7, "Bimas Islam", created_by_bridge=True)
+    store.record_cohort(CohortRow("kemenag-bimas", 7, "Bimas Islam", True))
     with pytest.raises(StoreError, match="cohort id"):
-        store.record_cohort("kemenag-pendis", 7, "Pendidikan Islam", created_by_bridge=True)
+        store.record_cohort(CohortRow("kemenag-pendis", 7, "Pendidikan Islam", True))
 
 
 def test_units_seen(store: Store, clock: Clock):

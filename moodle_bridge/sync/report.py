@@ -1,0 +1,143 @@
+"""What a run did or would do, for people (the CLI renders it) and scripts (``--json``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moodle_bridge.competency import GapPlan
+from moodle_bridge.logs import mask
+from moodle_bridge.roster.person import RowError
+from moodle_bridge.sync.executor import ExecutionResult, RecordFailure
+from moodle_bridge.sync.plan import GuardTrip, Plan
+
+__all__ = ["EXIT_FATAL", "EXIT_GUARD", "EXIT_OK", "EXIT_RECORD_ERRORS", "SyncReport"]
+
+EXIT_OK, EXIT_RECORD_ERRORS, EXIT_GUARD, EXIT_FATAL = 0, 1, 3, 4
+
+_STATUS = {EXIT_OK: "ok", EXIT_RECORD_ERRORS: "record_errors", EXIT_GUARD: "guard"}
+
+
+@dataclass
+class SyncReport:
+    """Everything a run did or would do."""
+
+    command: str
+    plugin: str
+    roster: str
+    scope: tuple[str, ...] = ()
+    source: str | None = None
+    run_id: int | None = None
+    rows: int = 0
+    people: int = 0
+    row_errors: list[RowError] = field(default_factory=list)
+    row_warnings: list[RowError] = field(default_factory=list)
+    #: Refused rows whose NIP could not be read: nobody can be tied to them.
+    untied: int = 0
+    #: Catalogue courses the mapping tables name but Moodle lacks (not a roster problem).
+    missing_courses: list[str] = field(default_factory=list)
+    #: Cohorts that exist in Moodle but are not the bridge's (see ``--adopt-cohorts``).
+    foreign_cohorts: list[str] = field(default_factory=list)
+    adopted_cohorts: list[str] = field(default_factory=list)
+    plan: Plan | None = None
+    guard: GuardTrip | None = None
+    proposed_removals: Path | None = None
+    resumed: Counter[str] = field(default_factory=Counter)
+    adopted: int = 0
+    result: ExecutionResult | None = None
+    declined: bool = False
+    gap_plan: GapPlan | None = None
+    calls: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def planned(self) -> dict[str, int]:
+        """Counts per planned action."""
+        return self.plan.summary() if self.plan is not None else {}
+
+    @property
+    def failures(self) -> list[RecordFailure]:
+        """Records Moodle refused."""
+        return self.result.failures if self.result else []
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done; 1 record errors; 3 safety guard; 4 stopped by a fatal error."""
+        if self.result is not None and self.result.stopped:
+            return EXIT_FATAL
+        if self.guard is not None:
+            return EXIT_GUARD
+        if self.row_errors or self.failures:
+            return EXIT_RECORD_ERRORS
+        return EXIT_OK
+
+    @property
+    def status(self) -> str:
+        """The run's status word for the store."""
+        return _STATUS.get(self.exit_code, "fatal")
+
+    def to_dict(self, *, personal: bool = False) -> dict[str, Any]:
+        """The report as JSON-able data; NIPs are masked unless ``personal``."""
+        show: Callable[[str | None], str | None] = (
+            (lambda nip: nip) if personal else (lambda nip: mask(nip) if nip else nip)
+        )
+        result = self.result
+        return {
+            "command": self.command,
+            "plugin": self.plugin,
+            "roster": self.roster,
+            "scope": list(self.scope),
+            "source": self.source,
+            "run_id": self.run_id,
+            "exit_code": self.exit_code,
+            "rows": self.rows,
+            "people": self.people,
+            "planned": self.planned,
+            "applied": dict(result.applied) if result else {},
+            "stopped": result.stopped if result else None,
+            "declined": self.declined,
+            "guard": self.guard.reason if self.guard else None,
+            "proposed_removals": str(self.proposed_removals) if self.proposed_removals else None,
+            "resumed": dict(self.resumed),
+            "adopted": self.adopted,
+            "adopted_cohorts": self.adopted_cohorts,
+            "foreign_cohorts": self.foreign_cohorts,
+            "missing_courses": self.missing_courses,
+            "untied_rows": self.untied,
+            "row_errors": [_row(e, show) for e in self.row_errors],
+            "row_warnings": [_row(e, show) for e in self.row_warnings],
+            "kept": [
+                {"nip": show(k.nip), "unit": k.unit, "why": k.why, "row": k.row}
+                for k in (self.plan.kept if self.plan else [])
+            ],
+            "absent": [
+                {"nip": show(a.nip), "unit": a.unit, "since": a.since, "suspend_on": a.suspend_on}
+                for a in (self.plan.absences if self.plan else [])
+            ],
+            "record_errors": [
+                {
+                    "action": f.action,
+                    "source": f.source,
+                    "row": f.row,
+                    "nip": show(f.nip),
+                    "errorcode": f.errorcode,
+                    "reason": f.reason,
+                }
+                for f in self.failures
+            ],
+            "calls": dict(self.calls),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _row(error: RowError, show: Callable[[str | None], str | None]) -> dict[str, Any]:
+    return {
+        "source": error.source,
+        "row": error.row,
+        "column": error.column,
+        "reason": error.reason,
+        "nip": show(error.nip),
+    }
