@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from moodle_bridge.roster.person import RowError
-from moodle_bridge.sync.desired import DesiredAccount, DesiredState, Departure
+from moodle_bridge.sync.desired import Departure, DesiredAccount, DesiredState
+from moodle_bridge.sync.plan import Reason
 from moodle_bridge.sync.planner import (
     Audience,
     CohortView,
@@ -19,7 +20,6 @@ from moodle_bridge.sync.planner import (
     WantedEnrolment,
     plan,
 )
-from moodle_bridge.sync.plan import Reason
 
 DAY = 86400
 NOW = 1_780_000_000
@@ -95,10 +95,10 @@ def rules(
     *,
     now: int = NOW,
     grace: int = GRACE,
-    guards: Guards = Guards(),
+    guards: Guards | None = None,
     explicit: bool = False,
 ) -> Rules:
-    return Rules(scope, now, grace, guards, explicit_scope=explicit)
+    return Rules(scope, now, grace, guards or Guards(), explicit_scope=explicit)
 
 
 USABLE = CohortView(usable=frozenset({"unit:PENDIS", "unit:SETJEN"}))
