@@ -1132,6 +1132,23 @@ class Store:
         with self._transaction() as db:
             db.executemany("DELETE FROM units_seen WHERE unit = ?", [(u,) for u in units])
 
+    # -- manifest sources --------------------------------------------------------------------------
+    def source_digest(self, name: str) -> str | None:
+        """The digest of the input of source ``name``'s last successful run, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT digest FROM sources WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def record_source(self, name: str, digest: str, run_id: int | None) -> None:
+        """Remember the input of source ``name``'s successful run ``run_id``."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO sources (name, digest, last_run_id, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, "
+                "last_run_id = excluded.last_run_id, updated_at = excluded.updated_at",
+                (name, digest, run_id, self._now()),
+            )
+
     # -- named values ----------------------------------------------------------------------------
     def value(self, name: str) -> Any:
         """The JSON value stored under ``name``, or None."""
