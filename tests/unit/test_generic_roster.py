@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 
 from moodle_bridge.errors import ConfigError
 from moodle_bridge.roster.generic import (
-    DEFAULT_STATUSES,
     ROW_COLUMN,
     RosterResult,
     collect_outcomes,
@@ -29,8 +28,9 @@ from moodle_bridge.roster.generic import (
     parse_generic_row,
     read_generic_roster,
 )
-from moodle_bridge.roster.person import Person, RowError
+from moodle_bridge.roster.person import Person, RowError, UnknownStatus
 from moodle_bridge.roster.sources import MissingColumn, SourceError, SourceRow
+from moodle_bridge.roster.statuses import StatusTable
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "rosters"
 TODAY = date(2025, 6, 1)
@@ -121,7 +121,8 @@ def test_mononym_rule_is_passed_through() -> None:
         ("meninggal dunia", False, "MENINGGAL DUNIA"),
         ("berhenti", False, "BERHENTI"),
         ("CLTN", False, "CLTN"),
-        ("mpp", False, "MPP"),
+        ("mpp", True, "MPP"),
+        ("Cuti  Tahunan", True, "CUTI TAHUNAN"),
         ("Diberhentikan", False, "DIBERHENTIKAN"),
         ("non-aktif", False, "NON AKTIF"),
         ("TUGAS_BELAJAR", True, "TUGAS BELAJAR"),
@@ -137,17 +138,18 @@ def test_status(status: str, active: bool, shown: str) -> None:
     assert (person.active, person.status) == (active, shown)
 
 
-def test_unknown_status_is_a_row_error_and_statuses_can_be_configured() -> None:
-    values = {"nip": "198001012005011001", "nama": "Siti", "unit": "SETJEN", "status": "Cuti"}
-    error = parse_generic_row("r.csv", row(values), today=TODAY)
-    assert isinstance(error, RowError)
-    assert (error.column, error.nip) == ("status", "198001012005011001")
-    assert "'CUTI'" in error.reason
-    person = parse_generic_row(
-        "r.csv", row(values), statuses={**DEFAULT_STATUSES, "cuti": True}, today=TODAY
-    )
+def test_unknown_status_sets_the_row_aside_and_statuses_can_be_configured() -> None:
+    values = {"nip": "198001012005011001", "nama": "Siti", "unit": "SETJEN", "status": "Skors"}
+    unknown = parse_generic_row("r.csv", row(values), today=TODAY)
+    assert isinstance(unknown, UnknownStatus)
+    assert (unknown.column, unknown.nip) == ("status", "198001012005011001")
+    assert unknown.status == "SKORS"
+    assert "'SKORS'" in unknown.reason
+    assert "mappings/statuses/SETJEN.csv" in unknown.reason
+    table = StatusTable({"AKTIF": "yes"}, {"SETJEN": {"skors": "no"}})
+    person = parse_generic_row("r.csv", row(values), statuses=table, today=TODAY)
     assert isinstance(person, Person)
-    assert person.status == "CUTI"
+    assert (person.status, person.active) == ("SKORS", False)
 
 
 @pytest.mark.parametrize(
@@ -230,7 +232,6 @@ def test_dirty_rows_each_give_an_error_at_the_right_row_and_column() -> None:
         (9, "unit"),  # empty
         (10, "email"),  # "at"
         (11, "email"),  # two addresses
-        (12, "status"),  # CUTI BESAR
         (15, ROW_COLUMN),  # unquoted comma shifts the columns
         (16, "nip"),  # Arabic-Indic digits
         (20, "nip"),  # same NIP as row 21, different name
@@ -241,11 +242,12 @@ def test_dirty_rows_each_give_an_error_at_the_right_row_and_column() -> None:
     assert "rows 20 and 21" in result.errors[-1].reason
     assert [(p.row, p.firstname, p.lastname) for p in result.people] == [
         (2, "Muhammad", "Rizal"),
+        (12, "Suparman", "Suparman"),  # CUTI BESAR: on leave, still serving
         (14, "Kartini", "Kartini"),
         (17, "Wahyuni", "Wahyuni"),
         (18, "Abdul", "Karim"),
     ]
-    assert result.people[1].satker == "MIN 1 Contoh Gedung B"
+    assert result.people[2].satker == "MIN 1 Contoh Gedung B"
     assert where(result.warnings) == [(17, "nip"), (18, "nama"), (19, "nip")]
     assert "PPPK" in result.warnings[0].reason
     assert "repeats row 2" in result.warnings[2].reason
@@ -256,6 +258,9 @@ def test_nip_is_kept_on_errors_once_it_is_known() -> None:
     by_row = {e.row: e for e in result.errors}
     assert by_row[3].nip is None
     assert by_row[10].nip == "198002022006011018"
+    # The NIP of a row refused for its shifted columns or its title-only name is still a NIP.
+    assert by_row[15].nip == "198002022006011022"
+    assert by_row[8].nip == "198002022006011016"
 
 
 def test_conflicting_duplicates_are_all_refused(tmp_path: Path) -> None:
