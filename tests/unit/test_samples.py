@@ -287,12 +287,13 @@ def test_kept_kinds_are_warnings_that_keep_the_person(
     dirty_rows: list[SampleRow], dirty_result: RosterResult
 ) -> None:
     people, errors, warnings = by_row(dirty_result)
-    assert KEPT_KINDS == {"status_unknown"}
+    assert {"status_unknown"} == KEPT_KINDS
     seen = 0
     for n, r in numbered(dirty_rows):
         if r.dirty in KEPT_KINDS:
             seen += 1
-            assert n not in people and n not in errors, r
+            assert n not in people, r
+            assert n not in errors, r
             [unknown] = warnings[n]
             assert isinstance(unknown, UnknownStatus)
             assert dirty_result.kept[r.nip] == unknown
