@@ -373,7 +373,7 @@ def parse_generic_row(
     setting.
     """
     day = today or date.today()
-    table = statuses or shipped_statuses()
+    table = shipped_statuses() if statuses is None else statuses
     key = (source_name, mononym, marker, day, table)
     parser = _PARSERS.get(key)
     if parser is None:
@@ -440,9 +440,8 @@ def read_generic_roster(
     """
     p = Path(path)
     source = source_name or p.name
-    parser = _RowParser(
-        source, mononym=mononym, marker=marker, statuses=statuses or shipped_statuses(), today=today
-    )
+    table = shipped_statuses() if statuses is None else statuses
+    parser = _RowParser(source, mononym=mononym, marker=marker, statuses=table, today=today)
     rows = read_rows(p, required=REQUIRED_COLUMNS, columns=COLUMNS)
     return collect_outcomes(source, (parser.parse(row) for row in rows))
 
