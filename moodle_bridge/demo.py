@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from moodle_bridge.emulator.completion import add_self_completion, learner_compl
 from moodle_bridge.emulator.server import running
 from moodle_bridge.errors import ConfigError
 from moodle_bridge.files import private_dir
-from moodle_bridge.mappings import CourseOffer
+from moodle_bridge.mappings import CourseOffer, Mappings
 from moodle_bridge.moodle.client import MoodleClient
 from moodle_bridge.reports import ReportFiles, build_reports, people_from_store, year_bounds
 from moodle_bridge.samples import (
@@ -167,15 +167,8 @@ def run_demo(
     courses, and run plan, sync and sync again, with competency-gap enrolments. What an
     earlier demo left in ``workdir`` is removed first (see :func:`fresh_workdir`)."""
     fresh_workdir(workdir)
-    roster = workdir / "roster.csv"
-    write_roster_csv(roster, generate_people(size, seed, units=DEMO_UNITS))
     mappings = load_unit_mappings(mappings_dir, DEMO_UNITS)
-    competencies = sorted({c for m in mappings.values() for c in m.competencies})
-    assessments = workdir / "assessments.csv"
-    write_assessments_csv(
-        assessments,
-        generate_assessments(generate_people(size, seed, units=DEMO_UNITS), competencies, seed),
-    )
+    roster, assessments = _write_inputs(workdir, mappings, size, seed)
     offers = [o for m in mappings.values() for o in m.catalogue]
     state_dir = workdir / "state"
     unit = discover_units().require("generic")
@@ -216,6 +209,21 @@ def run_demo(
                 enrolments=store.enrolments(),
             )
         return result
+
+
+def _write_inputs(
+    workdir: Path, mappings: Mapping[str, Mappings], size: int, seed: int
+) -> tuple[Path, Path]:
+    """The demo's roster and assessments, generated into ``workdir``."""
+    roster = workdir / "roster.csv"
+    write_roster_csv(roster, generate_people(size, seed, units=DEMO_UNITS))
+    competencies = sorted({c for m in mappings.values() for c in m.competencies})
+    assessments = workdir / "assessments.csv"
+    write_assessments_csv(
+        assessments,
+        generate_assessments(generate_people(size, seed, units=DEMO_UNITS), competencies, seed),
+    )
+    return roster, assessments
 
 
 def _learners_complete(emulator: Emulator, store: Store, seed: int) -> int:

@@ -9,7 +9,7 @@ import click
 from moodle_bridge.cli.app import AppContext, BridgeGroup, emit_json, finish
 from moodle_bridge.cli.connect import connect
 from moodle_bridge.cli.failures import ExitCode
-from moodle_bridge.cli.options import JSON_OPTION, unit_codes
+from moodle_bridge.cli.options import JSON_OPTION, number, unit_codes
 from moodle_bridge.cli.render import pull_data, pull_lines
 from moodle_bridge.completions import PullOptions, pull_completions
 from moodle_bridge.store import Store
@@ -30,12 +30,8 @@ def completions() -> None:
     multiple=True,
     help="Only people of this Eselon I unit code, in any case (repeatable); default: everyone.",
 )
-@click.option(
-    "--grace-days",
-    type=click.IntRange(0),
-    default=30,
-    show_default=True,
-    help="Keep asking about an enrolment this many days after its window closed.",
+@number(
+    "--grace-days", 30, "Keep asking about an enrolment this many days after its window closed."
 )
 @JSON_OPTION
 @click.pass_obj

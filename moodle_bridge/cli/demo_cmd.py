@@ -8,27 +8,15 @@ import click
 
 from moodle_bridge.cli.app import AppContext, BridgeCommand, emit_json, finish, progress_bars
 from moodle_bridge.cli.failures import ExitCode
-from moodle_bridge.cli.options import JSON_OPTION
+from moodle_bridge.cli.options import JSON_OPTION, SEED_OPTION, number
 from moodle_bridge.cli.render import demo_data, demo_lines
 
 __all__ = ["demo_command"]
 
 
 @click.command("demo", cls=BridgeCommand)
-@click.option(
-    "--size",
-    type=click.IntRange(1, 300_000),
-    default=3000,
-    show_default=True,
-    help="How many synthetic ASN the demo roster holds.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Seed of the synthetic roster (the same seed gives the same people).",
-)
+@number("--size", 3000, "How many synthetic ASN the demo roster holds.", low=1, high=300_000)
+@SEED_OPTION
 @click.option(
     "--dir",
     "workdir",

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from moodle_bridge.cli.app import AppContext, BridgeGroup
+from moodle_bridge.cli.options import input_file, number
 from moodle_bridge.sync.gaps import load_all_mappings
 
 __all__ = ["emulator"]
@@ -19,18 +20,11 @@ def emulator() -> None:
 
 
 @emulator.command("serve")
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8765,
-    show_default=True,
-    help="Port on 127.0.0.1 to listen on (0 picks a free one).",
-)
-@click.option(
+@number("--port", 8765, "Port on 127.0.0.1 to listen on (0 picks a free one).", high=65535)
+@input_file(
     "--seed",
-    "seed_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Seed file in the contract's _seed.json format (default: the built-in one).",
+    "Seed file in the contract's _seed.json format (default: the built-in one).",
+    dest="seed_file",
 )
 @click.option(
     "--catalogue",

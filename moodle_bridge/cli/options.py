@@ -25,8 +25,12 @@ __all__ = [
     "JSON_OPTION",
     "PLUGIN_OPTION",
     "ROSTER_OPTION",
+    "SEED_OPTION",
     "chosen_plugin",
+    "input_file",
     "load_plugin",
+    "number",
+    "out_folder",
     "plugin_or_alias",
     "unit_codes",
 ]
@@ -35,24 +39,50 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 PLUGIN_HELP = "Unit plugin that reads the roster (generic, pendis...; see 'moodle-bridge plugins')."
 
+
+def input_file(
+    name: str, help_text: str, *, required: bool = False, dest: str | None = None
+) -> Callable[[F], F]:
+    """An option naming a file that must exist."""
+    names = (name, dest) if dest else (name,)
+    kind = click.Path(exists=True, dir_okay=False, path_type=Path)
+    return click.option(*names, type=kind, required=required, help=help_text)
+
+
+def out_folder(help_text: str) -> Callable[[F], F]:
+    """``--out DIR``: a folder the command writes into, passed as ``out_dir``."""
+    kind = click.Path(file_okay=False, path_type=Path)
+    return click.option("--out", "out_dir", type=kind, required=True, help=help_text)
+
+
+def number(
+    name: str, default: int, help_text: str, low: int | None = 0, high: int | None = None
+) -> Callable[[F], F]:
+    """A whole-number option whose default ``--help`` shows; ``low=None`` for any number."""
+    kind = int if low is None and high is None else click.IntRange(low, high)
+    return click.option(name, type=kind, default=default, show_default=True, help=help_text)
+
+
 PLUGIN_OPTION = click.option("--plugin", required=True, help=PLUGIN_HELP)
-ROSTER_OPTION = click.option(
-    "--roster",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="The HR roster export (CSV or XLSX) in the unit's format.",
+ROSTER_OPTION = input_file(
+    "--roster", "The HR roster export (CSV or XLSX) in the unit's format.", required=True
 )
-ASSESSMENTS_OPTION = click.option(
+ASSESSMENTS_OPTION = input_file(
     "--assessments",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Competency assessments (CSV/XLSX: nip, kompetensi, level, tanggal): also enrol "
+    "Competency assessments (CSV/XLSX: nip, kompetensi, level, tanggal): also enrol "
     "people into the courses that close their gaps, and keep the gap cohorts.",
 )
-ASSESSMENTS_REQUIRED = click.option(
+ASSESSMENTS_REQUIRED = input_file(
     "--assessments",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    "Competency assessments (CSV/XLSX: nip, kompetensi, level, tanggal).",
     required=True,
-    help="Competency assessments (CSV/XLSX: nip, kompetensi, level, tanggal).",
+)
+#: The synthetic people of the demo and of sample-roster.
+SEED_OPTION = number(
+    "--seed",
+    1,
+    "Seed of the synthetic people: the same seed gives the same people, byte for byte.",
+    low=None,
 )
 JSON_OPTION = click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON (NIPs masked) for scripts."

@@ -120,6 +120,7 @@ def run_engine(app: AppContext, request: RunRequest) -> None:
             lines += [f"Report: {saved}"] if saved else []
         click.echo("\n".join(lines))
     if request.out is not None:
+        private_dir(request.out.parent)
         write_private_text(request.out, json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     finish(report.exit_code)
 

@@ -46,12 +46,9 @@ def doctor_lines(report: DoctorReport) -> list[str]:
 
 def doctor_data(report: DoctorReport) -> dict[str, Any]:
     """The doctor's checks for ``--json``."""
-    return {
-        "ok": report.ok,
-        "sitename": report.sitename,
-        "release": report.release,
-        "checks": [vars(check) for check in report.checks],
-    }
+    data: dict[str, Any] = {name: getattr(report, name) for name in ("ok", "sitename", "release")}
+    data["checks"] = [vars(check) for check in report.checks]
+    return data
 
 
 def plan_lines(report: SyncReport) -> list[str]:

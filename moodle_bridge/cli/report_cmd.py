@@ -9,7 +9,7 @@ import click
 from moodle_bridge.cli.app import AppContext, BridgeCommand, emit_json
 from moodle_bridge.cli.failures import ExitCode, fail
 from moodle_bridge.cli.gaps_cmd import gap_state_for
-from moodle_bridge.cli.options import JSON_OPTION, unit_codes
+from moodle_bridge.cli.options import JSON_OPTION, input_file, out_folder, unit_codes
 from moodle_bridge.reports import build_reports, gap_counts, people_from_store, year_bounds
 from moodle_bridge.store import Store
 from moodle_bridge.sync.gaps import load_all_mappings
@@ -29,23 +29,9 @@ __all__ = ["report_command"]
     required=True,
     help="Calendar year of the completions (Asia/Jakarta).",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Folder for the report files (created owner-only).",
-)
-@click.option(
-    "--roster",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="With --assessments: also count each person's open gaps.",
-)
-@click.option(
-    "--assessments",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="With --roster: the assessments for the open-gap counts.",
-)
+@out_folder("Folder for the report files (created owner-only).")
+@input_file("--roster", "With --assessments: also count each person's open gaps.")
+@input_file("--assessments", "With --roster: the assessments for the open-gap counts.")
 @click.option(
     "--plugin",
     default="generic",

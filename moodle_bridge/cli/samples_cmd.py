@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from moodle_bridge.cli.app import AppContext, BridgeCommand
+from moodle_bridge.cli.options import SEED_OPTION, number, out_folder
 from moodle_bridge.files import private_dir
 from moodle_bridge.samples import (
     generate_assessments,
@@ -22,27 +23,9 @@ __all__ = ["sample_roster_command"]
 
 
 @click.command("sample-roster", cls=BridgeCommand)
-@click.option(
-    "--size",
-    type=click.IntRange(0),
-    default=1000,
-    show_default=True,
-    help="How many synthetic ASN to generate.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=1,
-    show_default=True,
-    help="The same seed gives the same people, byte for byte.",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Folder for roster.csv, assessments.csv and mappings/.",
-)
+@number("--size", 1000, "How many synthetic ASN to generate.")
+@SEED_OPTION
+@out_folder("Folder for roster.csv, assessments.csv and mappings/.")
 @click.option(
     "--dirty-share",
     type=click.FloatRange(0, 1),
