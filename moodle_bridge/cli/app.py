@@ -99,7 +99,9 @@ class BridgeGroup(click.Group):
         with sigterm_raises():
             try:
                 return super().invoke(ctx)
-            except (click.ClickException, click.exceptions.Exit):
+            # click ends these itself: its own usage errors and exits, and a reader of our
+            # output that went away (``| head``), which is no failure of the command.
+            except (click.ClickException, click.exceptions.Exit, BrokenPipeError):
                 raise
             except (Exception, KeyboardInterrupt, Terminated) as error:
                 app = ctx.find_object(AppContext)
