@@ -29,6 +29,7 @@ __all__ = [
     "ExitCode",
     "Failure",
     "Terminated",
+    "exit_code_for",
     "fail",
     "failure_for",
     "sigterm_raises",
