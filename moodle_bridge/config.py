@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from moodle_bridge.errors import ConfigError
 from moodle_bridge.roster.person import DEFAULT_PROFILE_FIELDS
@@ -185,6 +186,9 @@ def load_settings(env: Mapping[str, str], config_file: Path | None = None) -> Se
         except OSError as exc:
             msg = f"cannot read settings file {path}: {exc.strerror or exc}"
             raise ConfigError(msg) from None
+        except UnicodeDecodeError:
+            msg = f"settings file {path} is not UTF-8 text"
+            raise ConfigError(msg) from None
         except tomllib.TOMLDecodeError as exc:
             msg = f"settings file {path} is not valid TOML: {exc}"
             raise ConfigError(msg) from None
@@ -194,8 +198,20 @@ def load_settings(env: Mapping[str, str], config_file: Path | None = None) -> Se
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         msg = f"bad settings ({path} or MOODLE_BRIDGE_* variables): {problems}"
         raise ConfigError(msg) from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One problem of the settings, naming the key; never the value, which could be a secret
+    written where it does not belong."""
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] != "extra_forbidden":
+        return f"{key}: {error['msg']}"
+    if error["loc"][-1] == "token":
+        return (
+            f"unknown key {key} (the token is never read from this file: "
+            f"set {TOKEN_ENV} or [moodle] token_file)"
+        )
+    return f"unknown key {key}"

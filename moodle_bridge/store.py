@@ -56,6 +56,7 @@ __all__ = [
     "Run",
     "RunStatus",
     "SchemaTooNew",
+    "StateDamaged",
     "Store",
     "StoreBusy",
     "StoreError",
@@ -71,6 +72,14 @@ class StoreError(BridgeError):
 
 class SchemaTooNew(StoreError):
     """The database was written by a newer moodle_bridge than this one."""
+
+
+class StateDamaged(StoreError):
+    """The state database file is not a SQLite database, or its pages are corrupt.
+
+    The message names the file, the newest backup kept before a migration (if any) and the
+    ``sqlite3 .recover`` command that rebuilds a database from what is left of it.
+    """
 
 
 class StoreBusy(StoreError):
@@ -636,8 +645,13 @@ class Store:
             _configure(connection)
             _migrate(connection, migrations, path, clock)
             return cls(connection, path, clock)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreError) as exc:
             connection.close()
+            cause = exc if isinstance(exc, sqlite3.Error) else exc.__cause__
+            if isinstance(cause, sqlite3.Error) and _is_damage(cause):
+                raise StateDamaged(_damage_message(path, cause)) from exc
+            if isinstance(exc, StoreError):
+                raise
             msg = f"cannot use the state database {path}: {exc}"
             raise StoreError(msg) from exc
         except BaseException:
@@ -1305,6 +1319,8 @@ def _migrate(
             "directory"
         )
         raise SchemaTooNew(msg)
+    if 0 < current < known:
+        _back_up(db, path, current)
     for version, sql in migrations:
         if version <= current:
             continue
@@ -1324,6 +1340,57 @@ def _migrate(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                 (version, int(clock())),
             )
+
+
+def _back_up(db: sqlite3.Connection, path: Path, version: int) -> Path:
+    """Copy the database to ``<name>.bak-v<version>`` beside it before migrating it.
+
+    A migration is one transaction, but a file damaged later, or a return to the older
+    moodle_bridge, needs the database as that version left it. SQLite's online backup copies
+    a consistent snapshot, WAL included, which copying the file would not. The copy holds NIPs:
+    it is created owner-only like the database.
+    """
+    backup = path.with_name(f"{path.name}.bak-v{version}")
+    _create_private(backup)
+    target = sqlite3.connect(backup)
+    try:
+        db.backup(target)
+    finally:
+        target.close()
+    return backup
+
+
+#: SQLite's primary result codes for a file that is not a database or has corrupt pages.
+_DAMAGE_CODES = frozenset({sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT})
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    # Extended result codes keep the primary code in their low byte.
+    return code is not None and code & 0xFF in _DAMAGE_CODES
+
+
+def _damage_message(path: Path, exc: sqlite3.Error) -> str:
+    aside = path.with_name(f"{path.name}.damaged")
+    backup = _newest_backup(path)
+    restore = (
+        f"copy the backup {backup} (kept before the last migration) to {path}, or "
+        if backup is not None
+        else ""
+    )
+    return (
+        f"the state database {path} is damaged ({exc}): move it to {aside}, then "
+        f"{restore}rebuild it with: sqlite3 {aside} .recover | sqlite3 {path}"
+    )
+
+
+def _newest_backup(path: Path) -> Path | None:
+    found: dict[int, Path] = {}
+    for candidate in path.parent.glob(f"{path.name}.bak-v*"):
+        version = candidate.name.rpartition("-v")[2]
+        if version.isdigit():
+            found[int(version)] = candidate
+    return found[max(found)] if found else None
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ A *unit plugin* teaches the bridge one Eselon I unit's HR exports. It is a subcl
     [project.entry-points."moodle_bridge.units"]
     pendis = "plugins.pendis:PendisMapper"
 
-The entry-point name (``pendis``) is what ``--unit`` selects; the class is created with no
+The entry-point name (``pendis``) is what ``--plugin`` selects; the class is created with no
 arguments. The built-in plugins (``generic``, ``pendis``, ``bimas_islam``) are registered the
 same way by moodle-bridge's own ``pyproject.toml``, so a unit's own package works exactly like
 ours. A plugin sets :attr:`UnitMapper.code` and :attr:`UnitMapper.name` and implements

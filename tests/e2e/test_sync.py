@@ -497,7 +497,7 @@ def test_a_missing_custom_profile_field_stops_after_the_first_batch(bridge: Brid
     created = [i for i in range(60) if bridge.users_by_idnumber(nip(i))]
     assert 0 < len(created) < 60
     human = bridge.invoke(
-        "sync", "--unit", "generic", "--roster", str(bridge.roster(people(range(60)))), "--yes"
+        "sync", "--plugin", "generic", "--roster", str(bridge.roster(people(range(60)))), "--yes"
     )
     assert human.exit_code == 4
     assert "nosuchfield" in human.output
@@ -515,7 +515,7 @@ def test_a_revoked_token_exits_4_without_printing_it(bridge: Bridge):
         run = bridge.invoke(
             *verbose,
             "sync",
-            "--unit",
+            "--plugin",
             "generic",
             "--roster",
             str(roster),
