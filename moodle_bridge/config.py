@@ -94,6 +94,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "MOODLE_BRIDGE_CA_BUNDLE": ("moodle", "ca_bundle"),
     "MOODLE_BRIDGE_WORKERS": ("moodle", "workers"),
     "MOODLE_BRIDGE_STATE_DIR": ("state", "dir"),
+    "MOODLE_BRIDGE_ABSENT_GRACE_DAYS": ("sync", "absent_grace_days"),
 }
 
 
@@ -138,6 +139,20 @@ class SyncSettings(BaseModel):
     suspend_max: int = Field(500, ge=0)
     #: The circuit breaker stops a run once more than this share of its records failed.
     max_failure_rate: float = Field(0.5, gt=0, le=1)
+    #: Days someone missing from their unit's roster keeps an active account: HR exports lag,
+    #: and a person moving between units may appear in the other file days later.
+    absent_grace_days: int = Field(14, ge=0)
+
+
+class CohortSettings(BaseModel):
+    """``[cohorts]``: what the bridge may do with cohorts linked to courses by cohort sync."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Shortname of a course the administrator linked to the cohort ``bridge:probe`` by cohort
+    #: sync. The bridge removes people from its unit and gap cohorts only when a probe on this
+    #: course proves that the site's cohort sync suspends, not deletes, on removal.
+    probe_course: str | None = None
 
 
 class EnrolSettings(BaseModel):
@@ -164,6 +179,7 @@ class Settings(BaseModel):
     moodle: MoodleSettings = MoodleSettings()
     state: StateSettings = StateSettings()
     sync: SyncSettings = SyncSettings()
+    cohorts: CohortSettings = CohortSettings()
     enrol: EnrolSettings = EnrolSettings()
 
     def token(self, env: Mapping[str, str]) -> str:

@@ -718,6 +718,13 @@ class Store:
                 for row in self._db.execute(query, params)
             }
 
+    def display_names(self) -> dict[str, str]:
+        """NIP -> the name as HR writes it, for the owned accounts that have one."""
+        with self._lock:
+            return dict(
+                self._db.execute("SELECT nip, display_name FROM accounts WHERE display_name != ''")
+            )
+
     def applied_records(self, nips: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The applied records kept for ``nips`` (NIPs without one are left out)."""
         wanted = json.dumps(list(nips))

@@ -25,6 +25,7 @@ __all__ = [
     "JSON_OPTION",
     "PLUGIN_OPTION",
     "ROSTER_OPTION",
+    "SCOPE_OPTION",
     "SEED_OPTION",
     "chosen_plugin",
     "input_file",
@@ -93,6 +94,28 @@ EMULATOR_OPTION = click.option(
     is_flag=True,
     help="Use a fresh built-in Moodle emulator instead of the configured site, with a state "
     "of its own that is discarded afterwards (for trying things out).",
+)
+
+
+def _scope(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> frozenset[str] | None:
+    if value is None:
+        return None
+    units = frozenset(part.strip().upper() for part in value.split(",") if part.strip())
+    if not units:
+        msg = "give at least one unit code, e.g. --scope PENDIS,SETJEN"
+        raise click.BadParameter(msg)
+    return units
+
+
+SCOPE_OPTION = click.option(
+    "--scope",
+    metavar="UNIT,...",
+    callback=_scope,
+    help="The units this roster speaks for: only their people may be suspended when absent or "
+    "inactive, and a unit given here that the roster lacks stops the run. Default: the "
+    "plugin's unit, or for 'generic' the units present in the file.",
 )
 
 

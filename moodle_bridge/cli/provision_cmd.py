@@ -1,7 +1,9 @@
 """``moodle-bridge plan`` and ``sync``: read a roster, plan, confirm on a terminal, apply."""
+# The runs of a manifest share this path: ``run_cmd`` calls :func:`sync_source`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -25,19 +27,32 @@ from moodle_bridge.cli.options import (
     EMULATOR_OPTION,
     JSON_OPTION,
     ROSTER_OPTION,
+    SCOPE_OPTION,
     chosen_plugin,
     load_plugin,
     plugin_or_alias,
 )
 from moodle_bridge.cli.render import plan_lines, result_lines
 from moodle_bridge.config import Settings
-from moodle_bridge.files import private_dir, write_private_text
+from moodle_bridge.files import exclusive, private_dir, write_private_text
+from moodle_bridge.moodle.api import Caller
+from moodle_bridge.reports.changes import write_changes
+from moodle_bridge.roster.statuses import load_statuses
 from moodle_bridge.store import Store
 from moodle_bridge.sync.desired import AccountPolicy
-from moodle_bridge.sync.engine import Engine, SyncOptions, SyncReport
-from moodle_bridge.sync.planner import Guards, Plan
+from moodle_bridge.sync.engine import Engine, Source, SyncOptions, SyncReport
+from moodle_bridge.sync.plan import Plan
+from moodle_bridge.sync.planner import Guards
 
-__all__ = ["RunRequest", "plan_command", "run_engine", "sync_command"]
+__all__ = [
+    "RunRequest",
+    "plan_command",
+    "run_engine",
+    "save_report",
+    "source_for",
+    "sync_command",
+    "sync_source",
+]
 
 
 @dataclass(frozen=True)
@@ -53,8 +68,12 @@ class RunRequest:
     out: Path | None = None
     reconcile: bool = False
     adopt: bool = False
+    adopt_cohorts: bool = False
     allow_suspend: int | None = None
     use_emulator: bool = False
+    scope: frozenset[str] | None = None
+    stop_gaps: bool = False
+    name: str | None = None
 
 
 def sync_options(settings: Settings, request: RunRequest) -> SyncOptions:
@@ -64,14 +83,26 @@ def sync_options(settings: Settings, request: RunRequest) -> SyncOptions:
         apply=request.apply,
         reconcile=request.reconcile,
         adopt=request.adopt,
+        adopt_cohorts=request.adopt_cohorts,
+        scope=request.scope,
+        absent_grace_days=sync.absent_grace_days,
+        stop_gaps=request.stop_gaps,
+        probe_course=settings.cohorts.probe_course,
         guards=Guards(sync.suspend_share, sync.suspend_max, request.allow_suspend),
         policy=AccountPolicy(sync.profile_fields, sync.placeholder_email_domain),
         workers=settings.moodle.workers,
-        field_budget=settings.moodle.field_budget,
         max_failure_rate=sync.max_failure_rate,
         role_id=settings.enrol.role_id,
         role_shortname=settings.enrol.role,
     )
+
+
+def source_for(app: AppContext, request: RunRequest) -> Source:
+    """The roster (and assessments) to read, through its plugin and the status table."""
+    unit = load_plugin(request.plugin)
+    unit.statuses = load_statuses(app.mappings_dir)
+    gaps = app.gap_inputs(request.assessments) if request.assessments else None
+    return Source(request.plugin, unit, request.roster, gaps, request.name)
 
 
 def _confirmer(request: RunRequest) -> Callable[[Plan, SyncReport], bool]:
@@ -85,32 +116,43 @@ def _confirmer(request: RunRequest) -> Callable[[Plan, SyncReport], bool]:
     return confirm
 
 
-def _save_report(state_dir: Path, report: SyncReport) -> Path:
-    """The run report with NIPs, owner-only, under ``<state>/reports/``."""
+def save_report(state_dir: Path, store: Store, report: SyncReport) -> Path:
+    """The run report with NIPs, and the run's per-person changes, owner-only, under
+    ``<state>/reports/``."""
     folder = private_dir(state_dir / "reports")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = folder / f"{report.command}-{report.run_id or 'dry'}-{stamp}.json"
+    base = folder / f"{report.command}-{report.run_id or 'dry'}-{stamp}"
+    if report.run_id is not None:
+        write_changes(
+            base.with_suffix(".csv"), store.run_changes(report.run_id), store.display_names()
+        )
     data = json.dumps(report.to_dict(personal=True), indent=2, ensure_ascii=False)
-    return write_private_text(path, data)
+    return write_private_text(base.with_suffix(".json"), data)
+
+
+def sync_source(
+    app: AppContext, client: Caller, state: tuple[Store, Path], request: RunRequest
+) -> SyncReport:
+    """One run of the engine for ``request`` on an open state, as plan, sync and run share it."""
+    store, state_dir = state
+    source = source_for(app, request)
+    options = sync_options(app.settings, request)
+    with progress_bars(not request.as_json) as progress:
+        engine = Engine(client, store, state_dir, options, progress=progress)
+        return engine.run(source, confirm=_confirmer(request))
 
 
 def run_engine(app: AppContext, request: RunRequest) -> None:
     """Run the engine as asked, show the report, and end with the run's exit code."""
-    unit = load_plugin(request.plugin)
-    gaps = app.gap_inputs(request.assessments) if request.assessments else None
-    options = sync_options(app.settings, request)
-    with (
-        site_and_state(app, request.use_emulator) as (client, state_dir),
-        Store.open(state_dir / STATE_FILE) as store,
-        progress_bars(not request.as_json) as progress,
-    ):
-        engine = Engine(client, store, state_dir, options, progress=progress)
-        report = engine.run(
-            request.plugin, unit, request.roster, confirm=_confirmer(request), gaps=gaps
-        )
-        # An emulator's state is discarded with it: there is no report to point to.
-        keep = request.apply and not request.use_emulator
-        saved = _save_report(state_dir, report) if keep else None
+    with site_and_state(app, request.use_emulator) as (client, state_dir):
+        lock = exclusive(state_dir) if request.apply else contextlib.nullcontext()
+        with lock, Store.open(state_dir / STATE_FILE) as store:
+            report = sync_source(app, client, (store, state_dir), request)
+            # An emulator's state is discarded with it: there is no report to point to.
+            keep = request.apply and not request.use_emulator
+            saved = save_report(state_dir, store, report) if keep else None
+            if request.out is not None:
+                _write_out(request.out, store, report)
     if request.as_json:
         emit_json({**report.to_dict(), "report_file": str(saved) if saved else None})
     else:
@@ -119,10 +161,20 @@ def run_engine(app: AppContext, request: RunRequest) -> None:
             lines += result_lines(report)
             lines += [f"Report: {saved}"] if saved else []
         click.echo("\n".join(lines))
-    if request.out is not None:
-        private_dir(request.out.parent)
-        write_private_text(request.out, json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     finish(report.exit_code)
+
+
+def _write_out(out: Path, store: Store, report: SyncReport) -> None:
+    """``--out``: the per-person changes (``.csv``) or the summary (anything else, JSON)."""
+    private_dir(out.parent)
+    if out.suffix.lower() != ".csv":
+        write_private_text(out, json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        return
+    names = store.display_names()
+    if report.plan is not None:
+        names.update({c.nip: c.display_name for c in report.plan.creates})
+        units = {a.nip: a.unit for a in store.accounts().values()}
+        write_changes(out, report.plan.person_changes(units), names)
 
 
 @click.command("plan", cls=BridgeCommand)
@@ -133,8 +185,10 @@ def run_engine(app: AppContext, request: RunRequest) -> None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the plan summary as JSON (NIPs masked) to this file, owner-only.",
+    help="Also write the plan to this file, owner-only: with .csv one line per person-level "
+    "change (action, NIP, name, unit, reason, roster row), otherwise the summary as JSON.",
 )
+@SCOPE_OPTION
 @EMULATOR_OPTION
 @click.pass_obj
 def plan_command(
@@ -145,6 +199,7 @@ def plan_command(
     assessments: Path | None,
     as_json: bool,
     out: Path | None,
+    scope: frozenset[str] | None,
     use_emulator: bool,
 ) -> None:
     """Read and check the roster and show what a sync would change. Writes nothing."""
@@ -156,6 +211,7 @@ def plan_command(
         as_json=as_json,
         out=out,
         use_emulator=use_emulator,
+        scope=scope,
     )
     run_engine(app, request)
 
@@ -184,6 +240,19 @@ def plan_command(
     is_flag=True,
     help="Take over existing Moodle accounts of roster people, matched by idnumber, then username.",
 )
+@click.option(
+    "--adopt-cohorts",
+    is_flag=True,
+    help="Use cohorts that exist in Moodle with the idnumbers the bridge wants although the "
+    "bridge did not create them (they are left alone and reported otherwise).",
+)
+@click.option(
+    "--stop-gaps",
+    is_flag=True,
+    help="Stop managing competency gaps for the units in scope: remove their gap-cohort "
+    "memberships and suspend the bridge's enrolments (through the safety guard).",
+)
+@SCOPE_OPTION
 @JSON_OPTION
 @EMULATOR_OPTION
 @click.pass_obj
@@ -197,6 +266,9 @@ def sync_command(
     allow_suspend: int | None,
     reconcile: bool,
     adopt: bool,
+    adopt_cohorts: bool,
+    stop_gaps: bool,
+    scope: frozenset[str] | None,
     as_json: bool,
     use_emulator: bool,
 ) -> None:
@@ -214,7 +286,13 @@ def sync_command(
         as_json=as_json,
         reconcile=reconcile,
         adopt=adopt,
+        adopt_cohorts=adopt_cohorts,
         allow_suspend=allow_suspend,
         use_emulator=use_emulator,
+        scope=scope,
+        stop_gaps=stop_gaps,
     )
+    if stop_gaps and assessments is not None:
+        msg = "--stop-gaps stops managing gaps: it cannot be given with --assessments"
+        raise click.UsageError(msg)
     run_engine(app, request)
