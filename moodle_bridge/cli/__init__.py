@@ -20,6 +20,8 @@ from moodle_bridge.cli.gaps_cmd import explain_command, gaps_command
 from moodle_bridge.cli.plugins_cmd import plugins_command
 from moodle_bridge.cli.provision_cmd import plan_command, sync_command
 from moodle_bridge.cli.report_cmd import report_command
+from moodle_bridge.cli.run_cmd import run_command
+from moodle_bridge.cli.runs_cmd import runs
 from moodle_bridge.cli.samples_cmd import sample_roster_command
 
 __all__ = ["SHIPPED_MAPPINGS", "main"]
@@ -56,6 +58,8 @@ for _command in (
     doctor,
     plan_command,
     sync_command,
+    run_command,
+    runs,
     gaps_command,
     explain_command,
     completions,

@@ -32,7 +32,7 @@ from moodle_bridge.cli.options import (
     load_plugin,
     plugin_or_alias,
 )
-from moodle_bridge.cli.render import plan_lines, result_lines
+from moodle_bridge.cli.render import change_lines, plan_lines, plan_rows, result_lines
 from moodle_bridge.config import Settings
 from moodle_bridge.files import exclusive, private_dir, write_private_text
 from moodle_bridge.moodle.api import Caller
@@ -46,11 +46,13 @@ from moodle_bridge.sync.planner import Guards
 
 __all__ = [
     "RunRequest",
+    "confirmer",
     "plan_command",
     "run_engine",
     "save_report",
     "source_for",
     "sync_command",
+    "sync_options",
     "sync_source",
 ]
 
@@ -105,13 +107,28 @@ def source_for(app: AppContext, request: RunRequest) -> Source:
     return Source(request.plugin, unit, request.roster, gaps, request.name)
 
 
-def _confirmer(request: RunRequest) -> Callable[[Plan, SyncReport], bool]:
+def confirmer(request: RunRequest) -> Callable[[Plan, SyncReport], bool]:
+    """Ask on a terminal before applying; the full per-person list is one keystroke away."""
+
     def confirm(plan: Plan, report: SyncReport) -> bool:
         # Under cron there is nobody to ask: no terminal means yes, as --yes does.
         if request.yes or not sys.stdin.isatty():
             return True
         click.echo("\n".join(plan_lines(report)))
-        return click.confirm("Apply this plan to Moodle?", default=False)
+        while True:
+            answer = (
+                click.prompt(
+                    "Apply this plan to Moodle? [y]es, [n]o, [l]ist every change",
+                    default="n",
+                    show_default=False,
+                )
+                .strip()
+                .lower()
+            )
+            if answer.startswith("l"):
+                click.echo_via_pager("\n".join(change_lines(plan_rows(report), limit=None)))
+                continue
+            return answer.startswith("y")
 
     return confirm
 
@@ -139,7 +156,7 @@ def sync_source(
     options = sync_options(app.settings, request)
     with progress_bars(not request.as_json) as progress:
         engine = Engine(client, store, state_dir, options, progress=progress)
-        return engine.run(source, confirm=_confirmer(request))
+        return engine.run(source, confirm=confirmer(request))
 
 
 def run_engine(app: AppContext, request: RunRequest) -> None:

@@ -5,6 +5,8 @@ Nothing here prints or decides an exit code; NIPs are masked in everything it re
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from moodle_bridge.competency import GapPlan
@@ -12,10 +14,15 @@ from moodle_bridge.completions import PullReport
 from moodle_bridge.demo import DemoResult
 from moodle_bridge.doctor import DoctorReport
 from moodle_bridge.logs import mask
+from moodle_bridge.reports.changes import change_rows
+from moodle_bridge.store import PersonChange
 from moodle_bridge.sync.engine import SyncReport
 
 __all__ = [
+    "FIRST",
     "SHOWN",
+    "change_dicts",
+    "change_lines",
     "demo_data",
     "demo_lines",
     "doctor_data",
@@ -23,6 +30,7 @@ __all__ = [
     "gaps_data",
     "gaps_lines",
     "plan_lines",
+    "plan_rows",
     "pull_data",
     "pull_lines",
     "result_lines",
@@ -51,29 +59,123 @@ def doctor_data(report: DoctorReport) -> dict[str, Any]:
     return data
 
 
+#: Per-person lines shown per action before the counts take over.
+FIRST = 5
+
+
+def change_dicts(changes: Iterable[PersonChange], names: Mapping[str, str]) -> list[dict[str, str]]:
+    """Per-person changes as rows a person reads (NIPs masked)."""
+    columns = ("action", "nip", "name", "unit", "target", "reason", "changes")
+    rows = [
+        dict(zip(columns, map(str, row[:7]), strict=True)) for row in change_rows(changes, names)
+    ]
+    for row in rows:
+        row["nip"] = mask(row["nip"])
+    return rows
+
+
+def plan_rows(report: SyncReport) -> list[dict[str, str]]:
+    """The plan's per-person changes, in the order they are applied."""
+    if report.plan is None:
+        return []
+    names = {c.nip: c.display_name for c in report.plan.creates}
+    return change_dicts(report.plan.person_changes({}), names)
+
+
+def change_lines(rows: list[dict[str, str]], *, limit: int | None = FIRST) -> list[str]:
+    """Per-person changes grouped by action: the first ``limit`` of each (all: None)."""
+    lines: list[str] = []
+    actions: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        actions.setdefault(row["action"], []).append(row)
+    for action, group in actions.items():
+        lines.append(f"  {action} ({len(group)}):")
+        for row in group[:limit]:
+            target = f" {row['target']}" if row["target"] else ""
+            change = f" [{row['changes']}]" if row["changes"] else ""
+            lines.append(f"    {row['nip']} {row['name']}{target}: {row['reason']}{change}")
+        if limit is not None and len(group) > limit:
+            lines.append(f"    ... and {len(group) - limit} more")
+    return lines
+
+
 def plan_lines(report: SyncReport) -> list[str]:
-    """The roster's refused rows, what a run resumed, the plan, and a guard that stopped it."""
+    """The roster's refused rows and warnings, what the run found, the plan and its guard."""
     lines = [
         f"Roster {report.roster}: {report.rows} rows, {report.people} people, "
-        f"{len(report.row_errors)} refused, {len(report.row_warnings)} warnings."
+        f"{len(report.row_errors)} refused, {len(report.row_warnings)} warnings"
+        + (f", {report.untied} rows with no readable NIP" if report.untied else "")
+        + (f"; scope {', '.join(report.scope)}" if report.scope else "")
+        + "."
     ]
-    for error in report.row_errors[:SHOWN]:
-        column = f" [{error.column}]" if error.column else ""
-        lines.append(f"  row {error.row}{column}: {error.reason}")
-    if len(report.row_errors) > SHOWN:
-        lines.append(f"  ... and {len(report.row_errors) - SHOWN} more (see --json or the report)")
-    if report.resumed:
-        resumed = ", ".join(f"{n} {a}" for a, n in sorted(report.resumed.items()))
-        lines.append(f"Re-checked from an interrupted run: {resumed}")
-    if report.adopted:
-        lines.append(f"Adopted {report.adopted} existing accounts.")
+    lines += _rows("Refused rows", report.row_errors)
+    lines += _rows("Warnings", report.row_warnings)
+    lines += _findings(report)
     planned = ", ".join(f"{n} {k}" for k, n in report.planned.items() if n) or "nothing"
     lines.append(f"Plan: {planned}.")
+    lines += change_lines(plan_rows(report))
     if report.guard:
         lines.append(f"STOPPED by a safety guard: {report.guard.reason}.")
         if report.proposed_removals:
             lines.append(f"Proposed suspensions written to {report.proposed_removals}")
     return lines
+
+
+def _rows(title: str, rows: list[Any]) -> list[str]:
+    if not rows:
+        return []
+    lines = [f"{title} ({len(rows)}):"]
+    for error in rows[:SHOWN]:
+        column = f" [{error.column}]" if error.column else ""
+        lines.append(f"  {error.source} row {error.row}{column}: {mask(error.reason)}")
+    if len(rows) > SHOWN:
+        lines.append(f"  ... and {len(rows) - SHOWN} more (in the run report and --json)")
+    return lines
+
+
+def _findings(report: SyncReport) -> list[str]:
+    """What the run found besides the roster: catalogue gaps, cohorts, people kept or absent."""
+    lines = []
+    if report.missing_courses:
+        lines.append(
+            "Courses the mapping tables name but Moodle lacks (nobody is enrolled in them until "
+            f"they exist): {', '.join(report.missing_courses)}"
+        )
+    if report.foreign_cohorts:
+        lines.append(
+            "Cohorts that exist in Moodle but were not made by the bridge, left alone (use "
+            f"--adopt-cohorts to use them): {', '.join(report.foreign_cohorts)}"
+        )
+    plan = report.plan
+    if plan is not None:
+        for cohort, course in sorted(plan.awaiting_link.items()):
+            lines.append(
+                f"Link cohort {cohort} to course {course} (Enrolment methods > Cohort sync): "
+                "its people join at the next sync."
+            )
+        if plan.held_removals:
+            lines.append(
+                f"{len(plan.held_removals)} cohort removals held: the site's cohort sync is not "
+                "proven to suspend rather than unenrol (see [cohorts] probe_course)."
+            )
+        if plan.kept:
+            lines.append(f"{len(plan.kept)} people kept unchanged (their rows could not be used).")
+        if plan.absences:
+            first = min(a.suspend_on for a in plan.absences)
+            lines.append(
+                f"{len(plan.absences)} people absent from their unit's roster, within the grace "
+                f"period (the first would be suspended on {_day(first)})."
+            )
+    if report.resumed:
+        resumed = ", ".join(f"{n} {a}" for a, n in sorted(report.resumed.items()))
+        lines.append(f"Re-checked from an interrupted run: {resumed}")
+    if report.adopted:
+        lines.append(f"Adopted {report.adopted} existing accounts.")
+    return lines
+
+
+def _day(moment: int) -> str:
+    return dt.datetime.fromtimestamp(moment).date().isoformat()
 
 
 def result_lines(report: SyncReport) -> list[str]:
