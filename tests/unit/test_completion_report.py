@@ -1,0 +1,180 @@
+"""Reading the completion report's cells, headings and conditions (no Moodle needed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from moodle_bridge.completions import (
+    Reach,
+    ReportColumns,
+    fit_columns,
+    parse_completed,
+    parse_report_time,
+    read_conditions,
+)
+from moodle_bridge.emulator.reportbuilder import userdate
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+#: Friday 27 November 2026, 20:02:00 in Jakarta (UTC+7).
+FRIDAY_8_02_PM = int(dt.datetime(2026, 11, 27, 20, 2, tzinfo=JAKARTA).timestamp())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Friday, 27 November 2026, 8:02 PM",  # Moodle's strftimedatetime, as recorded
+        "friday, 27 november 2026, 8:02 pm",
+        "Friday,\u00a027 November 2026,\u202f8:02\u202fPM",  # no-break spaces
+        "27 November 2026, 8:02 PM",  # no weekday
+        "Fri, 27 Nov 2026, 08:02 p.m.",
+        "27 November 2026, 20:02",
+        "Jumat, 27 November 2026, 20.02",  # Indonesian
+        "27 Nopember 2026 20.02",
+        "27/11/26, 20:02",  # strftimedatetimeshort
+        "27/11/2026, 8:02 PM",
+        "2026-11-27 20:02",
+        "2026-11-27T20:02:00",
+    ],
+)
+def test_every_accepted_format_reads_as_the_same_moment(text: str) -> None:
+    assert parse_report_time(text, JAKARTA) == FRIDAY_8_02_PM
+
+
+def test_seconds_are_kept_when_shown_and_midnight_and_noon_read_right() -> None:
+    assert parse_report_time("2026-11-27 20:02:59", JAKARTA) == FRIDAY_8_02_PM + 59
+    midnight = int(dt.datetime(2026, 11, 27, 0, 5, tzinfo=JAKARTA).timestamp())
+    assert parse_report_time("Friday, 27 November 2026, 12:05 AM", JAKARTA) == midnight
+    assert parse_report_time("Friday, 27 November 2026, 12:05 PM", JAKARTA) == midnight + 12 * 3600
+
+
+def test_the_zone_is_the_viewers() -> None:
+    utc = parse_report_time("27 November 2026, 8:02 PM", ZoneInfo("UTC"))
+    assert utc - FRIDAY_8_02_PM == 7 * 3600
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Yes",
+        "Saturday, 27 November 2026, 8:02 PM",  # the weekday contradicts the date
+        "Friday, 31 November 2026, 8:02 PM",  # no such day
+        "27 November 2026, 13:02 PM",  # not a 12-hour time
+        "27 Brumaire 2026, 8:02 PM",
+        "11/27/2026, 8:02 PM",  # month first: the 27th month
+        "1764248520",
+    ],
+)
+def test_anything_else_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="date|time|weekday|month|day|range"):
+        parse_report_time(text, JAKARTA)
+
+
+def test_the_emulators_rendering_reads_back_exactly() -> None:
+    for moment in (FRIDAY_8_02_PM, FRIDAY_8_02_PM + 4 * 3600, 1_748_736_000, 1_751_328_000):
+        assert parse_report_time(userdate(moment, JAKARTA), JAKARTA) == moment - moment % 60
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Yes", True),
+        (" ya ", True),
+        ("No", False),
+        ("Tidak", False),
+        ("", False),  # no course_completions row yet
+        ("50.0%", None),
+        ("Maybe", None),
+    ],
+)
+def test_completed_cells(text: str, expected: bool | None) -> None:
+    assert parse_completed(text) is expected
+
+
+def test_the_recorded_report_has_every_column_the_pull_needs() -> None:
+    headers = [
+        "Course short name",
+        "Course ID number",
+        "Username",
+        "ID number",
+        "Completed",
+        "Time completed",
+        "Student progress",
+    ]
+    assert fit_columns(headers) == ReportColumns(
+        completed=4,
+        timecompleted=5,
+        course_shortname=0,
+        course_idnumber=1,
+        username=2,
+        user_idnumber=3,
+    )
+
+
+def test_one_course_and_one_user_column_are_enough_and_renamed_headings_match() -> None:
+    columns = fit_columns(["course id number", "ID  number", "completed", "TIME COMPLETED"])
+    assert columns == ReportColumns(
+        completed=2, timecompleted=3, course_idnumber=0, user_idnumber=1
+    )
+
+
+def test_missing_columns_are_named() -> None:
+    assert fit_columns(["Course full name", "Full name", "Completed"]) == [
+        '"Course short name" or "Course ID number"',
+        '"Username" or "ID number"',
+        '"Time completed"',
+    ]
+
+
+def test_conditions_that_cannot_hide_a_needed_completion_pass() -> None:
+    reach, problems = read_conditions(
+        {
+            "user:username_operator": 8,
+            "completion:completed_operator": "1",
+            "course:fullname_operator": 0,
+            "course:fullname_value": "ignored: any value",
+        }
+    )
+    assert (reach, problems) == (Reach(), [])
+
+
+def test_the_time_condition_sets_how_far_back_the_report_reaches() -> None:
+    last_30_days = {
+        "completion:timecompleted_operator": 4,
+        "completion:timecompleted_value": 30,
+        "completion:timecompleted_unit": 1,
+    }
+    reach, problems = read_conditions(last_30_days)
+    assert problems == []
+    assert reach == Reach(lookback=30 * 86_400)
+    assert reach.start(10_000_000) == 10_000_000 - 30 * 86_400
+    # A month is counted as 28 days: never more than the report really shows.
+    months, _ = read_conditions({**last_30_days, "completion:timecompleted_unit": 3})
+    assert months.lookback == 30 * 28 * 86_400
+    since, _ = read_conditions(
+        {"completion:timecompleted_operator": 3, "completion:timecompleted_from": 1_700_000_000}
+    )
+    assert since == Reach(since=1_700_000_000)
+    assert since.start(1_800_000_000) == 1_700_000_000
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"completion:completed_operator": 2}, "completion:completed"),
+        ({"user:suspended_operator": 2}, "user:suspended"),
+        ({"course:shortname_operator": 5, "course:shortname_value": "BIMAS"}, "course:shortname"),
+        ({"completion:timecompleted_operator": 5}, "completion:timecompleted"),
+        (
+            {"completion:timecompleted_operator": 3, "completion:timecompleted_to": 1_700_000_000},
+            "completion:timecompleted",
+        ),
+    ],
+)
+def test_conditions_that_may_hide_completions_are_named(values: dict[str, int], named: str) -> None:
+    _, problems = read_conditions(values)
+    assert len(problems) == 1
+    assert named in problems[0]
