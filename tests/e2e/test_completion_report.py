@@ -144,7 +144,12 @@ class Site:
         run = self.store.begin_run("test", UNIT)
         batch = self.store.journal_batch(run, "enrol", {})
         row = EnrolmentRow(
-            nip(i), course, False, timestart, timeend, method=method  # type: ignore[arg-type]
+            nip(i),
+            course,
+            False,
+            timestart,
+            timeend,
+            method=method,  # type: ignore[arg-type]
         )
         self.store.confirm_batch(batch, enrolments=[row])
         self.store.finish_run(run, "ok")

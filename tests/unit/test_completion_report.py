@@ -69,7 +69,7 @@ def test_the_zone_is_the_viewers() -> None:
     ],
 )
 def test_anything_else_is_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="date|time|weekday|month|day|range"):
+    with pytest.raises(ValueError, match=r"date|time|weekday|month|day|range"):
         parse_report_time(text, JAKARTA)
 
 
