@@ -28,7 +28,6 @@ at most one tenth of the per-person path's. Figures are printed and written to
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import platform

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +16,8 @@ from moodle_bridge.completions import (
     parse_report_time,
     read_conditions,
 )
-from moodle_bridge.emulator.reportbuilder import userdate
+from moodle_bridge.emulator import Emulator, default_seed
+from moodle_bridge.emulator.reportbuilder import add_report, userdate
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 #: Friday 27 November 2026, 20:02:00 in Jakarta (UTC+7).
@@ -178,3 +180,64 @@ def test_conditions_that_may_hide_completions_are_named(values: dict[str, int], 
     _, problems = read_conditions(values)
     assert len(problems) == 1
     assert named in problems[0]
+
+
+def test_the_emulators_time_completed_condition_filters_like_moodles_date_filter() -> None:
+    now = int(dt.datetime(2026, 3, 31, 12, tzinfo=JAKARTA).timestamp())
+    emulator = Emulator(default_seed(), clock=lambda: float(now))
+    world = emulator.world
+    world.completions.clear()
+    day = 86_400
+    # A completion 6 days, 20 days and 40 days ago; and one in progress (no time).
+    for userid, courseid, ago in ((5, 2, 6), (6, 3, 20), (7, 4, 40)):
+        world.completions[(courseid, userid)] = {
+            "userid": userid, "courseid": courseid, "timecompleted": now - ago * day,
+            "timeenrolled": 0, "timestarted": 0,
+        }  # fmt: skip
+    world.completions[(5, 8)] = {"userid": 8, "courseid": 5, "timecompleted": None}
+    for userid, courseid in ((5, 2), (6, 3), (7, 4), (8, 5)):
+        enrolid = next(
+            i["id"]
+            for i in world.courses[courseid]["enrolment_instances"]
+            if i["enrol"] == "manual"
+        )
+        if (enrolid, userid) not in world.enrolments:
+            emulator.handle(
+                [
+                    ("wstoken", emulator.token_for("admin")),
+                    ("wsfunction", "enrol_manual_enrol_users"),
+                    ("moodlewsrestformat", "json"),
+                    ("enrolments[0][roleid]", "5"),
+                    ("enrolments[0][userid]", str(userid)),
+                    ("enrolments[0][courseid]", str(courseid)),
+                ]
+            )
+
+    def completed_users(**conditions: int) -> set[int]:
+        values = {f"completion:timecompleted_{k}": v for k, v in conditions.items()}
+        reportid = add_report(
+            emulator, "r", ("user:username", "completion:timecompleted"), conditions=values,
+            audience=[3],
+        )  # fmt: skip
+        reply = emulator.handle(
+            [
+                ("wstoken", emulator.token_for("bridge")),
+                ("wsfunction", "core_reportbuilder_retrieve_report"),
+                ("moodlewsrestformat", "json"),
+                ("reportid", str(reportid)),
+                ("perpage", "0"),
+            ]
+        )
+        rows = json.loads(reply.body)["data"]["rows"]
+        names = {r["columns"][0] for r in rows}
+        return {uid for uid, user in world.users.items() if user["username"] in names}
+
+    assert completed_users(operator=4, value=7, unit=1) == {5}  # last 7 days
+    assert completed_users(operator=4, value=3, unit=2) == {5, 6}  # last 3 weeks
+    # Last month from 31 March: PHP's "-1 month" is 3 March (no 31 February), so 40 days
+    # back is out and 20 days back is in.
+    assert completed_users(operator=4, value=1, unit=3) == {5, 6}
+    assert completed_users(operator=3, to=now - 10 * day) == {6, 7}  # range, end excluded
+    assert completed_users(operator=1) == {5, 6, 7}  # not empty
+    assert 8 in completed_users(operator=2)  # empty: in progress, no time
+    assert completed_users(operator=4, value=0, unit=1) >= {5, 6, 7, 8}  # "0 days": no filter
