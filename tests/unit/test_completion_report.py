@@ -241,3 +241,28 @@ def test_the_emulators_time_completed_condition_filters_like_moodles_date_filter
     assert completed_users(operator=1) == {5, 6, 7}  # not empty
     assert 8 in completed_users(operator=2)  # empty: in progress, no time
     assert completed_users(operator=4, value=0, unit=1) >= {5, 6, 7, 8}  # "0 days": no filter
+
+
+def test_the_completions_section_of_the_settings_reaches_the_pull(tmp_path) -> None:
+    from moodle_bridge.completions import pull_options
+    from moodle_bridge.config import load_settings
+    from moodle_bridge.errors import ConfigError
+
+    config = tmp_path / "moodle-bridge.toml"
+    config.write_text(
+        '[completions]\nreport = "Bridge course completions"\nperpage = 500\n'
+        '[enrol]\ntimezone = "Asia/Makassar"\n[moodle]\nworkers = 3\n'
+    )
+    options = pull_options(load_settings({}, config))
+    assert (options.report, options.use_report, options.perpage) == (
+        "Bridge course completions",
+        True,
+        500,
+    )
+    assert (options.timezone, options.workers) == ("Asia/Makassar", 3)
+    config.write_text("[completions]\nreport = 12\nuse_report = false\n")
+    options = pull_options(load_settings({}, config), workers=1)
+    assert (options.report, options.use_report, options.workers) == (12, False, 1)
+    config.write_text("[completions]\nreprot = 12\n")
+    with pytest.raises(ConfigError, match="reprot"):
+        load_settings({}, config)
