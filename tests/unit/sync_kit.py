@@ -11,7 +11,7 @@ from moodle_bridge.emulator import Emulator, default_seed
 from moodle_bridge.emulator.inprocess import InProcessTransport
 from moodle_bridge.moodle.client import MoodleClient, RetryPolicy
 from moodle_bridge.moodle.transport import RawResponse
-from moodle_bridge.store import Store
+from moodle_bridge.store import Changes, CohortRow, Store
 from moodle_bridge.sync.desired import PROFILE_PREFIX
 from moodle_bridge.sync.executor import Executor, RunOptions
 from moodle_bridge.sync.plan import CreateAccount, EnrolChange, Membership, Reason
@@ -69,8 +69,11 @@ class Site:
     def cohorts(self) -> dict[str, int]:
         """The seeded cohorts, recorded in the store as the engine finds them; their ids."""
         ids = {c["idnumber"]: c["id"] for c in self.emulator.world.cohorts.values()}
-        for idnumber, moodle_id in ids.items():
-            self.store.record_cohort(idnumber, moodle_id, idnumber, created_by_bridge=False)
+        found = [CohortRow(idnumber, moodle_id, idnumber, False)
+                 for idnumber, moodle_id in ids.items()]
+        # Recorded as a settled batch would record them: the store's write path for cohorts.
+        batch = self.store.journal_batch(self.run_id, "create_cohorts", {"idnumbers": []})
+        self.store.confirm_batch(batch, None, Changes(cohorts=found))
         return ids
 
     def courses(self, *names: str) -> dict[str, int]:

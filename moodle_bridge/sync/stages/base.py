@@ -15,7 +15,6 @@ from moodle_bridge.sync.journal import Action, Payload
 
 __all__ = ["RecordFailure", "Settled", "Stage", "StageDefaults", "Targets"]
 
-T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
 
 
@@ -76,7 +75,10 @@ class Targets:
 
 
 class Stage(Protocol[T_contra]):
-    """One kind of write: the runner calls these, in this order, for each batch."""
+    """One kind of write. The runner asks ``blocked`` and ``wire`` to make budgeted chunks,
+    journals each batch's ``payload``, calls ``send``, and then ``settle``; or ``refused``
+    for a record Moodle refused alone, ``unsettled`` after a lost answer was read back; and
+    ``verify`` once a batch is settled."""
 
     #: The journal's name for the batches, and the progress stage they count in.
     action: Action
@@ -122,7 +124,8 @@ class Stage(Protocol[T_contra]):
         ...
 
     def verify(self, changes: Changes) -> list[RecordFailure]:
-        """Read-back checks after a confirmed batch; raises Fatal when nothing else can work."""
+        """Read-back checks of what a settled batch changed; raises Fatal when nothing else
+        would work either (the run stops)."""
         ...
 
 
