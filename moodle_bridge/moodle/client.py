@@ -407,6 +407,8 @@ class MoodleClient:
 
     def _status_error(self, wsfunction: str, raw: RawResponse) -> errors.MoodleError | None:
         status = raw.status
+        if 200 <= status < 300:
+            return None
         retry_after_header = _header(raw.headers, "Retry-After")
         retry_after = parse_retry_after(
             retry_after_header, now=self._wall_clock(), date_header=_header(raw.headers, "Date")
@@ -421,8 +423,6 @@ class MoodleClient:
             )
         if status == 503 and retry_after_header is not None:
             return self._site_fault(wsfunction, raw, retry_after, refused_before_work=True)
-        if 200 <= status < 300:
-            return None
         cls: type[errors.MoodleError] = errors.HttpError
         if status >= 500 and status not in _FATAL_5XX:
             if _is_page(raw):
