@@ -23,6 +23,7 @@ from moodle_bridge.emulator.cost import (
 )
 from moodle_bridge.emulator.server import running
 from moodle_bridge.moodle.encoding import encode_params
+from tests.unit.test_client import FakeTime
 
 ROOT = Path(__file__).resolve().parents[2]
 CREATE = CONTRACT_RATES["core_user_create_users"]
@@ -138,27 +139,13 @@ def test_unknown_model_and_bad_options_are_refused() -> None:
 
 
 # --- the simulated cores -------------------------------------------------------------------
-class FakeTime:
-    """A clock that only moves when told, and a sleep that records instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-
-
 def test_a_request_holds_its_core_for_the_service_time_divided_by_the_speed() -> None:
     fake = FakeTime()
     cost = SimulatedCost(speed=4.0, clock=fake.clock, sleep=fake.sleep)
     with cost.serving() as bill:
         bill.wsfunction = "core_user_create_users"
         bill.charge(users(100), [], accounts=0)
-    assert fake.slept == [pytest.approx((0.036 + 0.769) / 4)]
+    assert fake.sleeps == [pytest.approx((0.036 + 0.769) / 4)]
     assert cost.by_function == {"core_user_create_users": pytest.approx(0.805)}
     assert cost.served == 1
 
@@ -170,12 +157,12 @@ def test_the_emulators_own_work_counts_toward_the_service_time() -> None:
         bill.wsfunction = "core_completion_get_course_completion_status"
         bill.charge({}, {}, accounts=0)
         fake.now += 0.02  # the emulator took 20 ms of the 23.5
-    assert fake.slept == [pytest.approx(0.0035)]
+    assert fake.sleeps == [pytest.approx(0.0035)]
     with cost.serving() as bill:
         bill.wsfunction = "core_completion_get_course_completion_status"
         bill.charge({}, {}, accounts=0)
         fake.now += 0.5  # slower than Moodle: no sleep at all
-    assert len(fake.slept) == 1
+    assert len(fake.sleeps) == 1
 
 
 def test_a_call_that_failed_holds_the_core_for_its_fixed_time() -> None:
@@ -189,7 +176,7 @@ def test_a_call_that_failed_holds_the_core_for_its_fixed_time() -> None:
 
     with pytest.raises(RuntimeError):
         refused()
-    assert fake.slept == [pytest.approx(CREATE.fixed)]
+    assert fake.sleeps == [pytest.approx(CREATE.fixed)]
     assert cost.served == 1
 
 
