@@ -96,7 +96,8 @@ class RetryPolicy:
         """Return the wait before retry number ``retry`` (1 for the first retry)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        bound = min(self.max_delay, self.base_delay * self.factor ** (retry - 1))
+        # A site outage is retried by time, not by count: the exponent must not overflow.
+        bound = min(self.max_delay, self.base_delay * self.factor ** min(retry - 1, 60))
         return rng.uniform(0.0, bound)
 
     @property
