@@ -28,7 +28,7 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from moodle_bridge.competency import Completion, CurrentEnrolment, plan_gaps  # noqa: E402
+from moodle_bridge.gap_engine import CompletedCourse, CurrentEnrolment, plan_gaps  # noqa: E402
 from moodle_bridge.mappings import Mappings, load_mappings  # noqa: E402
 from moodle_bridge.samples import DEFAULT_UNITS, generate_people  # noqa: E402
 
@@ -61,7 +61,7 @@ def build_inputs(
     list[Person],
     list[Assessment],
     dict[str, Mappings],
-    list[Completion],
+    list[CompletedCourse],
     list[CurrentEnrolment],
     dict[str, int],
 ]:
@@ -72,7 +72,7 @@ def build_inputs(
         for r in generate_people(size, seed, dirty_share=0.0)
     ]
     specs: list[tuple[str, str, int, dt.date, int]] = []
-    completions: list[Completion] = []
+    completions: list[CompletedCourse] = []
     enrolments: list[CurrentEnrolment] = []
     used: dict[str, int] = {}
     days = [dt.date(2023, 1, 1) + dt.timedelta(days=d) for d in range(0, 1000, 7)]
@@ -97,7 +97,7 @@ def build_inputs(
                 offers = m.offers(req.competency, level)
                 if offers:
                     completions.append(
-                        Completion(p.nip, offers[0].course_shortname, dt.date(2026, 6, 1))
+                        CompletedCourse(p.nip, offers[0].course_shortname, dt.date(2026, 6, 1))
                     )
             elif 0.97 < r <= 0.975:
                 offers = m.offers(req.competency, level)

@@ -28,7 +28,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from moodle_bridge.competency import GapPlan, Status
+from moodle_bridge.gap_engine import GapPlan, Status
 from moodle_bridge.mappings import CourseOffer, Mappings
 from moodle_bridge.roster.person import Person
 from moodle_bridge.store import EnrolmentRow, LedgerEntry

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from moodle_bridge import errors
-from moodle_bridge.competency import GapPlan
 from moodle_bridge.completions import PullOptions, pull_completions
+from moodle_bridge.gap_engine import GapPlan
 from moodle_bridge.logs import mask
 from moodle_bridge.moodle import cohorts as moodle_cohorts
 from moodle_bridge.moodle import courses as moodle_courses

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from moodle_bridge.competency import Completion, CurrentEnrolment, GapPlan, plan_gaps
+from moodle_bridge.gap_engine import CompletedCourse as Completion
+from moodle_bridge.gap_engine import CurrentEnrolment, GapPlan, plan_gaps
 from moodle_bridge.mappings import Mappings, load_mappings
 from moodle_bridge.roster.assessment import Assessment
 from moodle_bridge.roster.person import Person, RowError

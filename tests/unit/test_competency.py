@@ -12,15 +12,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moodle_bridge.competency import (
-    Completion,
+from moodle_bridge.gap_engine import (
+    CompletedCourse,
     CurrentEnrolment,
     Decision,
     GapPlan,
     Status,
     plan_gaps,
 )
-from moodle_bridge.mappings import NATIONAL, Competency, CourseOffer, Mappings, PositionRule
+from moodle_bridge.mappings import (
+    NATIONAL,
+    CompetencyDefinition,
+    CourseOffer,
+    Mappings,
+    PositionRule,
+)
 from moodle_bridge.roster.assessment import Assessment
 from moodle_bridge.roster.person import Person
 
@@ -45,11 +51,11 @@ class A(NamedTuple):
 
 
 COMPETENCIES = (
-    Competency("MAN-A", "Integritas", "manajerial", 1),
-    Competency("TEK-B", "Teknis B", "teknis", 2),
-    Competency("TEK-C", "Teknis C", "teknis", 2),
-    Competency("SOS-D", "Perekat", "sosial_kultural", 3),
-    Competency("TEK-E", "Teknis E", "teknis", 9),
+    CompetencyDefinition("MAN-A", "Integritas", "manajerial", 1),
+    CompetencyDefinition("TEK-B", "Teknis B", "teknis", 2),
+    CompetencyDefinition("TEK-C", "Teknis C", "teknis", 2),
+    CompetencyDefinition("SOS-D", "Perekat", "sosial_kultural", 3),
+    CompetencyDefinition("TEK-E", "Teknis E", "teknis", 9),
 )
 
 
@@ -227,7 +233,7 @@ def test_inactive_people_and_strangers() -> None:
 
 # --- completions and enrolments -------------------------------------------------------------------
 def test_a_completion_after_the_assessment_raises_the_level_to_the_next_step() -> None:
-    done = [Completion(NIP1, "TEK-B-1", dt.datetime(2025, 3, 1, 10, 0))]
+    done = [CompletedCourse(NIP1, "TEK-B-1", dt.datetime(2025, 3, 1, 10, 0))]
     plan = plan_gaps(
         [P(NIP1)], [A(NIP1, "TEK-B", 1, D1)], mappings(every_step()), as_of=AS_OF,
         completions=done,
@@ -240,7 +246,7 @@ def test_a_completion_after_the_assessment_raises_the_level_to_the_next_step() -
 
 
 def test_a_completion_before_the_assessment_does_not_raise_and_is_not_repeated() -> None:
-    done = [Completion(NIP1, "TEK-B-1", dt.date(2024, 12, 1))]
+    done = [CompletedCourse(NIP1, "TEK-B-1", dt.date(2024, 12, 1))]
     plan = plan_gaps(
         [P(NIP1)], [A(NIP1, "TEK-B", 1, D1)], mappings(every_step()), as_of=AS_OF,
         completions=done,
@@ -252,7 +258,7 @@ def test_a_completion_before_the_assessment_does_not_raise_and_is_not_repeated()
 
 def test_a_completed_window_falls_back_to_another_course() -> None:
     other = offer("TEK-B", 1, "TEK-B-1-ALT", scope="TEST")
-    done = [Completion(NIP1, "TEK-B-1-ALT", dt.date(2024, 12, 1))]
+    done = [CompletedCourse(NIP1, "TEK-B-1-ALT", dt.date(2024, 12, 1))]
     m = mappings([other, *every_step()])
     plan = plan_gaps([P(NIP1)], [A(NIP1, "TEK-B", 1)], m, as_of=AS_OF, completions=done)
     chosen = decision(plan, NIP1, "TEK-B").offer
@@ -458,7 +464,7 @@ def test_the_same_inputs_in_another_order_give_the_same_plan() -> None:
         for c in COMPETENCIES
         for _ in range(rng.randint(0, 2))
     ]
-    done = [Completion(p.nip, "TEK-B-1", D2) for p in people[:5]]
+    done = [CompletedCourse(p.nip, "TEK-B-1", D2) for p in people[:5]]
     base = plan_gaps(people, rows, m, as_of=AS_OF, completions=done)
     for seed in range(3):
         again = plan_gaps(
@@ -512,7 +518,7 @@ def worlds(draw: st.DrawFn) -> dict[str, object]:
     names = sorted({o.course_shortname for o in catalogue}) or ["NONE"]
     done = draw(
         st.lists(
-            st.builds(Completion, st.sampled_from(nips or _NIPS), st.sampled_from(names),
+            st.builds(CompletedCourse, st.sampled_from(nips or _NIPS), st.sampled_from(names),
                       st.sampled_from(_DAYS)),
             max_size=8,
         )
@@ -541,7 +547,7 @@ def test_properties(world: dict[str, object], seed: int) -> None:
     m: Mappings = world["m"]  # type: ignore[assignment]
     people: list[P] = world["people"]  # type: ignore[assignment]
     rows: list[A] = world["rows"]  # type: ignore[assignment]
-    done: list[Completion] = world["done"]  # type: ignore[assignment]
+    done: list[CompletedCourse] = world["done"]  # type: ignore[assignment]
     enrolled: list[CurrentEnrolment] = world["enrolled"]  # type: ignore[assignment]
     used: dict[str, int] = world["used"]  # type: ignore[assignment]
     plan = plan_gaps(

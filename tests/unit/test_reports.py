@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from moodle_bridge.mappings import Competency, CourseOffer, Mappings
+from moodle_bridge.mappings import CompetencyDefinition, CourseOffer, Mappings
 from moodle_bridge.reports import (
     CHART_IDS,
     ReportFiles,
@@ -74,7 +74,7 @@ COMPLETIONS = [
 MAPPINGS = {
     "PENDIS": Mappings(
         unit="PENDIS",
-        competencies={"TEK-A": Competency("TEK-A", "Alpha", "teknis", 1)},
+        competencies={"TEK-A": CompetencyDefinition("TEK-A", "Alpha", "teknis", 1)},
         standards={},
         catalogue=(
             CourseOffer("TEK-A", 1, 2, "PENDIS-X", 20, dt.date(2025, 2, 1), dt.date(2025, 4, 30)),
@@ -83,7 +83,9 @@ MAPPINGS = {
     ),
     "BIMAS_ISLAM": Mappings(
         unit="BIMAS_ISLAM",
-        competencies={"SOS-C": Competency("SOS-C", "Perekat Bangsa", "sosial_kultural", 1)},
+        competencies={
+            "SOS-C": CompetencyDefinition("SOS-C", "Perekat Bangsa", "sosial_kultural", 1)
+        },
         standards={},
         catalogue=(CourseOffer("SOS-C", 1, 2, "BIMAS-Z", 8),),
     ),

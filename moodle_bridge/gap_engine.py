@@ -51,7 +51,7 @@ from moodle_bridge.mappings import (
 __all__ = [
     "AssessmentLike",
     "CompetencyStats",
-    "Completion",
+    "CompletedCourse",
     "CourseLoad",
     "CurrentEnrolment",
     "Decision",
@@ -96,7 +96,7 @@ class AssessmentLike(Protocol):
     def row(self) -> int: ...
 
 
-class Completion(NamedTuple):
+class CompletedCourse(NamedTuple):
     """``nip`` completed the Moodle course ``course_shortname`` on ``time`` (a date or datetime)."""
 
     nip: str
@@ -507,7 +507,7 @@ def plan_gaps(
     mappings: Mappings | Mapping[str, Mappings],
     *,
     as_of: dt.date,
-    completions: Iterable[Completion] = (),
+    completions: Iterable[CompletedCourse] = (),
     enrolments: Iterable[CurrentEnrolment] = (),
     used_this_year: Mapping[str, int] | None = None,
     annual_cap: int | None = None,
@@ -544,7 +544,7 @@ def _plan(
     assessments: Iterable[AssessmentLike],
     mappings: Mappings | Mapping[str, Mappings],
     as_of: dt.date,
-    completions: Iterable[Completion],
+    completions: Iterable[CompletedCourse],
     enrolments: Iterable[CurrentEnrolment],
     used_this_year: Mapping[str, int] | None,
     annual_cap: int | None,
@@ -832,7 +832,7 @@ def _latest_assessments(
     return latest, unknown_codes, len(strangers)
 
 
-def _collect_completions(completions: Iterable[Completion]) -> dict[str, dict[str, dt.date]]:
+def _collect_completions(completions: Iterable[CompletedCourse]) -> dict[str, dict[str, dt.date]]:
     """NIP -> course -> the latest completion day."""
     done: dict[str, dict[str, dt.date]] = {}
     for c in completions:
