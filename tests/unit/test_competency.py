@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -27,7 +28,7 @@ from moodle_bridge.mappings import (
     Mappings,
     PositionRule,
 )
-from moodle_bridge.roster.assessment import Assessment
+from moodle_bridge.roster.assessment import Assessment, LatestAssessments
 from moodle_bridge.roster.person import Person
 
 AS_OF = dt.date(2026, 5, 1)
@@ -344,7 +345,8 @@ def test_the_unit_cap_and_an_override() -> None:
     m = mappings(every_step(), cap=1)
     people, rows = [P(NIP1)], [A(NIP1, c, 1) for c in ("MAN-A", "TEK-B", "TEK-C", "SOS-D")]
     assert len(plan_gaps(people, rows, m, as_of=AS_OF).people[NIP1].chosen) == 1
-    assert len(plan_gaps(people, rows, m, as_of=AS_OF, annual_cap=0).people[NIP1].chosen) == 0
+    no_cap = replace(m, annual_cap=0)
+    assert len(plan_gaps(people, rows, no_cap, as_of=AS_OF).people[NIP1].chosen) == 0
     over = plan_gaps(people, rows, m, as_of=AS_OF, used_this_year={NIP1: 7})
     assert over.people[NIP1].chosen == ()
 
@@ -593,3 +595,34 @@ def test_every_status_has_a_reason(status: Status) -> None:
     level = None if status is Status.NOT_ASSESSED else 1
     d = Decision(NIP1, "TEK-B", 3, level, level, status, o, 1)
     assert d.reason()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds())
+def test_assessments_kept_by_a_reader_plan_the_same_and_stay_as_they_were(
+    world: dict[str, object],
+) -> None:
+    m: Mappings = world["m"]  # type: ignore[assignment]
+    people: list[P] = world["people"]  # type: ignore[assignment]
+    rows: list[A] = world["rows"]  # type: ignore[assignment]
+    done: list[CompletedCourse] = world["done"]  # type: ignore[assignment]
+    enrolled: list[CurrentEnrolment] = world["enrolled"]  # type: ignore[assignment]
+    latest = LatestAssessments(rows)
+    before = LatestAssessments(rows)
+    args = {"as_of": AS_OF, "completions": done, "enrolments": enrolled}
+    from_rows = plan_gaps(people, rows, m, **args)  # type: ignore[arg-type]
+    for _ in range(2):
+        kept = plan_gaps(people, latest, m, **args)  # type: ignore[arg-type]
+        assert fingerprint(kept) == fingerprint(from_rows)
+        assert kept.unknown_people == from_rows.unknown_people
+        assert kept.unknown_competencies == from_rows.unknown_competencies
+    assert latest == before
+
+
+def test_open_gaps_are_the_competencies_below_the_standard() -> None:
+    rows = [A(NIP1, "TEK-B", 1), A(NIP1, "TEK-C", 3), A(NIP1, "MAN-A", 2)]
+    plan = plan_gaps([P(NIP1)], rows, mappings([offer("TEK-B", 1)]), as_of=AS_OF)
+    person = plan.people[NIP1]
+    # MAN-A has a gap but no course; SOS-D is not assessed: its gap is unknown, not open.
+    assert person.open_gaps() == ("MAN-A", "TEK-B")
+    assert [d.competency for d in person.gaps] == ["MAN-A", "SOS-D", "TEK-B"]
