@@ -25,7 +25,7 @@ from moodle_bridge.logs import mask
 from moodle_bridge.mappings import CourseOffer
 from moodle_bridge.moodle.client import MoodleClient, RetryPolicy
 from moodle_bridge.moodle.transport import Transport
-from moodle_bridge.reports import build_reports, gap_counts, people_from_store, year_bounds
+from moodle_bridge.reports import ReportInputs, gap_counts, reports_from_store
 from moodle_bridge.samples import (
     generate_assessments,
     generate_people,
@@ -768,25 +768,14 @@ def report_command(
     database = settings.state.dir / STATE_FILE
     if not database.exists():
         fail(f"no state database at {database}: run a sync first", EXIT_USAGE)
-    since, until = year_bounds(year)
-    open_gaps = open_by_competency = None
+    counts = None
     if roster is not None and assessments is not None:
         counts = gap_counts(_gap_state(app, plugin, roster, assessments).plan, unit)
-        open_gaps, open_by_competency = counts.per_person, counts.per_competency
     try:
         mappings = load_all_mappings(mappings_dir(settings))
+        inputs = ReportInputs(unit=unit, year=year, mappings=mappings, gaps=counts)
         with Store.open(database) as store:
-            files = build_reports(
-                people_from_store(store, unit),
-                store.completions(since=since, until=until),
-                unit=unit,
-                year=year,
-                out_dir=out_dir,
-                mappings=mappings,
-                open_gaps=open_gaps,
-                open_by_competency=open_by_competency,
-                enrolments=store.enrolments(),
-            )
+            files = reports_from_store(store, inputs, out_dir)
     except ConfigError as error:
         fail(str(error), EXIT_USAGE)
         return
