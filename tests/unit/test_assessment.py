@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from typing import NamedTuple
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,12 +21,9 @@ NIP1, NIP2 = "198001012005011001", "198001012005011002"
 D1, D2 = dt.date(2025, 1, 10), dt.date(2025, 6, 10)
 
 
-class A(NamedTuple):
-    nip: str
-    competency: str
-    level: int
-    date: dt.date = D1
-    row: int = 2
+def assessed(nip: str, competency: str, level: int, date: dt.date = D1, row: int = 2) -> Assessment:
+    """An assessment, written as briefly as the gap engine's tests write theirs."""
+    return Assessment(nip=nip, competency=competency, level=level, date=date, row=row)
 
 
 def kept(latest: LatestAssessments) -> set[tuple[str, str, int, dt.date, int]]:
@@ -36,13 +32,13 @@ def kept(latest: LatestAssessments) -> set[tuple[str, str, int, dt.date, int]]:
 
 def test_the_latest_day_then_the_later_row_then_the_higher_level_is_kept() -> None:
     rows = [
-        A(NIP1, "TEK-B", 3, D2, 5),
-        A(NIP1, "TEK-B", 1, D1, 9),
-        A(NIP1, "TEK-C", 2, D2, 4),
-        A(NIP1, "TEK-C", 1, D2, 7),
-        A(NIP1, "MAN-A", 1, D1, 3),
-        A(NIP1, "MAN-A", 3, D1, 3),
-        A(NIP2, "TEK-B", 4, D1, 8),
+        assessed(NIP1, "TEK-B", 3, D2, 5),
+        assessed(NIP1, "TEK-B", 1, D1, 9),
+        assessed(NIP1, "TEK-C", 2, D2, 4),
+        assessed(NIP1, "TEK-C", 1, D2, 7),
+        assessed(NIP1, "MAN-A", 1, D1, 3),
+        assessed(NIP1, "MAN-A", 3, D1, 3),
+        assessed(NIP2, "TEK-B", 4, D1, 8),
     ]
     for order in (rows, rows[::-1]):
         latest = LatestAssessments(order)
@@ -61,12 +57,13 @@ def test_the_latest_day_then_the_later_row_then_the_higher_level_is_kept() -> No
 
 
 def test_rows_out_of_range_still_order_by_day() -> None:
-    latest = LatestAssessments([A(NIP1, "TEK-B", 2, D2, -4), A(NIP1, "TEK-B", 5, D1, 2**40)])
+    rows = [assessed(NIP1, "TEK-B", 2, D2, -4), assessed(NIP1, "TEK-B", 5, D1, 2**40)]
+    latest = LatestAssessments(rows)
     assert kept(latest) == {(NIP1, "TEK-B", 2, D2, 0)}
 
 
 def test_take_hands_a_person_over_once() -> None:
-    latest = LatestAssessments([A(NIP1, "TEK-B", 2), A(NIP2, "TEK-B", 3)])
+    latest = LatestAssessments([assessed(NIP1, "TEK-B", 2), assessed(NIP2, "TEK-B", 3)])
     taken = latest.take(NIP1)
     assert taken is not None
     assert rank_level(taken["TEK-B"]) == 2
@@ -93,7 +90,7 @@ _DAYS = [D1, D2]
 @given(
     st.lists(
         st.builds(
-            A,
+            assessed,
             st.sampled_from(_NIPS),
             st.sampled_from(_CODES),
             st.integers(1, 5),
@@ -104,11 +101,13 @@ _DAYS = [D1, D2]
     ),
     st.randoms(use_true_random=False),
 )
-def test_the_kept_rows_are_the_maxima_whatever_the_order(rows: list[A], rng: random.Random) -> None:
+def test_the_kept_rows_are_the_maxima_whatever_the_order(
+    rows: list[Assessment], rng: random.Random
+) -> None:
     shuffled = list(rows)
     rng.shuffle(shuffled)
     latest = LatestAssessments(shuffled)
-    expected = {}
+    expected: dict[tuple[str, str], tuple[str, str, dt.date, int, int]] = {}
     for a in rows:
         key = (a.nip, a.competency)
         if key not in expected or (a.date, a.row, a.level) > expected[key][2:]:
