@@ -200,10 +200,11 @@ def plain_loop(url: str, roster: Path, workers: int, budget: int = BUDGET) -> di
 
     Timed from the first call to the last answer (the plan is made before the clock starts).
     """
+    from moodle_bridge.sync.batching import chunk_by_fields
+
     from moodle_bridge.moodle import cohorts
     from moodle_bridge.moodle.client import MoodleClient
     from moodle_bridge.moodle.encoding import value_field_count
-    from moodle_bridge.sync.batching import chunk_by_fields
     from moodle_bridge.sync.executor import REQUEST_OVERHEAD, find_cohorts, moodle_user_fields
     from moodle_bridge.workers import run_parallel
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from moodle_bridge.competency import Completion, CurrentEnrolment, GapPlan, plan_gaps
+from moodle_bridge.gap_engine import CompletedCourse, CurrentEnrolment, GapPlan, plan_gaps
 from moodle_bridge.mappings import CourseOffer, Mappings, load_mappings
 from moodle_bridge.roster.assessment import Assessment
 from moodle_bridge.roster.person import Person, RowError
@@ -125,7 +125,7 @@ def gap_state(
         if inputs.as_of.year in {d.year for d in (day(e.timestart), day(e.enrolled_at)) if d}
     )
     completions = [
-        Completion(c.nip, c.course, local_date(c.timecompleted, zone)) for c in completed
+        CompletedCourse(c.nip, c.course, local_date(c.timecompleted, zone)) for c in completed
     ]
 
     def planned(enrolments: list[CurrentEnrolment]) -> GapPlan:
