@@ -186,12 +186,12 @@ def first_load_plan(roster: Path) -> Any:
     """The bridge's own plan of a first load of ``roster`` (its creates and memberships), so
     the plain loop sends exactly the same users with exactly the same fields."""
     from moodle_bridge.sync.desired import AccountPolicy, build_desired
-    from moodle_bridge.sync.planner import plan
+    from moodle_bridge.sync.planner import Rules, plan
     from moodle_bridge.units import discover_units
 
     unit = discover_units().require("generic")
     desired = build_desired(unit.read_roster(roster).people, unit, AccountPolicy())
-    return plan(desired, {}, {}, scope=desired.units)
+    return plan(desired, {}, {}, Rules(frozenset(desired.units), int(time.time())))
 
 
 def plain_loop(url: str, roster: Path, workers: int, budget: int = BUDGET) -> dict[str, Any]:
@@ -200,43 +200,46 @@ def plain_loop(url: str, roster: Path, workers: int, budget: int = BUDGET) -> di
 
     Timed from the first call to the last answer (the plan is made before the clock starts).
     """
-    from moodle_bridge.sync.batching import chunk_by_fields
-
     from moodle_bridge.moodle import cohorts
     from moodle_bridge.moodle.client import MoodleClient
-    from moodle_bridge.moodle.encoding import value_field_count
-    from moodle_bridge.sync.executor import REQUEST_OVERHEAD, find_cohorts, moodle_user_fields
+    from moodle_bridge.sync.journal import find_cohorts
+    from moodle_bridge.sync.stages.accounts import user_fields
     from moodle_bridge.workers import run_parallel
 
     work = first_load_plan(roster)
-    cohorts_of: dict[str, list[str]] = {}
-    for member in work.member_adds:
-        cohorts_of.setdefault(member.nip, []).append(member.cohort)
 
     def user(create: Any) -> dict[str, Any]:
-        return {**moodle_user_fields(create.record), "createpassword": True}
+        return {**user_fields(create.record), "createpassword": True}
 
-    chunks = chunk_by_fields(
-        work.creates, lambda c: value_field_count(user(c)), budget - REQUEST_OVERHEAD
-    )
     with MoodleClient(url, "emulator-token-bridge", field_budget=budget) as client:
+        chunks = list(client.chunks(work.creates, user))
         started = time.perf_counter()
-        # Like the bridge, take the unit cohorts the site already has and create the others.
-        cohort_ids = {k: c.id for k, c in find_cohorts(client, work.cohorts_to_create).items()}
+        # Like the bridge, join only cohorts of its own: a cohort the site already has is
+        # someone else's (it may be linked to courses) and is left alone.
+        existing = set(find_cohorts(client, work.cohorts_to_create))
         made = cohorts.create_cohorts(client, [
             cohorts.NewCohort(name=name, idnumber=idnumber)
             for idnumber, name in sorted(work.cohorts_to_create.items())
-            if idnumber not in cohort_ids])
-        cohort_ids |= {c.idnumber: c.id for c in made}
+            if idnumber not in existing])
+        cohort_ids = {c.idnumber: c.id for c in made}
+        member_calls: list[int] = []
+        cohorts_of: dict[str, list[str]] = {}
+        for member in work.member_adds:
+            if member.cohort in cohort_ids:
+                cohorts_of.setdefault(member.nip, []).append(member.cohort)
 
         def batch(chunk: list[Any]) -> None:
             created = client.call(
                 "core_user_create_users", {"users": [user(c) for c in chunk]}, retry_writes=False
             )
-            cohorts.add_cohort_members(client, [
+            members = [
                 cohorts.CohortMemberRef.by_ids(cohort_ids[cohort], int(answer["id"]))
                 for c, answer in zip(chunk, created, strict=True)
-                for cohort in cohorts_of.get(c.nip, ())])
+                for cohort in cohorts_of.get(c.nip, ())
+            ]
+            if members:
+                cohorts.add_cohort_members(client, members)
+                member_calls.append(len(members))
 
         run_parallel(chunks, batch, workers)
         seconds = time.perf_counter() - started
@@ -244,8 +247,8 @@ def plain_loop(url: str, roster: Path, workers: int, budget: int = BUDGET) -> di
     return {
         "seconds": round(seconds, 2),
         "created": created,
-        "memberships": len(work.member_adds),
-        "calls": len(work.cohorts_to_create) + 1 + 2 * len(chunks),
+        "memberships": sum(len(v) for v in cohorts_of.values()),
+        "calls": len(work.cohorts_to_create) + 1 + len(chunks) + len(member_calls),
         "users_per_second": round(created / seconds, 1),
     }
 

@@ -88,6 +88,10 @@ class RetryPolicy:
         if min(*delays, self.max_site_wait) < 0:
             msg = "retry delays must not be negative"
             raise ValueError(msg)
+        if self.base_delay <= 0:
+            # A site outage is retried until the wait budget is spent: waits must add up.
+            msg = f"base_delay must be positive, not {self.base_delay}"
+            raise ValueError(msg)
         if self.factor < 1:
             msg = f"factor must be at least 1, not {self.factor}"
             raise ValueError(msg)
@@ -339,10 +343,9 @@ class MoodleClient:
         if left <= 0:
             self._give_up(err, f"{waited:.0f} s of waiting spent")
             return None
-        # A Retry-After of 0 must not turn into a busy loop against a site that is down.
-        delay = policy.delay(attempt, site.retry_after, self._rng)
-        if site.retry_after is not None:
-            delay = max(delay, min(policy.base_delay, left))
+        # Jitter (or a Retry-After of 0) must not turn into a busy loop against a site that is
+        # down: every wait counts at least the base delay against the budget.
+        delay = max(policy.delay(attempt, site.retry_after, self._rng), policy.base_delay)
         return min(delay, left)
 
     def _give_up(self, err: errors.Retriable, why: str) -> None:
