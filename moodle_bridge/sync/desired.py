@@ -9,8 +9,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from moodle_bridge.mappings import UnitCohort
 from moodle_bridge.roster.person import DEFAULT_PROFILE_FIELDS, Person, RowError
 from moodle_bridge.sync.plan import Record
+from moodle_bridge.units import COHORT_PREFIX, CohortSpec
 
 #: Prefix of custom profile fields inside an account record (``profile_field_satker``),
 #: the same spelling Moodle uses in its own user upload.
@@ -55,6 +57,23 @@ class AccountPolicy:
     profile_fields: Mapping[str, str] = field(default_factory=lambda: DEFAULT_PROFILE_FIELDS)
     #: Domain of the placeholder email given to people without one (Moodle requires one).
     placeholder_domain: str = "no-email.invalid"
+    #: Unit code -> its cohort as ``units.csv`` names it, in place of the plugin's default.
+    unit_cohorts: Mapping[str, UnitCohort] = field(default_factory=dict)
+
+
+def unit_cohorts_of(person: Person, rules: AccountRules, policy: AccountPolicy) -> list[CohortLike]:
+    """The person's cohorts from their plugin, with their unit's cohort as ``units.csv`` says."""
+    found: list[CohortLike] = list(rules.cohorts_for(person))
+    mapped = policy.unit_cohorts.get(person.unit)
+    if mapped is None:
+        return found
+    default = f"{COHORT_PREFIX}{person.unit}"
+    return [
+        CohortSpec(idnumber=mapped.idnumber, name=mapped.name or c.name)
+        if c.idnumber == default
+        else c
+        for c in found
+    ]
 
 
 def placeholder_email(nip: str, policy: AccountPolicy) -> str:
@@ -210,7 +229,7 @@ def build_desired(
             state.kept[person.nip] = refusal
             continue
         cohorts = (
-            [*rules.cohorts_for(person), *(extra_cohorts or {}).get(person.nip, ())]
+            [*unit_cohorts_of(person, rules, policy), *(extra_cohorts or {}).get(person.nip, ())]
             if person.active
             else []
         )
