@@ -311,8 +311,11 @@ class Engine:
         the_plan = plan(desired, known, members, rules, findings.view, enrolments)
         if the_plan.held_removals and apply and options.probe_course:
             token_user = self.store.site()
-            if token_user is not None and observe.probe_cohort_sync(
-                self.caller, self.store, options.probe_course, token_user.token_userid
+            if (
+                token_user is not None
+                and observe.probe_cohort_sync(
+                    self.caller, self.store, options.probe_course, token_user.token_userid
+                ).suspends
             ):
                 safe = dataclasses.replace(findings.view, removal_safe=True)
                 the_plan = plan(desired, known, members, rules, safe, enrolments)
