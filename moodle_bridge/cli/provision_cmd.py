@@ -102,6 +102,7 @@ def sync_options(settings: Settings, request: RunRequest, mappings_dir: Path) ->
         role_shortname=settings.enrol.role,
         mappings_dir=mappings_dir,
         pull=pull_options(settings),
+        slow_user_seconds=settings.moodle.slow_user_ms / 1000,
     )
 
 

@@ -28,7 +28,7 @@ from moodle_bridge.roster.assessment import LatestAssessments
 from moodle_bridge.roster.generic import RosterResult
 from moodle_bridge.roster.person import RowError
 from moodle_bridge.store import Account, EnrolmentRow, FinalStatus, NewAccount, Store
-from moodle_bridge.sync import observe
+from moodle_bridge.sync import observe, rates
 from moodle_bridge.sync.desired import AccountPolicy, AccountRules, DesiredState, build_desired
 from moodle_bridge.sync.executor import ExecutionResult, Executor, Progress, RunOptions
 from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state, load_all_mappings
@@ -50,6 +50,8 @@ DAY = 86400
 #: Completions of windows closing within this many seconds are pulled before planning: the
 #: next nightly run may come too late, once Moodle no longer answers about the closed window.
 CLOSING_MARGIN = 2 * DAY
+#: Where the state keeps Moodle's measured seconds per record of each kind.
+RATES = "moodle_rates"
 
 
 class Unit(AccountRules, Protocol):
@@ -89,6 +91,8 @@ class SyncOptions:
     mappings_dir: Path | None = None
     #: How completions are pulled during a sync (report or person by person).
     pull: PullOptions = field(default_factory=PullOptions)
+    #: Moodle's time per created user above which the run warns of a slow site.
+    slow_user_seconds: float = rates.SLOW_USER_SECONDS
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,9 @@ class Engine:
         confirm: Callable[[Plan, SyncReport], bool] | None,
     ) -> SyncReport:
         report.plan, report.guard = the_plan, the_plan.guard
+        report.estimate = rates.estimate(
+            the_plan.summary(), self.store.value(RATES), self.options.workers
+        )
         if the_plan.guard is not None:
             report.proposed_removals = self._write_removals(the_plan, report)
             return self._finish(report, started)
@@ -174,7 +181,20 @@ class Engine:
         self.store.record_observations(the_plan.seen, the_plan.absent_since)
         if not the_plan.is_empty:
             report.result = self._apply(the_plan, report)
+            self._measure(report)
         return self._finish(report, started)
+
+    def _measure(self, report: SyncReport) -> None:
+        """Remember what this run cost Moodle per record, for the next plan's estimate, and
+        say when user creation is slow enough to mean a scan of ``mdl_user`` per user."""
+        if report.result is None:
+            return
+        latest = rates.measured(self.caller.seconds, report.result.applied)
+        if latest:
+            self.store.set_value(RATES, rates.merged(self.store.value(RATES), latest))
+        per_user = latest.get("create")
+        if per_user is not None and per_user > self.options.slow_user_seconds:
+            report.slow_user_seconds = per_user
 
     def revert(
         self, run_id: int, *, confirm: Callable[[Plan, SyncReport], bool] | None = None

@@ -231,3 +231,27 @@ def test_a_run_against_another_sites_state_stops_before_anything(emulator, store
         )
     assert store.accounts() == {}
     assert store.cohorts() == {} or all(isinstance(c, CohortRow) for c in store.cohorts().values())
+
+
+def test_a_run_remembers_moodles_rates_and_says_when_user_creation_is_slow(
+    emulator, store, tmp_path
+):
+    path = roster(tmp_path / "r.csv", [(nip(i), f"Nur Aini{i}", "BIMAS_ISLAM") for i in range(5)])
+    first = engine(emulator, store, tmp_path, apply=False).run(source(path))
+    assert first.estimate is not None
+    assert not first.estimate.measured
+    # Any time at all is "slow" against a threshold of a microsecond per user.
+    report = engine(emulator, store, tmp_path, slow_user_seconds=1e-6).run(source(path))
+    assert report.slow_user_seconds is not None
+    assert set(store.value("moodle_rates")) >= {"create", "cohort_add"}
+    rerun = engine(emulator, store, tmp_path, apply=False).run(
+        source(roster(tmp_path / "r2.csv", [(nip(9), "Nur Baru", "BIMAS_ISLAM")], NOW + 1))
+    )
+    assert rerun.estimate is not None
+    assert rerun.estimate.measured
+
+
+def test_a_normal_site_is_not_called_slow(emulator, store, tmp_path):
+    path = roster(tmp_path / "r.csv", [(nip(1), "Nur Aini", "BIMAS_ISLAM")])
+    report = engine(emulator, store, tmp_path, slow_user_seconds=60.0).run(source(path))
+    assert report.slow_user_seconds is None
