@@ -132,6 +132,14 @@ class CourseOffer:
         start_ok = self.window_start is None or self.window_start <= day
         return start_ok and (self.window_end is None or day <= self.window_end)
 
+    def window_status(self, day: dt.date) -> str:
+        """``open``, ``upcoming`` or ``closed`` on ``day`` (a row without a window: open)."""
+        if self.window_end is not None and self.window_end < day:
+            return "closed"
+        if self.window_start is not None and self.window_start > day:
+            return "upcoming"
+        return "open"
+
     def label(self) -> str:
         """``SHORTNAME (window 2025-03-01..2025-03-31)``, for messages."""
         if self.window_start is None and self.window_end is None:

@@ -170,6 +170,11 @@ def _findings(report: SyncReport) -> list[str]:
                 f"{len(plan.absences)} people absent from their unit's roster, within the grace "
                 f"period (the first would be suspended on {_day(first)})."
             )
+    if report.gaps_unchanged:
+        lines.append(
+            "Competency gaps: roster, assessments, mapping tables and ledger unchanged since the "
+            "last successful run; enrolments left as they are."
+        )
     if report.resumed:
         resumed = ", ".join(f"{n} {a}" for a, n in sorted(report.resumed.items()))
         lines.append(f"Re-checked from an interrupted run: {resumed}")

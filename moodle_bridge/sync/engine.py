@@ -23,6 +23,7 @@ from typing import Protocol, cast
 from moodle_bridge import errors
 from moodle_bridge.completions import PullOptions, pull_completions
 from moodle_bridge.files import private_dir, write_private
+from moodle_bridge.manifest import digest as manifest_digest
 from moodle_bridge.moodle.api import Caller, CountingCaller
 from moodle_bridge.roster.assessment import LatestAssessments
 from moodle_bridge.roster.generic import RosterResult
@@ -157,15 +158,16 @@ class Engine:
             report.result = ExecutionResult(stopped="stopped by a configuration error")
             self._finish(report, started)
             raise
-        return self._guard_and_apply(the_plan, report, started, confirm)
+        return self._guard_and_apply(the_plan, report, (source, started), confirm)
 
     def _guard_and_apply(
         self,
         the_plan: Plan,
         report: SyncReport,
-        started: float,
+        run: tuple[Source, float],
         confirm: Callable[[Plan, SyncReport], bool] | None,
     ) -> SyncReport:
+        source, started = run
         report.plan, report.guard = the_plan, the_plan.guard
         report.estimate = rates.estimate(
             the_plan.summary(), self.store.value(RATES), self.options.workers
@@ -182,7 +184,16 @@ class Engine:
         if not the_plan.is_empty:
             report.result = self._apply(the_plan, report)
             self._measure(report)
+        self._remember_gaps(report, source)
         return self._finish(report, started)
+
+    def _remember_gaps(self, report: SyncReport, source: Source) -> None:
+        """After a successful run, what the gap engine read (the enrolments as they are now),
+        so that the next run with the same input need not plan again."""
+        stopped = report.result is not None and (report.result.stopped or report.failures)
+        if source.gaps is None or report.gaps_digest is None or stopped:
+            return
+        self.store.set_value(self._gaps_key(source), self._gaps_digest(source, source.gaps))
 
     def _measure(self, report: SyncReport) -> None:
         """Remember what this run cost Moodle per record, for the next plan's estimate, and
@@ -237,33 +248,42 @@ class Engine:
     def _gaps(self, roster: RosterResult, source: Source, report: SyncReport) -> GapState | None:
         """The gap plan, after the completions that matter now are in the ledger: those of
         windows closing before the next nightly run (Moodle stops answering about a closed
-        window), so that a completion on a window's last day raises the level in time."""
+        window), so that a completion on a window's last day raises the level in time.
+
+        None when the run does not manage gaps, or when nothing the gap engine reads changed
+        since the last successful run of this source: then enrolments and gap cohorts stay as
+        they are, which is what planning again would have decided.
+        """
         if source.gaps is None:
             return None
         if self.options.apply:
-            catalogue = {
-                o.course_shortname: o
-                for m in load_all_mappings(source.gaps.mappings_dir).values()
-                for o in m.catalogue
-            }
-            pull_completions(
-                self.caller,
-                self.store,
-                catalogue,
-                closing_before=int(self.clock()) + CLOSING_MARGIN,
-                options=PullOptions(workers=self.options.workers),
-                now=int(self.clock()),
-            )
-        gap = gap_state(
-            roster.people,
-            source.unit,
-            source.gaps,
-            self.store.enrolments(),
-            self.store.completions(),
-        )
+            self._pull(closing_before=int(self.clock()) + CLOSING_MARGIN)
+        report.gaps_digest = self._gaps_digest(source, source.gaps)
+        if self.store.value(self._gaps_key(source)) == report.gaps_digest:
+            report.gaps_unchanged = True
+            return None
+        enrolments, ledger = self.store.enrolments(), self.store.completions()
+        gap = gap_state(roster.people, source.unit, source.gaps, enrolments, ledger)
         report.gap_plan = gap.plan
         report.row_errors.extend(gap.errors)
         return gap
+
+    @staticmethod
+    def _gaps_key(source: Source) -> str:
+        return f"gaps:{source.name or source.plugin}:{source.roster.name}"
+
+    def _gaps_digest(self, source: Source, inputs: GapInputs) -> str:
+        """What the gap engine's answer depends on: the roster, the assessments, the mapping
+        tables, the ledger and the enrolments, the year, and which windows are open."""
+        tables = sorted(inputs.mappings_dir.rglob("*.csv"))
+        mappings = load_all_mappings(inputs.mappings_dir)
+        windows = sorted(
+            (o.course_shortname, str(o.window_start), o.window_status(inputs.as_of))
+            for m in mappings.values()
+            for o in m.catalogue
+        )
+        facts = [inputs.as_of.year, windows, self.store.markers()]
+        return manifest_digest([source.roster, inputs.assessments, *tables], facts)
 
     def _desired(
         self, roster: RosterResult, source: Source, gap: GapState | None, report: SyncReport

@@ -51,6 +51,10 @@ class SyncReport:
     result: ExecutionResult | None = None
     declined: bool = False
     gap_plan: GapPlan | None = None
+    #: The digest of what the gap engine read, and whether it was the same as last time (then
+    #: the engine did not run and enrolments were left as they are).
+    gaps_digest: str | None = None
+    gaps_unchanged: bool = False
     #: How long applying the plan takes Moodle, at this state's measured rates or the contract's.
     estimate: Estimate | None = None
     #: Moodle's seconds per created user, when above the threshold of a slow site.
@@ -133,6 +137,7 @@ class SyncReport:
                 }
                 for f in self.failures
             ],
+            "gaps_unchanged": self.gaps_unchanged,
             "estimated_seconds": round(self.estimate.seconds, 1) if self.estimate else None,
             "slow_user_seconds": self.slow_user_seconds,
             "calls": dict(self.calls),

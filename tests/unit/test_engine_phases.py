@@ -255,3 +255,49 @@ def test_a_normal_site_is_not_called_slow(emulator, store, tmp_path):
     path = roster(tmp_path / "r.csv", [(nip(1), "Nur Aini", "BIMAS_ISLAM")])
     report = engine(emulator, store, tmp_path, slow_user_seconds=60.0).run(source(path))
     assert report.slow_user_seconds is None
+
+
+def test_the_gap_engine_is_skipped_when_nothing_it_reads_changed(emulator, store, tmp_path):
+    """A nightly run with the same roster, assessments, tables and ledger plans no gaps: the
+    answer would be the same. New assessments make it plan again."""
+    from moodle_bridge.sync.gaps import GapInputs
+
+    admin = client_of(emulator, "admin")
+    admin.call(
+        "core_course_create_courses",
+        {
+            "courses": [
+                {"fullname": n, "shortname": n, "categoryid": 1}
+                for n in ("SOS-KULT-23", "SOS-KULT-12")
+            ]
+        },
+    )
+    mappings = Path(__file__).parents[2] / "mappings"
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "nip,nama,email,unit,satker,jabatan,golongan,status\n"
+        f"{nip(1)},Nur Aini,a@kemenag.example,BIMAS_ISLAM,,Analis Kepegawaian Ahli Muda,,\n",
+        encoding="utf-8",
+    )
+    os.utime(path, (NOW, NOW))
+    assessments = tmp_path / "a.csv"
+    assessments.write_text(f"nip,kompetensi,level,tanggal\n{nip(1)},SOS-KULT,2,2026-01-10\n")
+    today = __import__("datetime").date(2026, 8, 20)
+    unit = discover_units().require("generic")
+    run_source = Source("generic", unit, path, GapInputs(assessments, mappings, today))
+
+    def run() -> object:
+        return engine(emulator, store, tmp_path, mappings_dir=mappings).run(run_source)
+
+    first = run()
+    assert not first.gaps_unchanged
+    assert first.gap_plan is not None
+    assert first.plan.summary()["enrol_enrol"] == 1
+    second = run()
+    assert second.gaps_unchanged
+    assert second.gap_plan is None
+    assert second.plan.is_empty
+    assessments.write_text(f"nip,kompetensi,level,tanggal\n{nip(1)},SOS-KULT,3,2026-08-01\n")
+    third = run()
+    assert not third.gaps_unchanged
+    assert third.gap_plan is not None
