@@ -204,25 +204,10 @@ def build_desired(
             continue
         email = person.email
         if email in shared:
-            state.warnings.append(
-                _refusal(
-                    person,
-                    "email",
-                    "email shared with another person in the roster: the "
-                    "account gets a placeholder email instead",
-                )
-            )
+            state.warnings.append(_refusal(person, "email", SHARED_EMAIL))
             email = None
         record = account_record(person, rules, policy, email)
-        username = record["username"]
-        problem = None
-        if not USERNAME.fullmatch(username):
-            problem = (
-                f"Moodle does not accept the username {username!r} (only lower-case letters, "
-                "digits and _ . @ -)"
-            )
-        elif usernames.setdefault(username, person.nip) != person.nip:
-            problem = "another person in the roster has the same username"
+        problem = _username_problem(record["username"], person.nip, usernames)
         if problem is not None:
             refusal = _refusal(person, "username", problem)
             state.errors.append(refusal)
@@ -235,15 +220,38 @@ def build_desired(
         )
         for cohort in cohorts:
             state.cohort_names.setdefault(cohort.idnumber, cohort.name)
-        state.accounts[person.nip] = DesiredAccount(
-            nip=person.nip,
-            unit=person.unit,
-            record=record,
-            active=person.active,
-            cohorts=frozenset(c.idnumber for c in cohorts),
-            source=person.source,
-            row=person.row,
-            display_name=person.display_name,
-            status=person.status,
-        )
+        state.accounts[person.nip] = _desired_account(person, record, cohorts)
     return state
+
+
+SHARED_EMAIL = (
+    "email shared with another person in the roster: the account gets a placeholder email instead"
+)
+
+
+def _username_problem(username: str, nip: str, usernames: dict[str, str]) -> str | None:
+    """Why Moodle would refuse ``username`` (``usernames`` holds those given so far)."""
+    if not USERNAME.fullmatch(username):
+        return (
+            f"Moodle does not accept the username {username!r} (only lower-case letters, "
+            "digits and _ . @ -)"
+        )
+    if usernames.setdefault(username, nip) != nip:
+        return "another person in the roster has the same username"
+    return None
+
+
+def _desired_account(
+    person: Person, record: Record, cohorts: Sequence[CohortLike]
+) -> DesiredAccount:
+    return DesiredAccount(
+        nip=person.nip,
+        unit=person.unit,
+        record=record,
+        active=person.active,
+        cohorts=frozenset(c.idnumber for c in cohorts),
+        source=person.source,
+        row=person.row,
+        display_name=person.display_name,
+        status=person.status,
+    )

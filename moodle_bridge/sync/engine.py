@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol, cast
 
 from moodle_bridge import errors
-from moodle_bridge.completions import PullOptions, pull_completions
+from moodle_bridge.completions import PullOptions, PullScope, pull_completions
 from moodle_bridge.files import private_dir, write_private
 from moodle_bridge.manifest import digest as manifest_digest
 from moodle_bridge.moodle.api import Caller, CountingCaller
@@ -412,8 +412,7 @@ class Engine:
             self.caller,
             self.store,
             catalogue,
-            only=only,
-            closing_before=closing_before,
+            PullScope(only=only, closing_before=closing_before),
             options=self.options.pull,
             now=int(self.clock()),
         )

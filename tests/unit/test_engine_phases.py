@@ -12,7 +12,7 @@ import pytest
 from moodle_bridge.emulator import Emulator, default_seed
 from moodle_bridge.emulator.cohorts import link_cohort_to_course
 from moodle_bridge.emulator.inprocess import InProcessTransport
-from moodle_bridge.moodle.client import MoodleClient, RetryPolicy
+from moodle_bridge.moodle.client import MoodleClient, RetryPolicy, Timing
 from moodle_bridge.store import CohortRow, EnrolmentRow, NewAccount, SiteIdentity, Store
 from moodle_bridge.sync import observe
 from moodle_bridge.sync.engine import Engine, Source, SyncOptions
@@ -28,7 +28,7 @@ def client_of(emulator: Emulator, user: str = "bridge") -> MoodleClient:
         emulator.token_for(user),
         transport=InProcessTransport(emulator),
         retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_total_wait=0.05),
-        sleep=lambda _seconds: None,
+        timing=Timing(sleep=lambda _seconds: None),
     )
 
 
