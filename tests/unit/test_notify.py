@@ -73,7 +73,7 @@ def assert_impersonal(text: str) -> None:
         assert personal not in text
 
 
-# --- the summary ------------------------------------------------------------------------------
+# --- the summary ----------------------------------------------------------------------------------
 def test_a_guard_trip_is_summarised_with_counts_and_its_reason_masked() -> None:
     note = summary(guarded_report())
 
@@ -125,7 +125,7 @@ def test_a_pull_counts_its_failures_and_keeps_its_stop_line_masked() -> None:
     assert_impersonal(Summary("completions pull", 4, (part,)).text())
 
 
-# --- the webhook -------------------------------------------------------------------------------
+# --- the webhook ----------------------------------------------------------------------------------
 def test_the_webhook_receives_the_summary_as_json_with_its_headers() -> None:
     note = summary(guarded_report())
     with webhook() as hook:
@@ -176,7 +176,7 @@ def test_only_http_addresses_are_accepted() -> None:
         WebhookSettings(url="file:///etc/passwd")
 
 
-# --- the mail ----------------------------------------------------------------------------------
+# --- the mail -------------------------------------------------------------------------------------
 def mail_settings(sink: Smtp, **changes: object) -> EmailSettings:
     fields: dict[str, object] = {
         "host": sink.host,
@@ -240,7 +240,7 @@ def test_a_refused_mail_names_the_server_and_its_answer() -> None:
     )
 
 
-# --- both --------------------------------------------------------------------------------------
+# --- both -----------------------------------------------------------------------------------------
 def test_deliver_tries_every_channel_and_returns_what_failed() -> None:
     url = f"http://127.0.0.1:{closed_port()}/hook"
     with smtp_sink() as sink:
@@ -267,7 +267,7 @@ def test_deliver_sends_nothing_for_a_run_that_went_well() -> None:
     assert sink.mails == []
 
 
-# --- the settings ------------------------------------------------------------------------------
+# --- the settings ---------------------------------------------------------------------------------
 def test_the_notify_settings_read_from_toml(tmp_path: Path) -> None:
     config = tmp_path / "moodle-bridge.toml"
     config.write_text(
