@@ -67,6 +67,19 @@ _QUIET_CODES = frozenset({0, 130})
 
 #: Counts of a sync's report that tell a person something went wrong.
 _SYNC_PROBLEMS = ("row_errors", "row_warnings", "record_errors", "missing_courses")
+#: Counts as a person reads them (actions keep the names the change file gives them).
+_NAMES = {
+    "row_errors": "refused roster rows",
+    "row_warnings": "roster warnings",
+    "record_errors": "records Moodle refused",
+    "missing_courses": "courses missing in Moodle",
+    "untied_rows": "rows with no readable NIP",
+    "failures": "people or report pages that could not be read",
+    "enrolments_pending": "enrolments waiting for a completion",
+    "people_asked": "people asked",
+    "report_pages": "report pages read",
+    "new_completions": "new completions",
+}
 
 
 class NotifyError(BridgeError):
@@ -144,7 +157,7 @@ class Summary:
 
 
 def _counts(counts: Mapping[str, int]) -> str:
-    return ", ".join(f"{n} {name}" for name, n in counts.items()) or "nothing"
+    return ", ".join(f"{n} {_NAMES.get(name, name)}" for name, n in counts.items())
 
 
 def _part_lines(part: Part) -> list[str]:

@@ -210,5 +210,5 @@ def test_the_mail_tells_the_same_summary(bridge: Bridge) -> None:
     subject = str(mail.message["Subject"]).strip()
     assert subject.startswith("moodle-bridge sync on ")
     assert subject.endswith(": exit code 1 (done, with errors in some records)")
-    assert "to look at: 1 row_errors" in mail.body
+    assert "to look at: 1 refused roster rows" in mail.body
     assert_impersonal(mail.data.decode("utf-8"), rows)
