@@ -164,20 +164,11 @@ def _part_lines(part: Part) -> list[str]:
     scope = f" (units {', '.join(part.scope)})" if part.scope else ""
     run = f", run {part.run_id}" if part.run_id is not None else ""
     lines = [f"- {part.name}{scope}{run}: exit code {part.exit_code}"]
-    if part.note:
-        lines.append(f"  {part.note}")
-    if part.planned:
-        lines.append(f"  planned: {_counts(part.planned)}")
-    if part.applied:
-        lines.append(f"  applied: {_counts(part.applied)}")
-    if part.problems:
-        lines.append(f"  to look at: {_counts(part.problems)}")
-    if part.guard:
-        lines.append(f"  safety guard: {part.guard}")
-    if part.stopped:
-        lines.append(f"  stopped: {part.stopped}")
-    if part.report_file:
-        lines.append(f"  report: {part.report_file}")
+    lines += [f"  {part.note}"] if part.note else []
+    counted = (("planned", part.planned), ("applied", part.applied), ("to look at", part.problems))
+    lines += [f"  {label}: {_counts(counts)}" for label, counts in counted if counts]
+    said = (("safety guard", part.guard), ("stopped", part.stopped), ("report", part.report_file))
+    lines += [f"  {label}: {text}" for label, text in said if text]
     return lines
 
 

@@ -69,14 +69,8 @@ def webhook(status: int = 200) -> Iterator[Webhook]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     holder.append(Webhook(f"http://127.0.0.1:{server.server_address[1]}/hook/s3cr3t", status))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(server):
         yield holder[0]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @dataclass
@@ -166,10 +160,16 @@ def smtp_sink() -> Iterator[Smtp]:
 
     server = _TcpServer(("127.0.0.1", 0), Handler)
     holder.append(Smtp("127.0.0.1", server.server_address[1]))
+    with _serving(server):
+        yield holder[0]
+
+
+@contextlib.contextmanager
+def _serving(server: socketserver.BaseServer) -> Iterator[None]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield holder[0]
+        yield
     finally:
         server.shutdown()
         server.server_close()
