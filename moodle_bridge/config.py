@@ -11,9 +11,10 @@ import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from moodle_bridge.errors import ConfigError
@@ -21,15 +22,21 @@ from moodle_bridge.moodle.client import DEFAULT_MAX_SITE_WAIT, RetryPolicy
 from moodle_bridge.roster.person import DEFAULT_PROFILE_FIELDS
 
 __all__ = [
+    "SMTP_PASSWORD_ENV",
     "TOKEN_ENV",
     "TOKEN_FILE_ENV",
+    "EmailSettings",
+    "NotifySettings",
     "Settings",
+    "WebhookSettings",
     "load_settings",
+    "load_smtp_password",
     "load_token",
 ]
 
 TOKEN_ENV = "MOODLE_BRIDGE_TOKEN"
 TOKEN_FILE_ENV = "MOODLE_BRIDGE_TOKEN_FILE"
+SMTP_PASSWORD_ENV = "MOODLE_BRIDGE_SMTP_PASSWORD"
 
 
 # --- the token ----------------------------------------------------------------------------------
@@ -51,26 +58,52 @@ def load_token(env: Mapping[str, str], token_file: Path | None) -> str:
     return _checked(_read_private(path.expanduser()), f"token file {path}")
 
 
-def _read_private(path: Path) -> str:
+def load_smtp_password(env: Mapping[str, str], password_file: Path | None) -> str:
+    """Return the SMTP password for ``[notify] email``: ``MOODLE_BRIDGE_SMTP_PASSWORD``, else
+    the owner-only ``password_file``. Like the token, never from the TOML settings.
+
+    Only the line ends around it are stripped: a password may hold spaces. Raises ConfigError
+    when there is none or the file is unusable; no message holds the password.
+    """
+    if SMTP_PASSWORD_ENV in env:
+        password, source = env[SMTP_PASSWORD_ENV], f"${SMTP_PASSWORD_ENV}"
+    elif password_file is not None:
+        path = password_file.expanduser()
+        password = _read_private(path, "SMTP password file")
+        source = f"SMTP password file {path}"
+    else:
+        msg = (
+            f"[notify.email] has a user but no password: set {SMTP_PASSWORD_ENV}, or "
+            "[notify.email] password_file to a file holding it"
+        )
+        raise ConfigError(msg)
+    password = password.strip("\r\n")
+    if not password:
+        msg = f"the SMTP password from {source} is empty"
+        raise ConfigError(msg)
+    return password
+
+
+def _read_private(path: Path, what: str = "token file") -> str:
     try:
         info = path.stat()
     except OSError as exc:
-        msg = f"cannot read token file {path}: {exc.strerror or exc}"
+        msg = f"cannot read {what} {path}: {exc.strerror or exc}"
         raise ConfigError(msg) from None
     if not stat.S_ISREG(info.st_mode):
-        msg = f"token file {path} is not a regular file"
+        msg = f"{what} {path} is not a regular file"
         raise ConfigError(msg)
     # Windows has no group/other permission bits to check.
     if os.name == "posix" and info.st_mode & 0o077:
         msg = (
-            f"token file {path} is open to group or others (mode {stat.S_IMODE(info.st_mode):o}); "
+            f"{what} {path} is open to group or others (mode {stat.S_IMODE(info.st_mode):o}); "
             f"restrict it with: chmod 600 {path}"
         )
         raise ConfigError(msg)
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        msg = f"cannot read token file {path}: {type(exc).__name__}"
+        msg = f"cannot read {what} {path}: {type(exc).__name__}"
         raise ConfigError(msg) from None
 
 
@@ -206,6 +239,67 @@ class CompletionsSettings(BaseModel):
     perpage: int = Field(1000, ge=1, le=10000)
 
 
+class WebhookSettings(BaseModel):
+    """``[notify.webhook]``: a URL that receives the run's summary as JSON by POST."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: http(s) only. A chat bot's URL often holds its secret: no message ever shows more than
+    #: its host.
+    url: str
+    #: Extra request headers (an ``Authorization`` the receiver wants, for instance).
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(10.0, gt=0)
+    #: CA bundle for a receiver with a private CA (TLS is always verified).
+    ca_bundle: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, url: str) -> str:
+        # urllib also opens file:// and ftp:// URLs: a summary must only ever go out by HTTP.
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            msg = "must be an http:// or https:// address"
+            raise ValueError(msg)
+        return url
+
+
+class EmailSettings(BaseModel):
+    """``[notify.email]``: where and how the run's summary is mailed (SMTP)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    host: str
+    #: Default: 587 with starttls, 465 with ssl, 25 with none.
+    port: int | None = Field(None, ge=1, le=65535)
+    sender: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    #: ``starttls`` (upgrade a plain connection; refused if the server cannot), ``ssl`` (TLS
+    #: from the first byte) or ``none`` (a relay on the same machine or network).
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    #: Log in as this user; the password comes from MOODLE_BRIDGE_SMTP_PASSWORD or
+    #: ``password_file``, never from this file.
+    user: str | None = None
+    password_file: Path | None = None
+    timeout: float = Field(10.0, gt=0)
+
+    @property
+    def smtp_port(self) -> int:
+        """The port to connect to."""
+        if self.port is not None:
+            return self.port
+        return {"starttls": 587, "ssl": 465, "none": 25}[self.security]
+
+
+class NotifySettings(BaseModel):
+    """``[notify]``: who hears about a run that needs a human (exit code 1 or more)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: WebhookSettings | None = None
+    email: EmailSettings | None = None
+
+
 class Settings(BaseModel):
     """Everything configurable, from ``moodle-bridge.toml`` and ``MOODLE_BRIDGE_*``."""
 
@@ -217,6 +311,7 @@ class Settings(BaseModel):
     cohorts: CohortSettings = CohortSettings()
     enrol: EnrolSettings = EnrolSettings()
     completions: CompletionsSettings = CompletionsSettings()
+    notify: NotifySettings = NotifySettings()
 
     def token(self, env: Mapping[str, str]) -> str:
         """The web-service token (see :func:`load_token`)."""
@@ -265,5 +360,10 @@ def _problem(error: ErrorDetails) -> str:
         return (
             f"unknown key {key} (the token is never read from this file: "
             f"set {TOKEN_ENV} or [moodle] token_file)"
+        )
+    if error["loc"][-1] == "password":
+        return (
+            f"unknown key {key} (the SMTP password is never read from this file: "
+            f"set {SMTP_PASSWORD_ENV} or [notify.email] password_file)"
         )
     return f"unknown key {key}"

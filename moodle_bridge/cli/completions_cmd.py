@@ -7,10 +7,12 @@ import click
 from moodle_bridge.cli.app import AppContext, BridgeGroup, emit_json, finish, progress_bars
 from moodle_bridge.cli.connect import connect
 from moodle_bridge.cli.failures import ExitCode
+from moodle_bridge.cli.notifying import notifying
 from moodle_bridge.cli.options import JSON_OPTION, unit_codes
 from moodle_bridge.cli.render import pull_data, pull_lines
 from moodle_bridge.completions import PullScope, pull_completions, pull_options
 from moodle_bridge.files import exclusive
+from moodle_bridge.notify import pull_part
 from moodle_bridge.store import Store
 from moodle_bridge.sync.gaps import load_all_mappings
 
@@ -42,22 +44,30 @@ def completions_pull(app: AppContext, units: tuple[str, ...], as_json: bool) -> 
     settings = app.settings
     mappings = load_all_mappings(app.mappings_dir)
     catalogue = {o.course_shortname: o for m in mappings.values() for o in m.catalogue}
-    with (
-        connect(app) as client,
-        exclusive(settings.state.dir),
-        Store.open(app.state_file) as store,
-    ):
-        chosen = unit_codes(units, app.mappings_dir, store)
-        scope = PullScope(units=set(chosen) or None)
-        with progress_bars(not as_json) as bars:
-            progress = (lambda n, total: bars("people asked", n, total)) if bars else None
-            report = pull_completions(
-                client, store, catalogue, scope, options=pull_options(settings), progress=progress
-            )
-    if as_json:
-        emit_json(pull_data(report))
-    else:
-        click.echo("\n".join(pull_lines(report)))
-    if report.stopped:
-        finish(ExitCode.FATAL)
-    finish(ExitCode.RECORD_ERRORS if report.failures else ExitCode.OK)
+    with notifying(app, "completions pull") as parts:
+        with (
+            connect(app) as client,
+            exclusive(settings.state.dir),
+            Store.open(app.state_file) as store,
+        ):
+            chosen = unit_codes(units, app.mappings_dir, store)
+            scope = PullScope(units=set(chosen) or None)
+            with progress_bars(not as_json) as bars:
+                progress = (lambda n, total: bars("people asked", n, total)) if bars else None
+                report = pull_completions(
+                    client,
+                    store,
+                    catalogue,
+                    scope,
+                    options=pull_options(settings),
+                    progress=progress,
+                )
+        if as_json:
+            emit_json(pull_data(report))
+        else:
+            click.echo("\n".join(pull_lines(report)))
+        code = ExitCode.RECORD_ERRORS if report.failures else ExitCode.OK
+        if report.stopped:
+            code = ExitCode.FATAL
+        parts.append(pull_part(report, code, sorted(chosen)))
+        finish(code)

@@ -22,6 +22,7 @@ from moodle_bridge.cli.app import (
     progress_bars,
 )
 from moodle_bridge.cli.connect import site_and_state
+from moodle_bridge.cli.notifying import notifying
 from moodle_bridge.cli.options import (
     ASSESSMENTS_OPTION,
     EMULATOR_OPTION,
@@ -38,6 +39,7 @@ from moodle_bridge.config import Settings
 from moodle_bridge.files import exclusive, private_dir, write_private_text
 from moodle_bridge.mappings import load_unit_cohorts
 from moodle_bridge.moodle.api import Caller
+from moodle_bridge.notify import sync_part
 from moodle_bridge.reports.changes import write_changes
 from moodle_bridge.roster.statuses import load_statuses
 from moodle_bridge.store import Store
@@ -167,25 +169,31 @@ def sync_source(
 
 
 def run_engine(app: AppContext, request: RunRequest) -> None:
-    """Run the engine as asked, show the report, and end with the run's exit code."""
-    with site_and_state(app, request.use_emulator) as (client, state_dir):
-        lock = exclusive(state_dir) if request.apply else contextlib.nullcontext()
-        with lock, Store.open(state_dir / STATE_FILE) as store:
-            report = sync_source(app, client, (store, state_dir), request)
-            # An emulator's state is discarded with it: there is no report to point to.
-            keep = request.apply and not request.use_emulator
-            saved = save_report(state_dir, store, report) if keep else None
-            if request.out is not None:
-                _write_out(request.out, store, report)
-    if request.as_json:
-        emit_json({**report.to_dict(), "report_file": str(saved) if saved else None})
-    else:
-        lines = plan_lines(report)
-        if request.apply:
-            lines += result_lines(report)
-            lines += [f"Report: {saved}"] if saved else []
-        click.echo("\n".join(lines))
-    finish(report.exit_code)
+    """Run the engine as asked, show the report, and end with the run's exit code.
+
+    An applied run against the configured site tells ``[notify]`` when it needs a human.
+    """
+    # An emulator's state is discarded with it: there is no report to point to, nor anyone to
+    # tell about a trial.
+    keep = request.apply and not request.use_emulator
+    with notifying(app, "sync", enabled=keep) as parts:
+        with site_and_state(app, request.use_emulator) as (client, state_dir):
+            lock = exclusive(state_dir) if request.apply else contextlib.nullcontext()
+            with lock, Store.open(state_dir / STATE_FILE) as store:
+                report = sync_source(app, client, (store, state_dir), request)
+                saved = save_report(state_dir, store, report) if keep else None
+                if request.out is not None:
+                    _write_out(request.out, store, report)
+        parts.append(sync_part(report.to_dict(), str(saved) if saved else None))
+        if request.as_json:
+            emit_json({**report.to_dict(), "report_file": str(saved) if saved else None})
+        else:
+            lines = plan_lines(report)
+            if request.apply:
+                lines += result_lines(report)
+                lines += [f"Report: {saved}"] if saved else []
+            click.echo("\n".join(lines))
+        finish(report.exit_code)
 
 
 def _write_out(out: Path, store: Store, report: SyncReport) -> None:

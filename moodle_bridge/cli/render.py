@@ -78,8 +78,7 @@ def plan_rows(report: SyncReport) -> list[dict[str, str]]:
     """The plan's per-person changes, in the order they are applied."""
     if report.plan is None:
         return []
-    names = {c.nip: c.display_name for c in report.plan.creates}
-    return change_dicts(report.plan.person_changes({}), names)
+    return change_dicts(report.plan.person_changes({}), report.names)
 
 
 def change_lines(rows: list[dict[str, str]], *, limit: int | None = FIRST) -> list[str]:
@@ -101,6 +100,8 @@ def change_lines(rows: list[dict[str, str]], *, limit: int | None = FIRST) -> li
 
 def plan_lines(report: SyncReport) -> list[str]:
     """The roster's refused rows and warnings, what the run found, the plan and its guard."""
+    if report.command == "revert":
+        return [f"Revert of {report.roster}:", *_plan_and_guard(report)]
     lines = [
         f"Roster {report.roster}: {report.rows} rows, {report.people} people, "
         f"{len(report.row_errors)} refused, {len(report.row_warnings)} warnings"
@@ -111,6 +112,11 @@ def plan_lines(report: SyncReport) -> list[str]:
     lines += _rows("Refused rows", report.row_errors)
     lines += _rows("Warnings", report.row_warnings)
     lines += _findings(report)
+    return lines + _plan_and_guard(report)
+
+
+def _plan_and_guard(report: SyncReport) -> list[str]:
+    lines = []
     planned = ", ".join(f"{n} {k}" for k, n in report.planned.items() if n) or "nothing"
     lines.append(f"Plan: {planned}.")
     lines += change_lines(plan_rows(report))

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
 from moodle_bridge.cli.app import STATE_FILE, AppContext, BridgeCommand, emit_json, finish
 from moodle_bridge.cli.connect import connect
 from moodle_bridge.cli.failures import ExitCode
+from moodle_bridge.cli.notifying import notifying
 from moodle_bridge.cli.options import JSON_OPTION, input_file
 from moodle_bridge.cli.provision_cmd import RunRequest, save_report, sync_source
 from moodle_bridge.cli.render import plan_lines, result_lines
 from moodle_bridge.files import exclusive
 from moodle_bridge.manifest import ManifestSource, digest, load_manifest
 from moodle_bridge.moodle.api import Caller
+from moodle_bridge.notify import Part, sync_part
 from moodle_bridge.store import Store
 
 __all__ = ["run_command"]
@@ -28,7 +31,14 @@ class Outcome:
     name: str
     code: int
     note: str
-    report: dict[str, object] | None = None
+    report: dict[str, Any] | None = None
+    report_file: str | None = None
+
+    def part(self) -> Part:
+        """This source in the manifest run's one ``[notify]`` summary."""
+        if self.report is None:
+            return Part(self.name, self.code, note=self.note)
+        return sync_part(self.report, self.report_file)
 
 
 @click.command("run", cls=BridgeCommand)
@@ -48,23 +58,30 @@ def run_command(app: AppContext, manifest: Path, yes: bool, as_json: bool) -> No
     loaded = load_manifest(manifest)
     state_dir = app.settings.state.dir
     outcomes: list[Outcome] = []
-    with connect(app) as client, exclusive(state_dir), Store.open(state_dir / STATE_FILE) as store:
-        for source in loaded.source:
-            outcome = _run_source(app, client, store, source, (loaded.base, yes, as_json))
-            outcomes.append(outcome)
-            if outcome.code == ExitCode.FATAL:
-                # A fatal answer (a revoked token, a site that stays away) fails every source.
-                outcomes += [
-                    Outcome(rest.name, ExitCode.FATAL, "not run")
-                    for rest in _after(loaded.source, source)
-                ]
-                break
-    code = max((o.code for o in outcomes), default=ExitCode.OK)
-    if as_json:
-        emit_json({"exit_code": code, "sources": [vars(o) for o in outcomes]})
-    else:
-        click.echo("\n".join(f"{o.name}: {o.note} (exit {o.code})" for o in outcomes))
-    finish(code)
+    with notifying(app, "run") as parts:
+        with (
+            connect(app) as client,
+            exclusive(state_dir),
+            Store.open(state_dir / STATE_FILE) as store,
+        ):
+            for source in loaded.source:
+                outcome = _run_source(app, client, store, source, (loaded.base, yes, as_json))
+                outcomes.append(outcome)
+                if outcome.code == ExitCode.FATAL:
+                    # A fatal answer (a revoked token, a site that stays away) fails every
+                    # source.
+                    outcomes += [
+                        Outcome(rest.name, ExitCode.FATAL, "not run")
+                        for rest in _after(loaded.source, source)
+                    ]
+                    break
+        code = max((o.code for o in outcomes), default=ExitCode.OK)
+        parts += [o.part() for o in outcomes]
+        if as_json:
+            emit_json({"exit_code": code, "sources": [vars(o) for o in outcomes]})
+        else:
+            click.echo("\n".join(f"{o.name}: {o.note} (exit {o.code})" for o in outcomes))
+        finish(code)
 
 
 def _after(
@@ -112,4 +129,4 @@ def _run_source(
         lines = [f"== {source.name}: {roster}", *plan_lines(report), *result_lines(report)]
         click.echo("\n".join(lines))
     note = f"{roster.name}: report {saved}"
-    return Outcome(source.name, report.exit_code, note, report.to_dict())
+    return Outcome(source.name, report.exit_code, note, report.to_dict(), str(saved))

@@ -14,7 +14,7 @@ from moodle_bridge.cli.failures import ExitCode, fail
 from moodle_bridge.cli.options import JSON_OPTION
 from moodle_bridge.cli.provision_cmd import RunRequest, confirmer, save_report, sync_options
 from moodle_bridge.cli.render import SHOWN, change_dicts, change_lines, plan_lines, result_lines
-from moodle_bridge.files import exclusive
+from moodle_bridge.files import exclusive, private_dir
 from moodle_bridge.logs import mask
 from moodle_bridge.reports.changes import write_changes
 from moodle_bridge.store import Run, Store
@@ -104,6 +104,8 @@ def show(app: AppContext, run_id: int, out: Path | None, as_json: bool) -> None:
         changes = store.run_changes(run_id)
         names = store.display_names()
         if out is not None:
+            # As plan --out does: a folder of its own for a file that names people.
+            private_dir(out.parent)
             write_changes(out, changes, names)
     summary = run.summary if isinstance(run.summary, dict) else {}
     errors = summary.get("record_errors", []) + summary.get("row_errors", [])
@@ -114,6 +116,8 @@ def show(app: AppContext, run_id: int, out: Path | None, as_json: bool) -> None:
     click.echo("\n".join(change_lines(rows, limit=None)))
     for error in errors[:SHOWN]:
         click.echo(f"  error: {mask(str(error.get('nip') or '-'))}: {error.get('reason')}")
+    if len(errors) > SHOWN:
+        click.echo(f"  ... and {len(errors) - SHOWN} more errors (in the run's report and --json)")
 
 
 def _masked(error: dict[str, Any]) -> dict[str, Any]:

@@ -169,6 +169,7 @@ class Engine:
     ) -> SyncReport:
         source, started = run
         report.plan, report.guard = the_plan, the_plan.guard
+        report.names = _names(self.store, the_plan)
         report.estimate = rates.estimate(
             the_plan.summary(), self.store.value(RATES), self.options.workers
         )
@@ -227,7 +228,7 @@ class Engine:
             report.result = ExecutionResult(stopped=str(error))
             return self._finish(report, started)
         the_plan = undo_plan(self.store, run_id)
-        report.plan = the_plan
+        report.plan, report.names = the_plan, _names(self.store, the_plan)
         if not self.options.apply or the_plan.is_empty:
             return self._finish(report, started)
         if confirm is not None and not confirm(the_plan, report):
@@ -525,6 +526,15 @@ class Engine:
                 ]
             )
         return write_private(path, text.getvalue().encode("utf-8"))
+
+
+def _names(store: Store, the_plan: Plan) -> dict[str, str]:
+    """The names of the people ``the_plan`` concerns: the roster's, else the state's."""
+    concerned = {change.nip for change in the_plan.person_changes({})}
+    names = {nip: name for nip, name in store.display_names().items() if nip in concerned}
+    names.update({c.nip: c.display_name for c in the_plan.creates})
+    names.update({c.nip: c.display_name for c in the_plan.changes if c.display_name})
+    return names
 
 
 def undo_plan(store: Store, run_id: int) -> Plan:

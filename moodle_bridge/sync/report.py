@@ -44,6 +44,8 @@ class SyncReport:
     foreign_cohorts: list[str] = field(default_factory=list)
     adopted_cohorts: list[str] = field(default_factory=list)
     plan: Plan | None = None
+    #: NIP -> name of the people the plan concerns, for the lines people read.
+    names: dict[str, str] = field(default_factory=dict)
     guard: GuardTrip | None = None
     proposed_removals: Path | None = None
     resumed: Counter[str] = field(default_factory=Counter)

@@ -1,0 +1,355 @@
+"""A summary a person sees without logging in: by webhook (a chat bot) and by email.
+
+Sent only when a run needs a human, and holding counts, never people: no NIP, name or email of
+anyone in a roster. It is built from the masked reports scripts read (``--json``), and every
+free text in it (a guard's reason, a stop line) is masked again on the way in.
+
+The webhook goes out through ``urllib.request`` of the standard library, not through
+:mod:`moodle_bridge.moodle.transport`: that module is the one door to *Moodle* (its session
+carries the site's CA bundle, pool size and the token's redaction rules) and the only importer
+of ``requests``; one small JSON POST to another host needs none of that, and keeping it apart
+means no setting of the notification can ever reach a request that carries the token.
+
+Nothing here prints: :func:`deliver` returns what could not be delivered, and the CLI shows it
+as a warning without changing the run's exit code.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import smtplib
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import urlsplit
+
+from moodle_bridge import __version__
+from moodle_bridge.completions import PullReport
+from moodle_bridge.config import (
+    EmailSettings,
+    NotifySettings,
+    WebhookSettings,
+    load_smtp_password,
+)
+from moodle_bridge.errors import BridgeError, ConfigError
+from moodle_bridge.logs import mask
+
+__all__ = [
+    "NotifyError",
+    "Part",
+    "Summary",
+    "deliver",
+    "pull_part",
+    "send_email",
+    "send_webhook",
+    "sync_part",
+]
+
+#: What each exit code means, for the reader of a summary (README, "Exit codes").
+MEANINGS = {
+    0: "everything done",
+    1: "done, with errors in some records",
+    2: "a usage or configuration error",
+    3: "stopped by a safety guard before writing",
+    4: "stopped by a fatal error",
+    130: "interrupted",
+    143: "stopped by SIGTERM",
+}
+
+#: Ctrl-C is pressed by the person at the terminal: they already know.
+_QUIET_CODES = frozenset({0, 130})
+
+#: Counts of a sync's report that tell a person something went wrong.
+_SYNC_PROBLEMS = ("row_errors", "row_warnings", "record_errors", "missing_courses")
+#: Counts as a person reads them (actions keep the names the change file gives them).
+_NAMES = {
+    "row_errors": "refused roster rows",
+    "row_warnings": "roster warnings",
+    "record_errors": "records Moodle refused",
+    "missing_courses": "courses missing in Moodle",
+    "untied_rows": "rows with no readable NIP",
+    "failures": "people or report pages that could not be read",
+    "enrolments_pending": "enrolments waiting for a completion",
+    "people_asked": "people asked",
+    "report_pages": "report pages read",
+    "new_completions": "new completions",
+}
+
+
+class NotifyError(BridgeError):
+    """A summary could not be delivered on one channel. The message names the channel and
+    the host, never a URL (it may hold a secret), a password or a person."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One run inside a summary: a sync of one source, or a completion pull."""
+
+    name: str
+    exit_code: int
+    plugin: str | None = None
+    scope: tuple[str, ...] = ()
+    run_id: int | None = None
+    #: Counts per planned and per applied action (zeros left out).
+    planned: Mapping[str, int] = field(default_factory=dict)
+    applied: Mapping[str, int] = field(default_factory=dict)
+    #: Counts of what needs looking at: refused rows, warnings, records Moodle refused...
+    problems: Mapping[str, int] = field(default_factory=dict)
+    guard: str | None = None
+    stopped: str | None = None
+    #: Where the full report is (on the machine that ran it).
+    report_file: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What one command tells a person: its exit code and its runs."""
+
+    command: str
+    exit_code: int
+    parts: tuple[Part, ...] = ()
+    #: The one line a command that failed as a whole printed (a bad roster file, a lost site).
+    stopped: str | None = None
+    host: str = field(default_factory=socket.gethostname)
+
+    @property
+    def needs_human(self) -> bool:
+        """Exit code 1 or more, Ctrl-C aside: a guard trip (proposed suspensions) exits 3 and a
+        stopped run 4, so the exit code says it all."""
+        return self.exit_code not in _QUIET_CODES
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-able data (no personal data in it)."""
+        return {
+            "tool": "moodle-bridge",
+            "version": __version__,
+            "host": self.host,
+            "command": self.command,
+            "exit_code": self.exit_code,
+            "meaning": MEANINGS.get(self.exit_code, "unknown"),
+            "stopped": self.stopped,
+            "runs": [{**asdict(p), "scope": list(p.scope)} for p in self.parts],
+        }
+
+    @property
+    def subject(self) -> str:
+        """One line: the command, the host and the exit code with its meaning."""
+        meaning = MEANINGS.get(self.exit_code, "unknown")
+        return (
+            f"moodle-bridge {self.command} on {self.host}: exit code {self.exit_code} ({meaning})"
+        )
+
+    def text(self) -> str:
+        """The summary as a person reads it in a chat or a mail."""
+        lines = [self.subject + "."]
+        if self.stopped:
+            lines.append(f"Stopped: {self.stopped}")
+        for part in self.parts:
+            lines += _part_lines(part)
+        return "\n".join(lines)
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} {_NAMES.get(name, name)}" for name, n in counts.items())
+
+
+def _part_lines(part: Part) -> list[str]:
+    scope = f" (units {', '.join(part.scope)})" if part.scope else ""
+    run = f", run {part.run_id}" if part.run_id is not None else ""
+    lines = [f"- {part.name}{scope}{run}: exit code {part.exit_code}"]
+    lines += [f"  {part.note}"] if part.note else []
+    counted = (("planned", part.planned), ("applied", part.applied), ("to look at", part.problems))
+    lines += [f"  {label}: {_counts(counts)}" for label, counts in counted if counts]
+    said = (("safety guard", part.guard), ("stopped", part.stopped), ("report", part.report_file))
+    lines += [f"  {label}: {text}" for label, text in said if text]
+    return lines
+
+
+def _nonzero(counts: Mapping[str, Any]) -> dict[str, int]:
+    return {name: int(n) for name, n in counts.items() if n}
+
+
+def _masked(text: Any) -> str | None:
+    return mask(str(text)) if text else None
+
+
+def sync_part(report: Mapping[str, Any], report_file: str | None = None) -> Part:
+    """A part from a sync's report as ``SyncReport.to_dict()`` gives it (NIPs masked); only
+    its counts and its free texts, masked, are kept."""
+    problems = {name: len(report.get(name) or ()) for name in _SYNC_PROBLEMS}
+    problems["untied_rows"] = int(report.get("untied_rows") or 0)
+    plugin = report.get("plugin") or None
+    return Part(
+        name=str(report.get("source") or plugin or report.get("command", "")),
+        exit_code=int(report["exit_code"]),
+        plugin=plugin,
+        scope=tuple(report.get("scope") or ()),
+        run_id=report.get("run_id"),
+        planned=_nonzero(report.get("planned") or {}),
+        applied=_nonzero(report.get("applied") or {}),
+        problems=_nonzero(problems),
+        guard=_masked(report.get("guard")),
+        stopped=_masked(report.get("stopped")),
+        report_file=report_file,
+        note="declined at the confirmation prompt" if report.get("declined") else None,
+    )
+
+
+def pull_part(report: PullReport, exit_code: int, units: Sequence[str] = ()) -> Part:
+    """A part from a completion pull: its counts, failures counted, never listed."""
+    found = {
+        "enrolments_pending": report.enrolments_pending,
+        "people_asked": report.people_asked,
+        "report_pages": report.report_pages,
+        "new_completions": report.new_completions,
+    }
+    return Part(
+        name="completions",
+        exit_code=exit_code,
+        scope=tuple(units),
+        applied=_nonzero(found),
+        problems=_nonzero({"failures": len(report.failures)}),
+        stopped=_masked(report.stopped),
+        note=f"read by {report.path}",
+    )
+
+
+# --- delivery ------------------------------------------------------------------------------------
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry the extra headers (a receiver's secret) to wherever it points:
+    it is a failure of delivery instead."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> None:
+        return None
+
+
+def send_webhook(settings: WebhookSettings, summary: Summary) -> None:
+    """POST the summary as JSON: ``text`` (what a chat shows, as Slack-style incoming webhooks
+    of Mattermost, Rocket.Chat or Google Chat read it) and ``summary`` (the data).
+
+    Raises NotifyError unless the receiver answers 2xx.
+    """
+    host = urlsplit(settings.url).hostname or "?"
+    body = json.dumps(
+        {"text": summary.text(), "summary": summary.to_dict()}, ensure_ascii=False
+    ).encode("utf-8")
+    request = urllib.request.Request(settings.url, data=body, method="POST")
+    for name, value in settings.headers.items():
+        request.add_header(name, value)
+    request.add_header("Content-Type", "application/json; charset=utf-8")
+    request.add_header("User-Agent", f"moodle-bridge/{__version__}")
+    context = ssl.create_default_context(
+        cafile=str(settings.ca_bundle) if settings.ca_bundle else None
+    )
+    opener = urllib.request.build_opener(
+        _NoRedirects(), urllib.request.HTTPSHandler(context=context)
+    )
+    try:
+        with opener.open(request, timeout=settings.timeout) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as exc:
+        msg = f"the webhook at {host} answered HTTP {exc.code}"
+        raise NotifyError(msg) from None
+    except (OSError, ValueError) as exc:
+        msg = f"the webhook at {host} could not be reached: {_why(exc)}"
+        raise NotifyError(msg) from None
+    if not 200 <= status < 300:
+        msg = f"the webhook at {host} answered HTTP {status}"
+        raise NotifyError(msg)
+
+
+def send_email(settings: EmailSettings, summary: Summary, env: Mapping[str, str]) -> None:
+    """Mail the summary as plain text to ``settings.to``.
+
+    With ``starttls`` the connection is upgraded before anything else is said, and a server
+    that cannot upgrade is a failure (the password never travels in clear). Raises NotifyError.
+    """
+    where = f"{settings.host}:{settings.smtp_port}"
+    try:
+        message = _message(settings, summary)
+        password = load_smtp_password(env, settings.password_file) if settings.user else None
+        context = ssl.create_default_context()
+        server = (
+            smtplib.SMTP_SSL(
+                settings.host, settings.smtp_port, timeout=settings.timeout, context=context
+            )
+            if settings.security == "ssl"
+            else smtplib.SMTP(settings.host, settings.smtp_port, timeout=settings.timeout)
+        )
+        with server:
+            if settings.security == "starttls":
+                server.starttls(context=context)
+            if settings.user and password is not None:
+                server.login(settings.user, password)
+            server.send_message(message)
+    except ConfigError as exc:
+        msg = f"the mail to {where} was not sent: {exc}"
+        raise NotifyError(msg) from None
+    except (smtplib.SMTPException, OSError, ValueError) as exc:
+        msg = f"the mail server {where} refused or failed: {_why(exc)}"
+        raise NotifyError(msg) from None
+
+
+def _message(settings: EmailSettings, summary: Summary) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = summary.subject
+    message["From"] = settings.sender
+    message["To"] = ", ".join(settings.to)
+    message["Date"] = email.utils.formatdate(localtime=True)
+    message["Message-ID"] = email.utils.make_msgid(domain=summary.host or None)
+    message.set_content(summary.text() + "\n")
+    return message
+
+
+def _why(exc: BaseException) -> str:
+    """A short, masked reason: what the server or the network said, never a URL."""
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc.reason, str):
+        return _why(exc.reason)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        said = exc.smtp_error
+        if isinstance(said, bytes):
+            said = said.decode("utf-8", "replace")
+        return mask(f"{exc.smtp_code} {said}".strip())
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return "the server does not offer STARTTLS"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return mask(exc.strerror)
+    return mask(str(exc)) or type(exc).__name__
+
+
+def deliver(
+    settings: NotifySettings, summary: Summary, env: Mapping[str, str]
+) -> list[NotifyError]:
+    """Send ``summary`` on every configured channel when it needs a human; return what could
+    not be delivered (each channel is tried whatever the other did). Never raises."""
+    if not summary.needs_human:
+        return []
+    problems: list[NotifyError] = []
+    if settings.webhook is not None:
+        try:
+            send_webhook(settings.webhook, summary)
+        except NotifyError as exc:
+            problems.append(exc)
+    if settings.email is not None:
+        try:
+            send_email(settings.email, summary, env)
+        except NotifyError as exc:
+            problems.append(exc)
+    return problems
