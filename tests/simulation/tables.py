@@ -1,0 +1,82 @@
+"""The simulation's own small mapping tables: three competencies, every unit's jabatan, and a
+catalogue with manual and cohort-mode courses, open and windowed, national and per unit."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from tests.simulation.world import JABATAN
+
+#: Every unit's annual cap (one value: a mover's cap does not change with their unit).
+CAP = 3
+COMPETENCIES = (
+    ("TEK-A", "Teknis Alpha", "teknis", 1),
+    ("MAN-B", "Manajerial Beta", "manajerial", 2),
+    ("SOS-C", "Sosial Gamma", "sosial_kultural", 3),
+)
+CATALOGUE_HEADER = (
+    "competency", "from_level", "to_level", "course_shortname", "jp", "window_start",
+    "window_end", "capacity", "mode",
+)  # fmt: skip
+
+
+def standards() -> dict[str, dict[str, int]]:
+    """Jabatan -> competency -> the level the position requires."""
+    return {
+        jabatan: {"TEK-A": 3, "MAN-B": 3 if "Muda" in jabatan else 2, "SOS-C": 2}
+        for jabatans in JABATAN.values()
+        for jabatan in jabatans
+    }
+
+
+def _rows(years: Iterable[int]) -> dict[str, list[tuple[object, ...]]]:
+    national: list[tuple[object, ...]] = [
+        ("TEK-A", 1, 2, "SIM-A-12", 20, "", "", "", "manual"),
+        ("MAN-B", 1, 2, "SIM-B-12", 20, "", "", "", "manual"),
+        ("SOS-C", 1, 2, "SIM-C-12", 20, "", "", "", "cohort"),
+    ]
+    pendis: list[tuple[object, ...]] = []
+    bimas: list[tuple[object, ...]] = []
+    for y in years:
+        national += [
+            ("TEK-A", 2, 3, "SIM-A-23", 30, f"{y}-03-01", f"{y}-05-31", 80, "manual"),
+            ("TEK-A", 2, 3, "SIM-A-23", 30, f"{y}-09-01", f"{y}-11-30", 80, "manual"),
+            ("MAN-B", 2, 3, "SIM-B-23", 30, f"{y}-04-01", f"{y}-06-30", "", "manual"),
+        ]
+        pendis.append(("TEK-A", 2, 3, "PENDIS-A-23", 30, f"{y}-06-01", f"{y}-08-31", 100, "cohort"))
+        bimas.append(("MAN-B", 2, 3, "BIMAS-B-23", 30, f"{y}-07-01", f"{y}-10-31", "", "manual"))
+    return {"national": national, "PENDIS": pendis, "BIMAS_ISLAM": bimas}
+
+
+def shortnames(years: Iterable[int]) -> list[str]:
+    """Every catalogue course's shortname."""
+    return sorted({str(r[3]) for rows in _rows(years).values() for r in rows})
+
+
+def write_tables(folder: Path, first: dt.date, last: dt.date) -> Path:
+    """Write the tables, with windows in every year from ``first`` to ``last``."""
+    years = range(first.year, last.year + 1)
+    _write(folder / "competencies.csv", ("code", "name", "kind", "priority"), COMPETENCIES)
+    _write(folder / "position_levels.csv", ("unit", "jabatan", "position_level"), [])
+    _write(folder / "units.csv", ("unit", "annual_cap"), [(u, CAP) for u in sorted(JABATAN)])
+    for unit, jabatans in JABATAN.items():
+        rows = [
+            (jabatan, competency, level)
+            for jabatan in jabatans
+            for competency, level in sorted(standards()[jabatan].items())
+        ]
+        _write(folder / "standards" / f"{unit}.csv", ("jabatan", "competency", "level"), rows)
+    for name, rows in _rows(years).items():
+        _write(folder / "catalogue" / f"{name}.csv", CATALOGUE_HEADER, rows)
+    return folder
+
+
+def _write(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
