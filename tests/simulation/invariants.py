@@ -29,7 +29,7 @@ from typing import Any
 
 from moodle_bridge.emulator import Emulator
 from moodle_bridge.emulator.world import World
-from moodle_bridge.store import Store
+from moodle_bridge.store import LedgerEntry, Store
 from tests.simulation.world import ZONE, Export, RowKind
 
 #: Web-service functions that change Moodle.
@@ -297,16 +297,20 @@ def chosen_courses(world: World, store: Store, bridge_userid: int) -> set[tuple[
 
 
 def ledger_gaps(
-    world: World, store: Store, chosen: Collection[tuple[str, str]], until: int
+    world: World,
+    store: Store,
+    chosen: Collection[tuple[str, str]],
+    until: int,
+    ledger: Iterable[LedgerEntry] | None = None,
 ) -> list[str]:
-    """Completions (before ``until``) of chosen courses that the ledger lacks, and ledger
-    entries recorded more than once."""
-    ledger = Counter((e.nip, e.course) for e in store.completions())
-    problems = [f"{key} is {n} times in the ledger" for key, n in sorted(ledger.items()) if n > 1]
-    ids = {shortname: courseid for shortname, courseid in store.courses().items()}
+    """Completions (before ``until``) of chosen courses that the ledger (default: the state's)
+    lacks, and ledger entries recorded more than once."""
+    counts = Counter((e.nip, e.course) for e in (store.completions() if ledger is None else ledger))
+    problems = [f"{key} is {n} times in the ledger" for key, n in sorted(counts.items()) if n > 1]
+    ids = store.courses()
     moodle_ids = {nip: a.moodle_id for nip, a in store.accounts().items()}
     for nip, course in sorted(chosen):
-        if (nip, course) in ledger or course not in ids or nip not in moodle_ids:
+        if (nip, course) in counts or course not in ids or nip not in moodle_ids:
             continue
         row = world.completions.get((ids[course], moodle_ids[nip]))
         when = int(row.get("timecompleted") or 0) if row else 0
