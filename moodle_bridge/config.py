@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from moodle_bridge.errors import ConfigError
 from moodle_bridge.roster.person import DEFAULT_PROFILE_FIELDS
@@ -93,6 +94,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "MOODLE_BRIDGE_CA_BUNDLE": ("moodle", "ca_bundle"),
     "MOODLE_BRIDGE_WORKERS": ("moodle", "workers"),
     "MOODLE_BRIDGE_STATE_DIR": ("state", "dir"),
+    "MOODLE_BRIDGE_ABSENT_GRACE_DAYS": ("sync", "absent_grace_days"),
 }
 
 
@@ -137,6 +139,20 @@ class SyncSettings(BaseModel):
     suspend_max: int = Field(500, ge=0)
     #: The circuit breaker stops a run once more than this share of its records failed.
     max_failure_rate: float = Field(0.5, gt=0, le=1)
+    #: Days someone missing from their unit's roster keeps an active account: HR exports lag,
+    #: and a person moving between units may appear in the other file days later.
+    absent_grace_days: int = Field(14, ge=0)
+
+
+class CohortSettings(BaseModel):
+    """``[cohorts]``: what the bridge may do with cohorts linked to courses by cohort sync."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Shortname of a course the administrator linked to the cohort ``bridge:probe`` by cohort
+    #: sync. The bridge removes people from its unit and gap cohorts only when a probe on this
+    #: course proves that the site's cohort sync suspends, not deletes, on removal.
+    probe_course: str | None = None
 
 
 class EnrolSettings(BaseModel):
@@ -163,6 +179,7 @@ class Settings(BaseModel):
     moodle: MoodleSettings = MoodleSettings()
     state: StateSettings = StateSettings()
     sync: SyncSettings = SyncSettings()
+    cohorts: CohortSettings = CohortSettings()
     enrol: EnrolSettings = EnrolSettings()
 
     def token(self, env: Mapping[str, str]) -> str:
@@ -185,6 +202,9 @@ def load_settings(env: Mapping[str, str], config_file: Path | None = None) -> Se
         except OSError as exc:
             msg = f"cannot read settings file {path}: {exc.strerror or exc}"
             raise ConfigError(msg) from None
+        except UnicodeDecodeError:
+            msg = f"settings file {path} is not UTF-8 text"
+            raise ConfigError(msg) from None
         except tomllib.TOMLDecodeError as exc:
             msg = f"settings file {path} is not valid TOML: {exc}"
             raise ConfigError(msg) from None
@@ -194,8 +214,20 @@ def load_settings(env: Mapping[str, str], config_file: Path | None = None) -> Se
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         msg = f"bad settings ({path} or MOODLE_BRIDGE_* variables): {problems}"
         raise ConfigError(msg) from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One problem of the settings, naming the key; never the value, which could be a secret
+    written where it does not belong."""
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] != "extra_forbidden":
+        return f"{key}: {error['msg']}"
+    if error["loc"][-1] == "token":
+        return (
+            f"unknown key {key} (the token is never read from this file: "
+            f"set {TOKEN_ENV} or [moodle] token_file)"
+        )
+    return f"unknown key {key}"

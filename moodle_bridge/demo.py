@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from moodle_bridge.completions import PullReport, pull_completions
 from moodle_bridge.emulator import Emulator, default_seed
 from moodle_bridge.emulator.cohorts import link_cohort_to_course
 from moodle_bridge.emulator.completion import add_self_completion, learner_completes
 from moodle_bridge.emulator.server import running
-from moodle_bridge.mappings import CourseOffer
+from moodle_bridge.errors import ConfigError
+from moodle_bridge.files import private_dir
+from moodle_bridge.mappings import CourseOffer, Mappings
 from moodle_bridge.moodle.client import MoodleClient
 from moodle_bridge.reports import ReportFiles, build_reports, people_from_store, year_bounds
 from moodle_bridge.samples import (
@@ -26,10 +31,21 @@ from moodle_bridge.store import Store
 from moodle_bridge.sync.engine import Engine, SyncOptions, SyncReport
 from moodle_bridge.sync.executor import Progress
 from moodle_bridge.sync.gaps import GapInputs, gap_cohort, load_unit_mappings
+from moodle_bridge.timeutil import day_start
 from moodle_bridge.units import discover_units
+
+__all__ = ["DEMO_UNITS", "DemoResult", "fresh_workdir", "run_demo", "seed_catalogue"]
 
 #: Three units of very different sizes, as in the ministry.
 DEMO_UNITS = {"PENDIS": 0.6, "BIMAS_ISLAM": 0.25, "SETJEN": 0.15}
+
+#: What a demo leaves in its folder; the next demo removes exactly these.
+DEMO_ENTRIES = ("roster.csv", "assessments.csv", "state", "reports")
+#: The file that marks a folder as a demo's, so that clearing it never removes anyone's files.
+DEMO_MARKER = ".moodle-bridge-demo"
+
+#: Learners finish their courses at times counted in the ministry's timezone.
+DEMO_ZONE = ZoneInfo("Asia/Jakarta")
 
 
 @dataclass
@@ -100,6 +116,44 @@ def _prepare_site(client: MoodleClient, emulator: Emulator, offers: list[CourseO
     return len(shortnames)
 
 
+def seed_catalogue(emulator: Emulator, url: str, offers: Sequence[CourseOffer]) -> int:
+    """Prepare the emulator served at ``url`` as the demo does: the catalogue's courses, with
+    self completion, and each cohort-mode course linked to its gap cohort. Returns how many
+    courses were created. Raises ConfigError when the emulator's seed has no ``admin``."""
+    if "admin" not in emulator.world.username_index:
+        msg = "the emulator's seed has no admin user to create the catalogue's courses with"
+        raise ConfigError(msg)
+    with MoodleClient(url, emulator.token_for("admin")) as admin:
+        return _prepare_site(admin, emulator, list(offers))
+
+
+def fresh_workdir(workdir: Path) -> Path:
+    """Make ``workdir`` ready for a new demo: remove what an earlier demo left there.
+
+    Each demo runs against a new emulator, and an old state describes another site. Only the
+    demo's own entries are removed, and only from a folder that is clearly a demo's: one with
+    the demo's marker or nothing but the demo's entries. Raises ConfigError for any other
+    folder holding one of those names.
+    """
+    private_dir(workdir)
+    marker = workdir / DEMO_MARKER
+    left = [workdir / name for name in DEMO_ENTRIES if (workdir / name).exists()]
+    others = {p.name for p in workdir.iterdir()} - {*DEMO_ENTRIES, DEMO_MARKER}
+    if left and others and not marker.exists():
+        msg = (
+            f"{workdir} holds {', '.join(p.name for p in left)} that no demo wrote there: "
+            "choose another folder with --dir"
+        )
+        raise ConfigError(msg)
+    for path in left:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    marker.write_text("A moodle-bridge demo folder: each demo clears it.\n", encoding="utf-8")
+    return workdir
+
+
 def run_demo(
     workdir: Path,
     mappings_dir: Path,
@@ -110,25 +164,18 @@ def run_demo(
 ) -> DemoResult:
     """Generate a roster of ``size`` synthetic ASN (with some dirty rows) and their
     assessments in ``workdir``, serve a fresh emulator on 127.0.0.1 with the catalogue's
-    courses, and run plan, sync and sync again, with competency-gap enrolments."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    roster = workdir / "roster.csv"
-    write_roster_csv(roster, generate_people(size, seed, units=DEMO_UNITS))
+    courses, and run plan, sync and sync again, with competency-gap enrolments. What an
+    earlier demo left in ``workdir`` is removed first (see :func:`fresh_workdir`)."""
+    fresh_workdir(workdir)
     mappings = load_unit_mappings(mappings_dir, DEMO_UNITS)
-    competencies = sorted({c for m in mappings.values() for c in m.competencies})
-    assessments = workdir / "assessments.csv"
-    write_assessments_csv(
-        assessments,
-        generate_assessments(generate_people(size, seed, units=DEMO_UNITS), competencies, seed),
-    )
+    roster, assessments = _write_inputs(workdir, mappings, size, seed)
     offers = [o for m in mappings.values() for o in m.catalogue]
     state_dir = workdir / "state"
     unit = discover_units().require("generic")
     gaps = GapInputs(assessments, mappings_dir, dt.date.today())
     emulator = Emulator(default_seed())
     with running(emulator) as server:
-        with MoodleClient(server.url, emulator.token_for("admin")) as admin:
-            courses = _prepare_site(admin, emulator, offers)
+        courses = seed_catalogue(emulator, server.url, offers)
         with (
             MoodleClient(server.url, emulator.token_for("bridge")) as client,
             Store.open(state_dir / "state.sqlite3") as store,
@@ -164,14 +211,29 @@ def run_demo(
         return result
 
 
+def _write_inputs(
+    workdir: Path, mappings: Mapping[str, Mappings], size: int, seed: int
+) -> tuple[Path, Path]:
+    """The demo's roster and assessments, generated into ``workdir``."""
+    roster = workdir / "roster.csv"
+    write_roster_csv(roster, generate_people(size, seed, units=DEMO_UNITS))
+    competencies = sorted({c for m in mappings.values() for c in m.competencies})
+    assessments = workdir / "assessments.csv"
+    write_assessments_csv(
+        assessments,
+        generate_assessments(generate_people(size, seed, units=DEMO_UNITS), competencies, seed),
+    )
+    return roster, assessments
+
+
 def _learners_complete(emulator: Emulator, store: Store, seed: int) -> int:
     """Play the learners: about 60% finish their courses (mark themselves complete), at times
     spread over the year so far."""
     rng = random.Random(seed)
     accounts, courses = store.accounts(), store.courses()
     today = dt.date.today()
-    start = dt.datetime(today.year, 1, 1, tzinfo=dt.UTC).timestamp()
-    span = dt.datetime.combine(today, dt.time.min, dt.UTC).timestamp() - start
+    start = day_start(dt.date(today.year, 1, 1), DEMO_ZONE)
+    span = day_start(today, DEMO_ZONE) - start
     done = 0
     for enrolment in store.enrolments().values():
         if rng.random() < 0.6 and enrolment.course in courses:

@@ -8,11 +8,23 @@ reader never sees half a file, and a crash never leaves one.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["DIR_MODE", "FILE_MODE", "private_dir", "write_private", "write_private_text"]
+from moodle_bridge.errors import ConfigError
+
+__all__ = [
+    "DIR_MODE",
+    "FILE_MODE",
+    "StateBusy",
+    "exclusive",
+    "private_dir",
+    "write_private",
+    "write_private_text",
+]
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -51,3 +63,31 @@ def write_private(path: Path, data: bytes) -> Path:
 def write_private_text(path: Path, text: str) -> Path:
     """Write ``text`` as UTF-8 to ``path``, as :func:`write_private` does."""
     return write_private(path, text.encode("utf-8"))
+
+
+class StateBusy(ConfigError):
+    """Another moodle-bridge process holds the state directory."""
+
+
+@contextlib.contextmanager
+def exclusive(folder: Path) -> Iterator[None]:
+    """Hold the state directory for one process, for the ``with`` block.
+
+    Two runs on one state at once would each plan from a state the other is changing: the
+    second raises StateBusy at once instead. The lock is the kernel's (``flock``), so it is
+    released whatever happens to the process, a crash or ``kill -9`` included.
+    """
+    private_dir(folder)
+    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            msg = (
+                f"another moodle-bridge run is using the state directory {folder}; wait for it "
+                "to finish (cron: do not start the next run before the last one ends)"
+            )
+            raise StateBusy(msg) from None
+        yield
+    finally:
+        os.close(fd)

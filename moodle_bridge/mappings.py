@@ -30,7 +30,7 @@ from typing import Literal, NamedTuple
 
 from moodle_bridge.errors import ConfigError
 from moodle_bridge.roster.assessment import parse_date
-from moodle_bridge.roster.person import RowError
+from moodle_bridge.roster.person import RowError, describe_errors
 from moodle_bridge.roster.sources import SourceError, SourceRow, read_rows
 
 __all__ = [
@@ -273,15 +273,9 @@ class BrokenMappings(ConfigError):
     """The mapping files have errors; ``errors`` lists every one (file, row, column, reason)."""
 
     def __init__(self, unit: str, errors: tuple[RowError, ...]) -> None:
-        shown = "; ".join(
-            f"{e.source} row {e.row}"
-            + (f" column {e.column}" if e.column else "")
-            + f": {e.reason}"
-            for e in errors[:5]
-        )
-        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         super().__init__(
-            f"the mappings of {unit} have {len(errors)} error(s), nothing is planned: {shown}{more}"
+            f"the mappings of {unit} have {len(errors)} error(s), nothing is planned: "
+            + describe_errors(errors)
         )
         self.unit = unit
         self.errors = errors

@@ -13,8 +13,9 @@ jabatan,golongan,status``.
 
 A share of the rows (``dirty_share``) carries one of the dirty-data kinds of ``DOMAIN.md``;
 :attr:`SampleRow.dirty` names it (see :data:`DIRTY_KINDS`). Rows of the kinds in
-:data:`ERROR_KINDS` must come back from the reader as a RowError; the others are accepted,
-some with a warning. Kinds in :data:`PAIR_KINDS` are two consecutive rows, both tagged.
+:data:`ERROR_KINDS` must come back from the reader as a RowError; rows of the kinds in
+:data:`KEPT_KINDS` are set aside with a warning (their NIP kept, no person); the others are
+accepted, some with a warning. Kinds in :data:`PAIR_KINDS` are two consecutive rows, both tagged.
 
 The files are *input* for the reader, as HR would send them: formula-like names are written
 as they are (in XLSX as text cells, never formulas). Do not open them in a spreadsheet
@@ -43,6 +44,7 @@ __all__ = [
     "DIRTY_KINDS",
     "ERROR_KINDS",
     "HEADER",
+    "KEPT_KINDS",
     "PAIR_KINDS",
     "REFERENCE_DATE",
     "SampleRow",
@@ -85,7 +87,7 @@ DIRTY_KINDS: tuple[str, ...] = (
     "duplicate_row",  # the same row twice: counted once, with a warning
     "nip_conflict",  # the same NIP on two rows that differ: both refused
     "name_missing",  # empty, "-" or titles only: refused
-    "status_unknown",  # a status the reader does not know: refused
+    "status_unknown",  # a status no table knows: set aside with a warning, the person kept
     "name_formula",  # '=HYPERLINK("...","...")': accepted as data
     "name_invisible",  # right-to-left marks, zero-width or control characters: accepted,
     # the characters removed, with a warning
@@ -99,9 +101,11 @@ ERROR_KINDS: frozenset[str] = frozenset(
         "email_invalid",
         "nip_conflict",
         "name_missing",
-        "status_unknown",
     }
 )
+#: Dirty kinds whose rows the reader sets aside with a warning, not an error: no person, and
+#: the NIP in :attr:`~moodle_bridge.roster.generic.RosterResult.kept`.
+KEPT_KINDS: frozenset[str] = frozenset({"status_unknown"})
 #: Dirty kinds made of two consecutive rows (both carry the kind).
 PAIR_KINDS: frozenset[str] = frozenset({"email_shared", "duplicate_row", "nip_conflict"})
 
@@ -446,8 +450,9 @@ _GOLONGAN = (
 _III_A = 4
 _IV_B = 9
 _INACTIVE = ("PENSIUN", "MENINGGAL", "CLTN", "MENINGGAL DUNIA")
-_UNKNOWN_STATUSES = ("AKTIP", "HONORER", "CUTI", "DPK", "STATUS ?", "AKTIF/PENSIUN")
-_NO_NAME = ("", "-", "Drs.", "H.", " ")
+# Not in mappings/statuses.csv: a typo, a placeholder, two statuses in one cell, a made-up one.
+_UNKNOWN_STATUSES = ("AKTIP", "SKORSING", "CUTII", "PENDING", "STATUS ?", "AKTIF/PENSIUN")
+_NO_NAME = ("", "-", "Drs.", "H.", "S.Pd.")
 _INVISIBLES = ("\u200f", "\u202e", "\u200b", "\u200e", "\u2066", "\ufeff", "\x7f", "\u00ad")
 _EMAIL_SKIP = frozenset({"i", "ni", "ida", "anak", "agung", "gusti"})
 _EMAIL_DROP = str.maketrans("", "", "'\u2019 ")

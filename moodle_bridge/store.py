@@ -56,6 +56,7 @@ __all__ = [
     "Run",
     "RunStatus",
     "SchemaTooNew",
+    "StateDamaged",
     "Store",
     "StoreBusy",
     "StoreError",
@@ -71,6 +72,14 @@ class StoreError(BridgeError):
 
 class SchemaTooNew(StoreError):
     """The database was written by a newer moodle_bridge than this one."""
+
+
+class StateDamaged(StoreError):
+    """The state database file is not a SQLite database, or its pages are corrupt.
+
+    The message names the file, the newest backup kept before a migration (if any) and the
+    ``sqlite3 .recover`` command that rebuilds a database from what is left of it.
+    """
 
 
 class StoreBusy(StoreError):
@@ -636,8 +645,13 @@ class Store:
             _configure(connection)
             _migrate(connection, migrations, path, clock)
             return cls(connection, path, clock)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreError) as exc:
             connection.close()
+            cause = exc if isinstance(exc, sqlite3.Error) else exc.__cause__
+            if isinstance(cause, sqlite3.Error) and _is_damage(cause):
+                raise StateDamaged(_damage_message(path, cause)) from exc
+            if isinstance(exc, StoreError):
+                raise
             msg = f"cannot use the state database {path}: {exc}"
             raise StoreError(msg) from exc
         except BaseException:
@@ -703,6 +717,13 @@ class Store:
                 row[0]: Account._make((*row[:6], row[6] == 1, *row[7:]))
                 for row in self._db.execute(query, params)
             }
+
+    def display_names(self) -> dict[str, str]:
+        """NIP -> the name as HR writes it, for the owned accounts that have one."""
+        with self._lock:
+            return dict(
+                self._db.execute("SELECT nip, display_name FROM accounts WHERE display_name != ''")
+            )
 
     def applied_records(self, nips: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The applied records kept for ``nips`` (NIPs without one are left out)."""
@@ -1132,6 +1153,23 @@ class Store:
         with self._transaction() as db:
             db.executemany("DELETE FROM units_seen WHERE unit = ?", [(u,) for u in units])
 
+    # -- manifest sources --------------------------------------------------------------------------
+    def source_digest(self, name: str) -> str | None:
+        """The digest of the input of source ``name``'s last successful run, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT digest FROM sources WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def record_source(self, name: str, digest: str, run_id: int | None) -> None:
+        """Remember the input of source ``name``'s successful run ``run_id``."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO sources (name, digest, last_run_id, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, "
+                "last_run_id = excluded.last_run_id, updated_at = excluded.updated_at",
+                (name, digest, run_id, self._now()),
+            )
+
     # -- named values ----------------------------------------------------------------------------
     def value(self, name: str) -> Any:
         """The JSON value stored under ``name``, or None."""
@@ -1288,6 +1326,8 @@ def _migrate(
             "directory"
         )
         raise SchemaTooNew(msg)
+    if 0 < current < known:
+        _back_up(db, path, current)
     for version, sql in migrations:
         if version <= current:
             continue
@@ -1307,6 +1347,57 @@ def _migrate(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                 (version, int(clock())),
             )
+
+
+def _back_up(db: sqlite3.Connection, path: Path, version: int) -> Path:
+    """Copy the database to ``<name>.bak-v<version>`` beside it before migrating it.
+
+    A migration is one transaction, but a file damaged later, or a return to the older
+    moodle_bridge, needs the database as that version left it. SQLite's online backup copies
+    a consistent snapshot, WAL included, which copying the file would not. The copy holds NIPs:
+    it is created owner-only like the database.
+    """
+    backup = path.with_name(f"{path.name}.bak-v{version}")
+    _create_private(backup)
+    target = sqlite3.connect(backup)
+    try:
+        db.backup(target)
+    finally:
+        target.close()
+    return backup
+
+
+#: SQLite's primary result codes for a file that is not a database or has corrupt pages.
+_DAMAGE_CODES = frozenset({sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT})
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    # Extended result codes keep the primary code in their low byte.
+    return code is not None and code & 0xFF in _DAMAGE_CODES
+
+
+def _damage_message(path: Path, exc: sqlite3.Error) -> str:
+    aside = path.with_name(f"{path.name}.damaged")
+    backup = _newest_backup(path)
+    restore = (
+        f"copy the backup {backup} (kept before the last migration) to {path}, or "
+        if backup is not None
+        else ""
+    )
+    return (
+        f"the state database {path} is damaged ({exc}): move it to {aside}, then "
+        f"{restore}rebuild it with: sqlite3 {aside} .recover | sqlite3 {path}"
+    )
+
+
+def _newest_backup(path: Path) -> Path | None:
+    found: dict[int, Path] = {}
+    for candidate in path.parent.glob(f"{path.name}.bak-v*"):
+        version = candidate.name.rpartition("-v")[2]
+        if version.isdigit():
+            found[int(version)] = candidate
+    return found[max(found)] if found else None
 
 
 @contextlib.contextmanager

@@ -16,13 +16,16 @@ which sample file to check; pytest then runs every check below against them::
         expected_errors = 4
 
 The sample should look like a real export of the unit (synthetic people only) and hold the
-dirty rows the unit's HR data really has. A test fails with a message naming the row. Override
+dirty rows the unit's HR data really has. The kit also checks that the plugin reads statuses
+with the table the bridge gives it (:attr:`~moodle_bridge.units.UnitMapper.statuses`) and
+names the NIP of every row it cannot use. A test fails with a message naming the row. Override
 :meth:`UnitPluginContract.source_rows` when the sample is not a file
 :func:`~moodle_bridge.roster.sources.read_rows` can read.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,8 +37,9 @@ from moodle_bridge.roster.assessment import Assessment
 from moodle_bridge.roster.generic import RosterResult
 from moodle_bridge.roster.names import MAX_NAME_PART
 from moodle_bridge.roster.nip import normalise_nip
-from moodle_bridge.roster.person import Person, RowError
+from moodle_bridge.roster.person import Person, RowError, UnknownStatus
 from moodle_bridge.roster.sources import SourceRow, read_rows
+from moodle_bridge.roster.statuses import StatusTable
 from moodle_bridge.units import DEFAULT_PROFILE_FIELDS, CohortSpec, UnitMapper, check_contract
 
 __all__ = ["UnitPluginContract"]
@@ -63,6 +67,8 @@ class UnitPluginContract:
     expected_errors: ClassVar[int | None] = None
     #: The profile-field short names to ask :meth:`UnitMapper.profile_fields` for.
     profile_shortnames: ClassVar[Mapping[str, str]] = DEFAULT_PROFILE_FIELDS
+    #: False only for a plugin whose people never go through the status table.
+    reads_statuses: ClassVar[bool] = True
 
     # --- fixtures and helpers -----------------------------------------------------------------
     @pytest.fixture(scope="class")
@@ -139,6 +145,35 @@ class UnitPluginContract:
                 assert part.strip(), f"{_where(person)}: empty name part"
                 assert len(part) <= MAX_NAME_PART, f"{_where(person)}: name part too long"
             assert person.display_name.strip(), f"{_where(person)}: no display name"
+
+    def test_unused_rows_keep_their_people(self, roster: RosterResult) -> None:
+        """Every row that gives no person names its NIP in ``kept`` when it has one, or
+        counts in ``untied``; nobody is both kept and accepted."""
+        unknown = [w for w in roster.warnings if isinstance(w, UnknownStatus)]
+        unused = [*roster.errors, *unknown]
+        accepted = {person.nip for person in roster.people}
+        assert not accepted & set(roster.kept), "people both accepted and kept as they are"
+        named = {error.nip for error in unused if error.nip is not None}
+        assert named == set(roster.kept), "kept must hold the NIP of every unused row"
+        assert roster.untied == sum(error.nip is None for error in roster.errors)
+        for error in unused:
+            if error.nip is not None:
+                assert normalise_nip(error.nip).nip == error.nip, f"{_where(error)}: bad NIP"
+
+    def test_left_unit_means_not_active(self, roster: RosterResult) -> None:
+        for person in roster.people:
+            assert not (person.left_unit and person.active), f"{_where(person)}: left and active"
+
+    def test_statuses_come_from_the_table_the_bridge_sets(self, roster: RosterResult) -> None:
+        """With a table that knows no status, nobody is accepted: each row is set aside with
+        an :class:`~moodle_bridge.roster.person.UnknownStatus`, or refused."""
+        if not self.reads_statuses:
+            pytest.skip("this plugin's people do not go through the status table")
+        mapper = copy.copy(self.mapper)
+        mapper.statuses = StatusTable({})
+        unknown = mapper.read_roster(self.sample)
+        assert unknown.people == [], f"{_where(unknown.people[0])}: status table ignored"
+        assert set(unknown.kept) >= {person.nip for person in roster.people}
 
     def test_reading_is_deterministic(self, roster: RosterResult) -> None:
         assert self.mapper.read_roster(self.sample) == roster

@@ -6,13 +6,20 @@ A *unit plugin* teaches the bridge one Eselon I unit's HR exports. It is a subcl
     [project.entry-points."moodle_bridge.units"]
     pendis = "plugins.pendis:PendisMapper"
 
-The entry-point name (``pendis``) is what ``--unit`` selects; the class is created with no
+The entry-point name (``pendis``) is what ``--plugin`` selects; the class is created with no
 arguments. The built-in plugins (``generic``, ``pendis``, ``bimas_islam``) are registered the
 same way by moodle-bridge's own ``pyproject.toml``, so a unit's own package works exactly like
 ours. A plugin sets :attr:`UnitMapper.code` and :attr:`UnitMapper.name` and implements
 :meth:`UnitMapper.map_row`; every other hook has a default. A unit whose export is the generic
 format under other headers subclasses :class:`GenericColumnsMapper` and only says how its row
 reads as a generic one.
+
+Statuses are data, not code: the bridge loads the status table of the mappings folder
+(:func:`~moodle_bridge.roster.statuses.load_statuses`: ``mappings/statuses.csv`` and the units'
+``mappings/statuses/<UNIT>.csv``) and sets it as :attr:`UnitMapper.statuses` before it calls
+:meth:`UnitMapper.read_roster`. A plugin never sets it; a plugin that maps rows itself passes
+it on to :func:`~moodle_bridge.roster.generic.parse_generic_row` (``statuses=self.statuses``),
+which :class:`GenericColumnsMapper` does already. Left as None, it means the shipped table.
 
 Cohorts: every person belongs to the cohort of their unit, whose Moodle ``idnumber`` is
 ``unit:<CODE>`` (``unit:PENDIS``) and whose name is the unit's name. The prefix keeps the
@@ -45,6 +52,7 @@ from moodle_bridge.roster.generic import RosterResult, parse_generic_row
 from moodle_bridge.roster.names import MononymRule
 from moodle_bridge.roster.person import DEFAULT_PROFILE_FIELDS, Person, RowError
 from moodle_bridge.roster.sources import SourceRow, read_rows
+from moodle_bridge.roster.statuses import StatusTable
 
 __all__ = [
     "COHORT_PREFIX",
@@ -120,13 +128,18 @@ class UnitMapper(abc.ABC):
     #: file uses for it (``"NIP"``, ``"Nama Lengkap"``), so that row errors name the column a
     #: clerk sees. Used by :func:`collect_roster` and :class:`GenericColumnsMapper`.
     column_names: Mapping[str, str] = MappingProxyType({})
+    #: The status table to read rows with. Set by the bridge before :meth:`read_roster` (from
+    #: the mappings folder); None means the shipped ``mappings/statuses.csv``. A plugin does
+    #: not set it: a unit's own statuses go in ``mappings/statuses/<UNIT>.csv``.
+    statuses: StatusTable | None = None
 
     # --- reading -------------------------------------------------------------------------------
     def read_roster(self, path: Path) -> RosterResult:
         """Read a whole roster file. Called once per run, for the file given with ``--roster``.
 
         Returns every row as a person or a row error (with its row number), duplicate NIPs
-        settled as :func:`collect_roster` describes. Raises
+        settled and ``kept``/``untied`` filled as :func:`collect_roster` describes; statuses
+        are read with :attr:`statuses`. Raises
         :class:`~moodle_bridge.roster.sources.SourceError` (a ConfigError) for a problem with
         the whole file: unreadable, a required column missing. The default streams rows with
         :func:`~moodle_bridge.roster.sources.read_rows` (CSV or XLSX) and calls :meth:`map_row`
@@ -144,8 +157,10 @@ class UnitMapper(abc.ABC):
         is row 1); both go into the result's ``source`` and ``row``. Returns a
         :class:`~moodle_bridge.roster.person.Person` whose ``unit`` is :attr:`code` (or any
         unit when :attr:`any_unit`), or a :class:`~moodle_bridge.roster.person.RowError`
-        naming the file's column and saying, in words a clerk understands, what is wrong.
-        Must not raise for a bad row.
+        naming the file's column and saying, in words a clerk understands, what is wrong, with
+        ``nip`` set whenever the NIP could be read. A status :attr:`statuses` does not know
+        gives an :class:`~moodle_bridge.roster.person.UnknownStatus`, never a plain RowError
+        nor an inactive person. Must not raise for a bad row.
         """
 
     def read_assessments(self, path: Path) -> tuple[list[Assessment], list[RowError]]:
@@ -218,12 +233,9 @@ class GenericColumnsMapper(UnitMapper):
 
     A subclass implements :meth:`to_generic`; this class runs the result through
     :func:`~moodle_bridge.roster.generic.parse_generic_row` (NIP, name, email and status
-    rules all apply unchanged) and names the unit's own header in every RowError, using
-    :attr:`column_names`.
+    rules all apply unchanged, statuses through :attr:`statuses`) and names the unit's own
+    header in every RowError, using :attr:`column_names`.
     """
-
-    #: Status as written (upper case) -> active?; None keeps the generic table.
-    statuses: Mapping[str, bool] | None = None
 
     @abc.abstractmethod
     def to_generic(self, row: SourceRow) -> dict[str, str]:
@@ -259,14 +271,17 @@ def collect_roster(
 
     Duplicate NIPs are settled as :func:`~moodle_bridge.roster.generic.read_generic_roster`
     settles them: rows identical after cleaning count once, with a warning; rows that differ
-    are all refused. Each person's warnings, and every email address shared by several people,
-    are repeated in ``warnings``. The findings made here name their column through
-    ``column_names`` (generic column -> the file's header).
+    are all refused. Each person's warnings, every email address shared by several people, and
+    every :class:`~moodle_bridge.roster.person.UnknownStatus` are in ``warnings``. ``kept``
+    names the NIP of every row that could not be used, ``untied`` counts the refused rows
+    without a readable NIP. The findings made here name their column through ``column_names``
+    (generic column -> the file's header).
     """
     result = _generic.collect_outcomes(source_name, outcomes)
     if column_names:
         result.errors = [_renamed(error, column_names) for error in result.errors]
         result.warnings = [_renamed(warning, column_names) for warning in result.warnings]
+        result.kept = {nip: _renamed(why, column_names) for nip, why in result.kept.items()}
     result.warnings.sort(key=lambda warning: warning.row)
     return result
 
@@ -357,6 +372,13 @@ def check_contract(mapper: UnitMapper) -> list[str]:
         )
     if not isinstance(getattr(mapper, "column_names", None), Mapping):
         problems.append("column_names must be a mapping of generic column to header")
+    statuses = getattr(mapper, "statuses", None)
+    if not isinstance(statuses, StatusTable | None):
+        problems.append(
+            f"statuses must be a StatusTable or None, got {type(statuses).__name__}: the bridge "
+            "sets it from the mappings folder, and a unit's own statuses go in "
+            "mappings/statuses/<UNIT>.csv"
+        )
     hooks = dict(HOOKS)
     if isinstance(mapper, GenericColumnsMapper):
         hooks.update(_GENERIC_HOOKS)

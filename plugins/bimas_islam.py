@@ -6,8 +6,9 @@ One sheet, header on the first row::
     Gol. Ruang | Status
 
 ``Nama Pegawai`` carries the titles inside the name (``Drs. H. Ahmad Fauzi, M.Si.``).
-``Status`` is ``Aktif`` for active staff, or ``Pensiun``, ``Meninggal``... A NIP cell that Excel
-stored as a number has lost its last digits and is refused. Everyone is in unit
+``Status`` (``Aktif``, ``Cuti``, ``Pensiun``, ``Meninggal``...) is read with the status table
+(``mappings/statuses.csv``, with ``mappings/statuses/BIMAS_ISLAM.csv`` on top). A NIP cell
+that Excel stored as a number has lost its last digits and is refused. Everyone is in unit
 ``BIMAS_ISLAM``; ``No`` and ``Jenis Kelamin`` are not used.
 """
 

@@ -2,7 +2,8 @@
 
 The columns are those of :mod:`moodle_bridge.roster.generic` (``nip``, ``nama``, ``unit``
 required; ``email``, ``satker``, ``jabatan``, ``golongan``, ``status`` optional), and each
-person's unit comes from the ``unit`` column. Assessments use the generic layout too.
+person's unit comes from the ``unit`` column, and so do the status overrides that apply to
+the row (``mappings/statuses/<UNIT>.csv``). Assessments use the generic layout too.
 """
 
 from __future__ import annotations
@@ -27,11 +28,19 @@ class GenericMapper(UnitMapper):
 
     def read_roster(self, path: Path) -> RosterResult:
         """Read the file with :func:`~moodle_bridge.roster.generic.read_generic_roster`."""
-        return read_generic_roster(path, mononym=self.name_rule, marker=self.name_marker)
+        return read_generic_roster(
+            path, mononym=self.name_rule, marker=self.name_marker, statuses=self.statuses
+        )
 
     def map_row(self, source_name: str, row: SourceRow) -> Person | RowError:
         """Map one generic row (see :func:`~moodle_bridge.roster.generic.parse_generic_row`)."""
-        return parse_generic_row(source_name, row, mononym=self.name_rule, marker=self.name_marker)
+        return parse_generic_row(
+            source_name,
+            row,
+            mononym=self.name_rule,
+            marker=self.name_marker,
+            statuses=self.statuses,
+        )
 
     def cohorts_for(self, person: Person) -> list[CohortSpec]:
         """The cohort of the person's unit, named after the unit where the name is known."""

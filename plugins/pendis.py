@@ -8,8 +8,10 @@ BOM or Windows-1252) with these headers::
 
 Titles come in their own columns and are put back around the name for display
 (``Dr. H. Ahmad Fauzi, M.Pd.I.``). ``Pangkat/Golongan`` reads ``Penata Muda Tk. I (III/b)``:
-the golongan is the part in brackets. ``Status Pegawai`` is ``PNS``, ``CPNS`` or ``PPPK`` for
-active staff, or ``Pensiun``, ``Meninggal``... ``TMT Jabatan`` (``DD-MM-YYYY``) is only
+the golongan is the part in brackets. ``Status Pegawai`` (``PNS``, ``CPNS``, ``PPPK``,
+``Cuti Tahunan``, ``Pensiun``...) is read with the status table, where
+``mappings/statuses/PENDIS.csv`` can override ``mappings/statuses.csv`` for PENDIS alone.
+``TMT Jabatan`` (``DD-MM-YYYY``) is only
 checked: a date that does not exist is a warning. Everyone is in unit ``PENDIS``.
 """
 

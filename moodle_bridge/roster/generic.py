@@ -12,7 +12,7 @@ email       no        empty (or ``-``) for none; trimmed and lower-cased
 satker      no        work unit (Kanwil, Kankemenag, madrasah, university)
 jabatan     no        position
 golongan    no        rank (``III/a``)
-status      no        empty means ``AKTIF``; see :data:`DEFAULT_STATUSES`
+status      no        empty means ``AKTIF``; looked up in the status table (see below)
 ==========  ========  ==========================================================================
 
 Cell cleaning: every cell is trimmed and its whitespace collapsed. Invisible characters (control
@@ -21,18 +21,27 @@ are *removed*, and the row carries a warning naming the column: they are always 
 accident in this data and never meaningful, and removing them also defuses names that would
 display reversed. A cell holding only ``-`` (the usual "nothing" in these sheets) is empty.
 
+Statuses: the ``status`` cell is looked up in a
+:class:`~moodle_bridge.roster.statuses.StatusTable` (the shipped ``mappings/statuses.csv``
+unless one is given), with the overrides of the row's unit. ``yes`` gives an active person,
+``no`` an inactive one, ``left_unit`` an inactive person with ``left_unit`` set. A status the
+table does not know gives an :class:`~moodle_bridge.roster.person.UnknownStatus`: the row is set
+aside with a warning, never refused, and the person is kept as they are.
+
 Each row gives a :class:`~moodle_bridge.roster.person.Person` or one
 :class:`~moodle_bridge.roster.person.RowError` (the first problem, in the order nip, nama, unit,
-email, status). :func:`read_generic_roster` also settles duplicate NIPs: rows that are identical
-after cleaning count once (with a warning); rows that differ are all refused, each error naming
-every row, because choosing one would be a guess.
+email, status), whose ``nip`` is set whenever the NIP cell could be read, whatever else is
+wrong. :func:`read_generic_roster` also settles duplicate NIPs: rows that are identical after
+cleaning count once (with a warning); rows that differ are all refused, each error naming
+every row, because choosing one would be a guess. The result's ``kept`` names every NIP whose
+row could not be used, and ``untied`` counts the refused rows whose NIP could not be read.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -40,12 +49,17 @@ from typing import NamedTuple, TypeVar
 
 from moodle_bridge.roster.names import InvalidName, MononymRule, split_name
 from moodle_bridge.roster.nip import normalise_nip
-from moodle_bridge.roster.person import Person, RowError
+from moodle_bridge.roster.person import Person, RowError, UnknownStatus
 from moodle_bridge.roster.sources import SourceRow, read_rows
+from moodle_bridge.roster.statuses import (
+    Meaning,
+    StatusTable,
+    normalise_status,
+    shipped_statuses,
+)
 
 __all__ = [
     "COLUMNS",
-    "DEFAULT_STATUSES",
     "REQUIRED_COLUMNS",
     "ROW_COLUMN",
     "Outcome",
@@ -63,33 +77,6 @@ COLUMNS: tuple[str, ...] = (
 #: The ``column`` of a RowError about the whole row rather than one cell.
 ROW_COLUMN = "(row)"
 
-#: Status as HR writes it (upper case, single spaces) -> active? Pass ``statuses=`` to extend.
-DEFAULT_STATUSES: Mapping[str, bool] = {
-    "AKTIF": True,
-    "ACTIVE": True,
-    "PNS": True,
-    "CPNS": True,
-    "PPPK": True,
-    "TUGAS BELAJAR": True,
-    "PENSIUN": False,
-    "MENINGGAL": False,
-    "MENINGGAL DUNIA": False,
-    "WAFAT": False,
-    "BERHENTI": False,
-    "DIBERHENTIKAN": False,
-    "DIBERHENTIKAN SEMENTARA": False,
-    "PEMBERHENTIAN": False,
-    "MENGUNDURKAN DIRI": False,
-    "CLTN": False,  # cuti di luar tanggungan negara: unpaid leave
-    "MPP": False,  # masa persiapan pensiun: pre-retirement
-    "NONAKTIF": False,
-    "NON AKTIF": False,
-    "TIDAK AKTIF": False,
-    "PINDAH": False,
-    "MUTASI KELUAR": False,
-    "KELUAR": False,
-}
-
 # Controls other than the whitespace ones (\t \n \v \f \r), which are collapsed like spaces.
 # Printable ASCII words separated by single spaces: nothing to clean (the common case).
 _CLEAN_ASCII = re.compile(r"(?:[!-~]+(?: [!-~]+)*)?")
@@ -104,7 +91,6 @@ _INVISIBLE = re.compile(
     "\U000e0000-\U000e0fff]"
 )
 _PLACEHOLDER = re.compile(r"[-\u2013\u2014]+")
-_STATUS_SEPARATORS = re.compile(r"[\s_\-]+")
 _UNIT = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _LOCAL = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -118,7 +104,8 @@ class RosterResult:
     """What a roster file gave: accepted ``people``, refused rows (``errors``), ``warnings``.
 
     ``warnings`` repeats each accepted person's warnings as a RowError (with its column) and
-    adds the file-level findings: duplicate rows counted once, emails shared by several people.
+    adds the file-level findings: duplicate rows counted once, emails shared by several people,
+    rows set aside for an unknown status (:class:`~moodle_bridge.roster.person.UnknownStatus`).
     """
 
     people: list[Person] = field(default_factory=list)
@@ -126,10 +113,12 @@ class RosterResult:
     warnings: list[RowError] = field(default_factory=list)
     #: Non-empty data rows read.
     rows: int = 0
-    #: NIP -> why the row listing that NIP could not be used: the person's account,
-    #: memberships and enrolments stay exactly as they are.
+    #: NIP -> why the row listing it could not be used: a refused row whose NIP could be read,
+    #: an unknown status, conflicting duplicate rows (the first such row of the NIP). Those
+    #: people's accounts, memberships and enrolments must stay exactly as they are. No NIP
+    #: here is also among ``people``.
     kept: dict[str, RowError] = field(default_factory=dict)
-    #: Refused rows whose NIP could not be read at all.
+    #: Refused rows whose NIP could not be read at all: they cannot be tied to anyone.
     untied: int = 0
 
 
@@ -166,18 +155,19 @@ def normalise_email(raw: str) -> tuple[str | None, str | None]:
     return None, "Not a valid email address (expected name@domain.tld)"
 
 
-def _status_table(statuses: Mapping[str, bool] | None) -> Mapping[str, bool]:
-    if statuses is None:
-        return DEFAULT_STATUSES
-    return {_STATUS_SEPARATORS.sub(" ", k).strip().upper(): v for k, v in statuses.items()}
-
-
 _INVISIBLE_REMOVED = "Invisible characters (control or right-to-left marks) were removed"
 _EXTRA_CELLS = (
     "The row has {} more cell(s) than the header has columns; a comma or semicolon inside an "
     "unquoted cell (such as a name with titles) shifts the columns: quote that cell or remove "
     "the extra cells"
 )
+_UNKNOWN_STATUS = (
+    "Unknown status {status!r}: this row was not used and the person's account is left as it "
+    "is. Add the status to mappings/statuses.csv (or mappings/statuses/{unit}.csv for this unit "
+    "only) to say whether it means active"
+)
+#: Unknown statuses longer than this are shown cut, with "...".
+_STATUS_SHOWN = 40
 _NO_WARNINGS: tuple[tuple[str | None, str], ...] = ()
 #: Distinct values remembered per repeated column before the memo starts again.
 _MEMO_LIMIT = 100_000
@@ -189,12 +179,14 @@ Outcome = tuple[Person | RowError, tuple[tuple[str | None, str], ...]]
 class _Problem(NamedTuple):
     column: str
     reason: str
+    #: Set for an unknown status (the normalised status): the row is set aside, not refused.
+    unknown_status: str | None = None
 
 
 class _Fields(NamedTuple):
     unit: str
     status: str
-    active: bool
+    meaning: Meaning
     email: str | None
     satker: str
     jabatan: str
@@ -212,7 +204,7 @@ class _RowParser:
         *,
         mononym: MononymRule,
         marker: str,
-        statuses: Mapping[str, bool],
+        statuses: StatusTable,
         today: date | None,
     ) -> None:
         # Fail on a bad naming setting now, not on every row.
@@ -224,8 +216,7 @@ class _RowParser:
         self.today = today or date.today()
         self._optional_memo: dict[str, tuple[str, bool]] = {}
         self._unit_memo: dict[str, tuple[str, str | None, bool]] = {}
-        self._status_memo: dict[str, tuple[str, bool | None, bool]] = {}
-        self._known = ", ".join(sorted(statuses))
+        self._status_memo: dict[str, tuple[str, bool]] = {}
 
     def _optional(self, raw: str) -> tuple[str, bool]:
         hit = self._optional_memo.get(raw)
@@ -250,21 +241,18 @@ class _RowParser:
             hit = _remember(self._unit_memo, raw, (unit, error, dropped))
         return hit
 
-    def _status(self, raw: str) -> tuple[str, bool | None, bool]:
+    def _status(self, raw: str) -> tuple[str, bool]:
+        """The normalised status (``AKTIF`` for an empty cell) and whether characters were
+        dropped."""
         hit = self._status_memo.get(raw)
         if hit is None:
             value, dropped = _clean(raw)
-            status = _STATUS_SEPARATORS.sub(" ", value).strip().upper() or "AKTIF"
-            hit = _remember(self._status_memo, raw, (status, self.statuses.get(status), dropped))
+            hit = _remember(self._status_memo, raw, (normalise_status(value) or "AKTIF", dropped))
         return hit
 
     def parse(self, row: SourceRow) -> Outcome:
         """The outcome of one row and its warnings as ``(column, reason)``."""
         source, number = self.source, row.row
-        if row.extra:
-            reason = _EXTRA_CELLS.format(len(row.extra))
-            return RowError(source=source, row=number, column=ROW_COLUMN, reason=reason), ()
-
         values = row.values
         warnings: list[tuple[str, str]] = []
         raw_nip, dropped = _clean(values.get("nip", ""))
@@ -272,6 +260,10 @@ class _RowParser:
             warnings.append(("nip", _INVISIBLE_REMOVED))
         checked = normalise_nip(raw_nip, today=self.today)
         nip = checked.nip
+        if row.extra:
+            reason = _EXTRA_CELLS.format(len(row.extra))
+            error = RowError(source=source, row=number, column=ROW_COLUMN, reason=reason, nip=nip)
+            return error, ()
         if nip is None:
             reason = checked.error or "The NIP is not valid"
             return RowError(source=source, row=number, column="nip", reason=reason), ()
@@ -288,11 +280,14 @@ class _RowParser:
         else:
             fields = self._rest(values, warnings)
         if isinstance(fields, _Problem):
-            error = RowError(
-                source=source, row=number, column=fields.column, reason=fields.reason, nip=nip
-            )
-            return error, ()
-        unit, status, active, email, satker, jabatan, golongan = fields
+            column, reason, unknown = fields
+            if unknown is not None:
+                found = UnknownStatus(
+                    source=source, row=number, column=column, reason=reason, nip=nip, status=unknown
+                )
+                return found, ()
+            return RowError(source=source, row=number, column=column, reason=reason, nip=nip), ()
+        unit, status, meaning, email, satker, jabatan, golongan = fields
         person = Person(
             nip=nip,
             display_name=display,
@@ -303,7 +298,8 @@ class _RowParser:
             satker=satker,
             jabatan=jabatan,
             golongan=golongan,
-            active=active,
+            active=meaning == "yes",
+            left_unit=meaning == "left_unit",
             status=status,
             source=source,
             row=number,
@@ -328,12 +324,13 @@ class _RowParser:
         if error is not None:
             return _Problem("email", error)
 
-        status, active, dropped = self._status(get("status", ""))
+        status, dropped = self._status(get("status", ""))
         if dropped:
             warnings.append(("status", _INVISIBLE_REMOVED))
-        if active is None:
-            shown = status if len(status) <= 40 else status[:40] + "..."
-            return _Problem("status", f"Unknown status {shown!r} (known: {self._known})")
+        meaning = self.statuses.meanings(unit).get(status)
+        if meaning is None:
+            shown = status if len(status) <= _STATUS_SHOWN else status[:_STATUS_SHOWN] + "..."
+            return _Problem("status", _UNKNOWN_STATUS.format(status=shown, unit=unit), status)
 
         satker, dropped = self._optional(get("satker", ""))
         if dropped:
@@ -344,7 +341,7 @@ class _RowParser:
         golongan, dropped = self._optional(get("golongan", ""))
         if dropped:
             warnings.append(("golongan", _INVISIBLE_REMOVED))
-        return _Fields(unit, status, active, email, satker, jabatan, golongan)
+        return _Fields(unit, status, meaning, email, satker, jabatan, golongan)
 
 
 _T = TypeVar("_T")
@@ -363,32 +360,33 @@ def parse_generic_row(
     *,
     mononym: MononymRule = "repeat",
     marker: str = ".",
-    statuses: Mapping[str, bool] | None = None,
+    statuses: StatusTable | None = None,
     today: date | None = None,
 ) -> Person | RowError:
-    """Turn one row of the generic format into a Person, or the RowError of its first problem.
+    """Turn one row of the generic format into a Person, or the RowError of its first problem
+    (an :class:`~moodle_bridge.roster.person.UnknownStatus` when only the status is unknown).
 
     ``mononym``/``marker`` choose how a one-word name is split (see
-    :func:`~moodle_bridge.roster.names.split_name`); ``statuses`` replaces
-    :data:`DEFAULT_STATUSES`; ``today`` bounds the NIP's dates. Never raises for bad data;
-    raises :class:`ValueError` for a bad ``mononym``/``marker`` setting.
+    :func:`~moodle_bridge.roster.names.split_name`); ``statuses`` is the status table (None:
+    :func:`~moodle_bridge.roster.statuses.shipped_statuses`); ``today`` bounds the NIP's dates.
+    Never raises for bad data; raises :class:`ValueError` for a bad ``mononym``/``marker``
+    setting.
     """
     day = today or date.today()
-    key = (source_name, mononym, marker, day)
-    parser = _PARSERS.get(key) if statuses is None else None
+    table = shipped_statuses() if statuses is None else statuses
+    key = (source_name, mononym, marker, day, table)
+    parser = _PARSERS.get(key)
     if parser is None:
-        parser = _RowParser(
-            source_name, mononym=mononym, marker=marker, statuses=_status_table(statuses), today=day
-        )
-        if statuses is None:
-            if len(_PARSERS) >= 32:
-                _PARSERS.clear()
-            _PARSERS[key] = parser
+        parser = _RowParser(source_name, mononym=mononym, marker=marker, statuses=table, today=day)
+        if len(_PARSERS) >= _PARSERS_KEPT:
+            _PARSERS.clear()
+        _PARSERS[key] = parser
     return parser.parse(row)[0]
 
 
 # Plugins call parse_generic_row once per row: reuse the parser (and its memos) per file.
-_PARSERS: dict[tuple[str, str, str, date], _RowParser] = {}
+_PARSERS: dict[tuple[str, str, str, date, StatusTable], _RowParser] = {}
+_PARSERS_KEPT = 32
 
 
 def _content(person: Person) -> tuple[object, ...]:
@@ -403,6 +401,7 @@ def _content(person: Person) -> tuple[object, ...]:
         person.jabatan,
         person.golongan,
         person.active,
+        person.left_unit,
         person.status,
     )
 
@@ -427,21 +426,22 @@ def read_generic_roster(
     source_name: str | None = None,
     mononym: MononymRule = "repeat",
     marker: str = ".",
-    statuses: Mapping[str, bool] | None = None,
+    statuses: StatusTable | None = None,
     today: date | None = None,
 ) -> RosterResult:
     """Read a whole roster file in the generic format.
 
-    ``source_name`` (default: the file name) is what errors call the file. Raises
+    ``source_name`` (default: the file name) is what errors call the file; ``statuses`` is the
+    status table (None: the shipped one), the other options are those of
+    :func:`parse_generic_row`. Raises
     :class:`~moodle_bridge.roster.sources.MissingColumn` when ``nip``, ``nama`` or ``unit`` is
     not in the header, and another :class:`~moodle_bridge.roster.sources.SourceError` when the
     file cannot be read at all; every problem of a single row is a RowError in the result.
     """
     p = Path(path)
     source = source_name or p.name
-    parser = _RowParser(
-        source, mononym=mononym, marker=marker, statuses=_status_table(statuses), today=today
-    )
+    table = shipped_statuses() if statuses is None else statuses
+    parser = _RowParser(source, mononym=mononym, marker=marker, statuses=table, today=today)
     rows = read_rows(p, required=REQUIRED_COLUMNS, columns=COLUMNS)
     return collect_outcomes(source, (parser.parse(row) for row in rows))
 
@@ -456,6 +456,9 @@ def collect_outcomes(
     names the column of each of a person's warnings (a bare Person's warnings get column
     ``None``). Duplicate NIPs are settled: rows identical after cleaning count once, with a
     warning; rows that differ are all refused. Emails shared by several people are warnings.
+    An :class:`~moodle_bridge.roster.person.UnknownStatus` goes to the warnings, every other
+    RowError to the errors; each unused row's NIP goes to ``kept``, or counts in ``untied``
+    when it has none.
     """
     result = RosterResult()
     staged: list[Outcome] = []
@@ -485,10 +488,14 @@ def collect_outcomes(
 
     first_of_email: dict[str, Person] = {}
     emails: dict[str, list[Person]] = {}
-    people, errors = result.people, result.errors
+    people, errors, kept = result.people, result.errors, result.kept
     for i, (outcome, warnings) in enumerate(staged):
         if isinstance(outcome, RowError):
-            errors.append(outcome)
+            (result.warnings if isinstance(outcome, UnknownStatus) else errors).append(outcome)
+            if outcome.nip is None:
+                result.untied += 1
+            elif outcome.nip not in kept:
+                kept[outcome.nip] = outcome
             continue
         if dropped and i in dropped:
             continue

@@ -21,10 +21,18 @@ The rules, in order:
    ``Luh``, ``Putu``, ``Made``...) stay in the firstname and the personal name, written last, is
    the lastname: ``I Gusti Ngurah Rai`` ─► ``I Gusti Ngurah`` / ``Rai``; ``Ni Luh Putu Ayu`` ─►
    ``Ni Luh Putu`` / ``Ayu``.
-5. A single word left (a mononym) is never given an invented surname: with ``mononym="repeat"``
-   it becomes both firstname and lastname, with ``mononym="marker"`` the lastname is the marker
-   (default ``"."``), so reports can tell it apart.
-6. Moodle keeps 100 characters per part: a longer part is an :class:`InvalidName`, never cut.
+5. **Only titles.** A name with nothing left but titles is an :class:`InvalidName` ("only
+   titles"), never a name: ``Dr. H.``, ``S.Pd.``, ``S. Pd.``, ``S.Ag., M.Pd.I``, ``SPd``.
+   Words still count as titles here when they are degrees written with inner dots
+   (``S.Pd.``, ``M.Pd.I``), a listed degree or front title with a dot (``Lc.``, ``Dr.``) or a
+   camel-case degree (``SPd``); all-capital words (``BUDI``, ``MA``) and name abbreviations
+   (``Abd.``, ``M.``) are names.
+6. **Mononyms.** A single word left (``Sukarmiati``) is never given an invented surname: with
+   ``mononym="repeat"`` (the default) it becomes both firstname and lastname
+   (``Sukarmiati``/``Sukarmiati``); with ``mononym="marker"`` the lastname is the marker
+   (default ``"."``: ``Sukarmiati``/``.``), so reports can tell it apart. A unit plugin chooses
+   with its ``name_rule`` and ``name_marker`` settings.
+7. Moodle keeps 100 characters per part: a longer part is an :class:`InvalidName`, never cut.
    ``<`` and ``>`` are refused too, because Moodle strips tags from names and the stored name
    would then never match the roster again.
 
@@ -80,7 +88,9 @@ _UNDOTTED_DEGREES: frozenset[str] = frozenset(
 _DOTTED_DEGREE = re.compile(r"^\(?(?:[A-Za-z]{1,5}\.)+[A-Za-z]{0,5}\.?\)?$")
 # Camel-case degrees: "SPd", "MPdI", "SKom", "PhD"; and short capitals: "SE", "MM", "IPU", "SKM",
 # or the "I" of "S. Pd. I" typed with spaces.
-_CAMEL_DEGREE = re.compile(r"^(?=.*[a-z])[A-Z][a-z]{0,3}(?:[A-Z][a-z]{0,3})+$|^[A-Z]{1,4}$")
+_MIXED_CASE_DEGREE = r"^(?=.*[a-z])[A-Z][a-z]{0,3}(?:[A-Z][a-z]{0,3})+$"
+_CAMEL_DEGREE = re.compile(rf"{_MIXED_CASE_DEGREE}|^[A-Z]{{1,4}}$")
+_MIXED_CASE = re.compile(_MIXED_CASE_DEGREE)
 # Without a comma only unmistakable ones: "S.Ag", "M.Pd.I", "Ph.D" (1-2 letters, a dot, more).
 _TRAILING_DEGREE = re.compile(r"^[A-Za-z]{1,2}\.(?:[A-Za-z]{1,4}\.?)+$")
 _LEADING_DOTTED = re.compile(r"^((?:[A-Za-z]+\.)+)(.*)$")
@@ -109,6 +119,26 @@ def _is_back_degree(word: str) -> bool:
     if _DOTTED_DEGREE.match(word) or _CAMEL_DEGREE.match(word):
         return True
     return word.strip("().").replace(".", "").lower() in _UNDOTTED_DEGREES
+
+
+@lru_cache(maxsize=4096)
+def _is_title(word: str) -> bool:
+    """Whether a word left after the titles were removed is a title all the same (rule 5)."""
+    letters = word.strip("().").replace(".", "").lower()
+    if "." in word and (letters in FRONT_TITLES or letters in _UNDOTTED_DEGREES):
+        return True
+    if "." in word.strip("().") and _DOTTED_DEGREE.match(word):
+        return True
+    return letters in _UNDOTTED_DEGREES and _MIXED_CASE.match(word) is not None
+
+
+def _only_titles(words: list[str]) -> bool:
+    """Whether the words left are titles all the same: each one (``S.Pd.``), or together when
+    typed with spaces (``S. Pd. I``)."""
+    if all(map(_is_title, words)):
+        return True
+    spaced = all(w.endswith(".") or (len(w) == 1 and w.isupper()) for w in words)
+    return len(words) > 1 and spaced and _is_title("".join(words))
 
 
 def _strip_front(words: list[str]) -> list[str]:
@@ -185,13 +215,13 @@ def split_name(full: str, *, mononym: MononymRule = "repeat", marker: str = ".")
         msg = "The name contains '<' or '>', which Moodle does not keep in names"
         raise InvalidName(msg)
     words = _name_words(full)
-    if not words or _LETTER.search(full) is None:
+    if not words or _LETTER.search(full) is None or _only_titles(words):
         if not full.strip():
             msg = "The name is empty"
         elif _LETTER.search(full) is None:
             msg = "The name has no letters"
         else:
-            msg = "The name has only titles and no name"
+            msg = "The name has only titles (such as Dr. or S.Pd.) and no name"
         raise InvalidName(msg)
     lastname = words.pop()
     if words:

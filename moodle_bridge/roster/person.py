@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -35,11 +35,14 @@ class Person:
     satker: str = ""
     jabatan: str = ""
     golongan: str = ""
+    #: False when the status says the person is not serving (``PENSIUN``, ``CLTN``...) or
+    #: left this unit (then :attr:`left_unit` is True too).
     active: bool = True
-    #: The status says the person left this unit, not the ministry (``MUTASI KELUAR``):
-    #: ``active`` is False, and the sync treats them as absent from this unit's roster.
+    #: The status says the person left *this unit*, not the ministry (``MUTASI KELUAR``,
+    #: ``PINDAH``): the sync treats them as absent from the unit (the grace period applies),
+    #: not as inactive. ``active`` is then False.
     left_unit: bool = False
-    #: The status as HR wrote it (``AKTIF``, ``PENSIUN``...), for reports.
+    #: The status as HR wrote it, normalised (``AKTIF``, ``CUTI TAHUNAN``...), for reports.
     status: str = "AKTIF"
     #: Where the person came from, for error reports: file name and 1-based row number.
     source: str = ""
@@ -49,7 +52,11 @@ class Person:
 
 
 class RowError(BaseModel):
-    """A row that could not become a :class:`Person` (or a row-level warning)."""
+    """A row that could not become a :class:`Person` (or a row-level warning).
+
+    ``nip`` is set whenever the row's NIP cell could be read, whatever else is wrong with the
+    row: the sync then leaves that person's account exactly as it is.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -59,3 +66,25 @@ class RowError(BaseModel):
     reason: str
     #: The NIP if one could be read, for matching errors to people (masked in logs).
     nip: str | None = None
+
+
+class UnknownStatus(RowError):
+    """A row set aside, not refused: its status is in no status table.
+
+    Readers put it among a roster's *warnings* (never its errors) and keep the person's
+    account exactly as it is: an unknown status is never a reason to suspend anyone.
+    ``status`` is the status as the reader normalised it.
+    """
+
+    status: str
+
+
+def describe_errors(errors: Sequence[RowError], limit: int = 5) -> str:
+    """The first ``limit`` errors as ``file row N column C: reason``, joined by ``; ``, and how
+    many more there are: the body of a message about a broken file."""
+    shown = "; ".join(
+        f"{e.source} row {e.row}" + (f" column {e.column}" if e.column else "") + f": {e.reason}"
+        for e in errors[:limit]
+    )
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return shown + more

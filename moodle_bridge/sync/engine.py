@@ -34,7 +34,7 @@ from moodle_bridge.sync.desired import AccountPolicy, AccountRules, DesiredState
 from moodle_bridge.sync.executor import CircuitBreaker, ExecutionResult, Executor, Progress
 from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state
 from moodle_bridge.sync.journal import resume_pending
-from moodle_bridge.sync.plan import Plan, Reason
+from moodle_bridge.sync.plan import ChangeAccount, EnrolChange, Plan, Reason
 from moodle_bridge.sync.planner import (
     EnrolmentView,
     Guards,
@@ -136,7 +136,7 @@ class Engine:
         )  # fmt: skip
         desired, gap = self._read(source, report)
         try:
-            self._begin(report, source)
+            self._begin(report, source.name or str(source.roster))
             the_plan = self._observe_and_plan(desired, gap, report)
         except (errors.Fatal, errors.Retriable) as error:
             report.result = ExecutionResult(stopped=str(error))
@@ -153,6 +153,36 @@ class Engine:
         self.store.record_observations(the_plan.seen, the_plan.absent_since)
         if not the_plan.is_empty:
             report.result = self._apply(the_plan, report)
+        return self._finish(report, started)
+
+    def revert(
+        self, run_id: int, *, confirm: Callable[[Plan, SyncReport], bool] | None = None
+    ) -> SyncReport:
+        """Undo the suspensions of run ``run_id``, as a new run with its own plan and report.
+
+        Only accounts and enrolments that run suspended, and that are still suspended by it,
+        are unsuspended; an absent person's grace starts again from the next sync. Raises
+        ConfigError for an unknown run.
+        """
+        started = time.monotonic()
+        if self.store.run(run_id) is None:
+            msg = f"there is no run {run_id} in this state (see: moodle-bridge runs)"
+            raise errors.ConfigError(msg)
+        report = SyncReport("revert", "", f"run {run_id}")
+        try:
+            self._begin(report, f"run {run_id}")
+        except (errors.Fatal, errors.Retriable) as error:
+            report.result = ExecutionResult(stopped=str(error))
+            return self._finish(report, started)
+        the_plan = undo_plan(self.store, run_id)
+        report.plan = the_plan
+        if not self.options.apply or the_plan.is_empty:
+            return self._finish(report, started)
+        if confirm is not None and not confirm(the_plan, report):
+            report.declined = True
+            return self._finish(report, started)
+        self.store.record_observations({}, the_plan.absent_since)
+        report.result = self._apply(the_plan, report)
         return self._finish(report, started)
 
     # --- reading ---------------------------------------------------------------------------
@@ -190,12 +220,13 @@ class Engine:
         return frozenset({source.unit.code})
 
     # --- observing and planning --------------------------------------------------------------
-    def _begin(self, report: SyncReport, source: Source) -> None:
+    def _begin(self, report: SyncReport, label: str) -> None:
+        """Check the site, open the run, and settle what an interrupted run left open."""
         apply = self.options.apply
         observe.bind_site(self.caller, self.store, self.url, record=apply)
         if not apply:
             return
-        report.run_id = self._begin_run(report.command, source)
+        report.run_id = self._begin_run(report.command, report.plugin, label)
         report.resumed = resume_pending(self.store, self.caller, report.run_id)
 
     def _observe_and_plan(
@@ -356,7 +387,7 @@ class Engine:
         return executor.apply(the_plan, cohort_ids, self.store.courses())
 
     # --- runs --------------------------------------------------------------------------------
-    def _begin_run(self, command: str, source: Source) -> int:
+    def _begin_run(self, command: str, plugin: str, label: str) -> int:
         here = socket.gethostname()
         stale = []
         for run in self.store.unfinished_runs():
@@ -368,7 +399,7 @@ class Engine:
                 raise errors.ConfigError(msg)
             stale.append(run.id)
         self.store.mark_crashed(stale)
-        return self.store.begin_run(command, source.plugin, source.name or str(source.roster))
+        return self.store.begin_run(command, plugin or None, label)
 
     def _finish(self, report: SyncReport, started: float) -> SyncReport:
         report.calls = self.caller.calls
@@ -402,6 +433,38 @@ class Engine:
                 ]
             )
         return write_private(path, text.getvalue().encode("utf-8"))
+
+
+def undo_plan(store: Store, run_id: int) -> Plan:
+    """The plan that unsuspends what run ``run_id`` suspended and is still suspended by it."""
+    reason = Reason.of("revert", run=run_id)
+    the_plan = Plan()
+    accounts = store.accounts()
+    mine = [a for a in accounts.values() if a.suspended and a.suspended_by_run == run_id]
+    records = store.applied_records(a.nip for a in mine)
+    for account in sorted(mine):
+        record = {k: str(v) for k, v in records.get(account.nip, {}).items()}
+        the_plan.changes.append(
+            ChangeAccount(
+                account.nip,
+                account.moodle_id,
+                "unsuspend",
+                {},
+                record,
+                suspended=False,
+                reason=reason,
+                unit=account.unit,
+            )
+        )
+        the_plan.absent_since[account.nip] = None
+    for row in sorted(store.enrolments().values()):
+        if row.method == "manual" and row.suspended and row.suspended_by_run == run_id:
+            the_plan.enrolments.append(
+                EnrolChange(
+                    row.nip, row.course, "reactivate", False, row.timestart, row.timeend, reason
+                )
+            )
+    return the_plan
 
 
 def _audience_joins(gap: GapState) -> dict[tuple[str, str], str]:

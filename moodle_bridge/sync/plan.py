@@ -218,6 +218,9 @@ class Plan:
     held_removals: list[Membership] = field(default_factory=list)
     absences: list[Absence] = field(default_factory=list)
     kept: list[Kept] = field(default_factory=list)
+    #: Audience cohorts created by this run, by the course an administrator must link each to
+    #: (cohort sync): their people join at the next sync.
+    awaiting_link: dict[str, str] = field(default_factory=dict)
     #: What the run learnt without writing to Moodle: NIP -> the roster date that lists the
     #: person now, and NIP -> since when they are absent (None: no longer absent).
     seen: dict[str, int] = field(default_factory=dict)

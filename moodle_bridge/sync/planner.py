@@ -350,6 +350,12 @@ def _plan_memberships(
             audience = cohorts.audience.get(cohort)
             if audience is None:
                 join = Membership(cohort, nip, _cohort_reason(cohort, want.unit))
+            elif cohort not in cohorts.usable:
+                # Nobody joins an audience cohort before an administrator could link it to its
+                # course: the cohort is created now, its people join at the next sync.
+                result.cohorts_to_create[cohort] = desired.cohort_names.get(cohort, cohort)
+                result.awaiting_link[cohort] = audience.course
+                continue
             else:
                 reason = _step(audience.competency, audience.from_level)
                 join = Membership(

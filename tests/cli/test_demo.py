@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from moodle_bridge.cli import main
+from moodle_bridge.demo import DEMO_ENTRIES, fresh_workdir
 
 
 def test_demo_syncs_then_changes_nothing(tmp_path: Path):
@@ -25,3 +26,37 @@ def test_demo_syncs_then_changes_nothing(tmp_path: Path):
     # Output masks NIPs: none of the roster's 18-digit NIPs appears.
     nips = {line.split(",")[0] for line in (tmp_path / "roster.csv").read_text().splitlines()[1:]}
     assert not any(nip in result.output for nip in nips if len(nip) == 18)
+
+
+def test_a_second_demo_in_the_same_folder_starts_afresh(tmp_path: Path):
+    args = ["demo", "--size", "60", "--dir", str(tmp_path / "demo"), "--json"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    second = CliRunner().invoke(main, args)
+    assert second.exit_code == 0, second.output
+    data = json.loads(second.stdout)
+    # A fresh state against a fresh emulator: everyone is created again, nobody suspended.
+    assert data["first_sync"]["applied"]["create"] == json.loads(first.stdout)["first_sync"][
+        "applied"
+    ]["create"]
+    assert data["first_sync"]["guard"] is None
+
+
+def test_a_folder_that_is_not_a_demo_is_never_cleared(tmp_path: Path):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "state.sqlite3").write_text("someone's real state")
+    (tmp_path / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(main, ["demo", "--size", "5", "--dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "choose another folder with --dir" in result.stderr
+    assert (tmp_path / "state" / "state.sqlite3").read_text() == "someone's real state"
+
+
+def test_clearing_a_demo_folder_removes_only_what_a_demo_wrote(tmp_path: Path):
+    fresh_workdir(tmp_path)
+    for name in DEMO_ENTRIES:
+        (tmp_path / name).mkdir() if "." not in name else (tmp_path / name).write_text("old")
+    (tmp_path / "state" / "state.sqlite3").write_text("old")
+    (tmp_path / "notes.txt").write_text("mine")
+    fresh_workdir(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".moodle-bridge-demo", "notes.txt"]

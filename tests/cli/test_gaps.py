@@ -60,7 +60,7 @@ def test_gaps_reports_capacity_waiting_list_and_people_not_assessed(tmp_path: Pa
             "--config",
             str(config),
             "gaps",
-            "--unit",
+            "--plugin",
             "generic",
             "--roster",
             str(roster),
@@ -81,7 +81,7 @@ def test_gaps_reports_capacity_waiting_list_and_people_not_assessed(tmp_path: Pa
 def test_explain_says_why_in_and_why_not(tmp_path: Path):
     config, roster, assessments = setup(tmp_path)
     base = ["--config", str(config), "explain"]
-    rest = ["--unit", "generic", "--roster", str(roster), "--assessments", str(assessments)]
+    rest = ["--plugin", "generic", "--roster", str(roster), "--assessments", str(assessments)]
     first = CliRunner().invoke(main, [*base, NIPS[0], *rest])
     second = CliRunner().invoke(main, [*base, NIPS[1], *rest])
     assert first.exit_code == 0, first.output

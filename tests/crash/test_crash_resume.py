@@ -39,7 +39,7 @@ CONFIG = "[moodle]\nfield_budget = 700\nworkers = 2\nmax_attempts = 2\nmax_total
 def sync(env: dict[str, str], config: Path, roster: Path,
          assessments: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "moodle_bridge", "--config", str(config), "sync", "--unit",
+        [sys.executable, "-m", "moodle_bridge", "--config", str(config), "sync", "--plugin",
          "generic", "--roster", str(roster), "--assessments", str(assessments), "--yes",
          "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

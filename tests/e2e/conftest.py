@@ -171,11 +171,11 @@ class Bridge:
 
     def sync(self, roster: Path, *options: str) -> Run:
         return self.invoke(
-            "sync", "--unit", "generic", "--roster", str(roster), "--yes", "--json", *options
+            "sync", "--plugin", "generic", "--roster", str(roster), "--yes", "--json", *options
         )
 
     def plan(self, roster: Path) -> Run:
-        return self.invoke("plan", "--unit", "generic", "--roster", str(roster), "--json")
+        return self.invoke("plan", "--plugin", "generic", "--roster", str(roster), "--json")
 
     # --- the emulated site ------------------------------------------------------------------
     def users_by_idnumber(self, idnumber: str) -> list[dict[str, Any]]:

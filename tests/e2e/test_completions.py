@@ -292,6 +292,8 @@ def test_a_pull_records_exactly_the_completions_with_jp_competency_and_time(site
 
 def test_a_pull_limited_to_a_unit_asks_only_its_people(site: Site) -> None:
     complete_scenario(site)
+    # --unit takes known unit codes only: SETJEN is listed, but nobody here belongs to it.
+    (site.mappings / "units.csv").write_text("unit,annual_cap\nPENDIS,\nSETJEN,\n")
 
     other = site.pull("--unit", "SETJEN")
 

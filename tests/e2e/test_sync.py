@@ -50,7 +50,7 @@ def test_first_sync_creates_everyone_reports_bad_rows_and_fills_unit_cohorts(bri
         3: person(900, nip="19800101200501100"),  # 17 digits
         10: person(901, email="not-an-email"),
         17: person(902, unit=""),
-        25: person(903, status="ENTAHLAH"),
+        25: person(903, status="ENTAHLAH"),  # unknown: a warning, not a refusal
         31: person(904, nip="1.98001E+17"),
     }
     for index in sorted(bad):
@@ -62,7 +62,9 @@ def test_first_sync_creates_everyone_reports_bad_rows_and_fills_unit_cohorts(bri
 
     assert run.exit_code == 1, run.output
     assert run.data is not None
-    assert sorted(e["row"] for e in run.data["row_errors"]) == [i + 2 for i in sorted(bad)]
+    refused = [i + 2 for i in sorted(bad) if i != 25]
+    assert sorted(e["row"] for e in run.data["row_errors"]) == refused
+    assert [e["column"] for e in run.data["row_warnings"] if e["row"] == 27] == ["status"]
     assert run.data["record_errors"] == []
     assert run.data["applied"]["create"] == 30
     for i in range(30):
@@ -495,7 +497,7 @@ def test_a_missing_custom_profile_field_stops_after_the_first_batch(bridge: Brid
     created = [i for i in range(60) if bridge.users_by_idnumber(nip(i))]
     assert 0 < len(created) < 60
     human = bridge.invoke(
-        "sync", "--unit", "generic", "--roster", str(bridge.roster(people(range(60)))), "--yes"
+        "sync", "--plugin", "generic", "--roster", str(bridge.roster(people(range(60)))), "--yes"
     )
     assert human.exit_code == 4
     assert "nosuchfield" in human.output
@@ -513,7 +515,7 @@ def test_a_revoked_token_exits_4_without_printing_it(bridge: Bridge):
         run = bridge.invoke(
             *verbose,
             "sync",
-            "--unit",
+            "--plugin",
             "generic",
             "--roster",
             str(roster),

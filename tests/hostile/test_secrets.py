@@ -303,7 +303,7 @@ def test_every_command_keeps_the_token_and_personal_data_out(
 ):
     caplog.set_level(logging.DEBUG)
     roster, assessments = str(site.roster.path), str(site.assessments)
-    unit = ["--unit", "generic", "--roster", roster, "--assessments", assessments]
+    unit = ["--plugin", "generic", "--roster", roster, "--assessments", assessments]
 
     assert site.run("doctor", "doctor").exit_code == 0
     assert site.run("doctor json", "doctor", "--catalogue", "--json").exit_code == 0
@@ -336,7 +336,7 @@ def test_every_command_keeps_the_token_and_personal_data_out(
     lines = site.roster.path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
     halved = site.tmp_path / "halved.csv"
     halved.write_text("".join(lines[: len(lines) // 2]), encoding="utf-8")
-    guard = site.run("guard", "sync", "--unit", "generic", "--roster", str(halved), "--yes")
+    guard = site.run("guard", "sync", "--plugin", "generic", "--roster", str(halved), "--yes")
     assert guard.exit_code == 3, guard.output
 
     assert_no_leaks(site.outputs, log_tap, caplog, site.roster)
@@ -375,7 +375,7 @@ def test_a_refused_token_is_never_shown(
     roster = site.roster.path
     assert site.run("doctor", "doctor").exit_code == 4  # SECRET is no token of this site
     assert site.run("doctor json", "doctor", "--json").exit_code == 4
-    sync = site.run("sync", "sync", "--unit", "generic", "--roster", str(roster), "--yes")
+    sync = site.run("sync", "sync", "--plugin", "generic", "--roster", str(roster), "--yes")
     assert sync.exit_code == 4, sync.output
     assert "token" in sync.stderr.lower()
     assert_no_leaks(site.outputs, log_tap, caplog, site.roster)

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 
 from moodle_bridge.errors import ConfigError
 from moodle_bridge.roster.generic import (
-    DEFAULT_STATUSES,
     ROW_COLUMN,
     RosterResult,
     collect_outcomes,
@@ -29,8 +28,9 @@ from moodle_bridge.roster.generic import (
     parse_generic_row,
     read_generic_roster,
 )
-from moodle_bridge.roster.person import Person, RowError
+from moodle_bridge.roster.person import Person, RowError, UnknownStatus
 from moodle_bridge.roster.sources import MissingColumn, SourceError, SourceRow
+from moodle_bridge.roster.statuses import StatusTable
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "rosters"
 TODAY = date(2025, 6, 1)
@@ -121,7 +121,8 @@ def test_mononym_rule_is_passed_through() -> None:
         ("meninggal dunia", False, "MENINGGAL DUNIA"),
         ("berhenti", False, "BERHENTI"),
         ("CLTN", False, "CLTN"),
-        ("mpp", False, "MPP"),
+        ("mpp", True, "MPP"),
+        ("Cuti  Tahunan", True, "CUTI TAHUNAN"),
         ("Diberhentikan", False, "DIBERHENTIKAN"),
         ("non-aktif", False, "NON AKTIF"),
         ("TUGAS_BELAJAR", True, "TUGAS BELAJAR"),
@@ -137,17 +138,18 @@ def test_status(status: str, active: bool, shown: str) -> None:
     assert (person.active, person.status) == (active, shown)
 
 
-def test_unknown_status_is_a_row_error_and_statuses_can_be_configured() -> None:
-    values = {"nip": "198001012005011001", "nama": "Siti", "unit": "SETJEN", "status": "Cuti"}
-    error = parse_generic_row("r.csv", row(values), today=TODAY)
-    assert isinstance(error, RowError)
-    assert (error.column, error.nip) == ("status", "198001012005011001")
-    assert "'CUTI'" in error.reason
-    person = parse_generic_row(
-        "r.csv", row(values), statuses={**DEFAULT_STATUSES, "cuti": True}, today=TODAY
-    )
+def test_unknown_status_sets_the_row_aside_and_statuses_can_be_configured() -> None:
+    values = {"nip": "198001012005011001", "nama": "Siti", "unit": "SETJEN", "status": "Skors"}
+    unknown = parse_generic_row("r.csv", row(values), today=TODAY)
+    assert isinstance(unknown, UnknownStatus)
+    assert (unknown.column, unknown.nip) == ("status", "198001012005011001")
+    assert unknown.status == "SKORS"
+    assert "'SKORS'" in unknown.reason
+    assert "mappings/statuses/SETJEN.csv" in unknown.reason
+    table = StatusTable({"AKTIF": "yes"}, {"SETJEN": {"skors": "no"}})
+    person = parse_generic_row("r.csv", row(values), statuses=table, today=TODAY)
     assert isinstance(person, Person)
-    assert person.status == "CUTI"
+    assert (person.status, person.active) == ("SKORS", False)
 
 
 @pytest.mark.parametrize(
@@ -212,8 +214,42 @@ def test_invisible_characters_are_removed_with_a_warning() -> None:
 def test_row_with_extra_cells_is_refused_as_a_whole() -> None:
     error = parse_generic_row("r.csv", SourceRow(9, {"nip": "1"}, ("x",)), today=TODAY)
     assert isinstance(error, RowError)
-    assert (error.source, error.row, error.column) == ("r.csv", 9, ROW_COLUMN)
+    assert (error.source, error.row, error.column, error.nip) == ("r.csv", 9, ROW_COLUMN, None)
     assert "unquoted" in error.reason
+
+
+@pytest.mark.parametrize(
+    ("values", "extra", "column"),
+    [
+        ({"email": "siti rahmah@contoh.go.id"}, (), "email"),
+        ({"nama": "S.Pd."}, (), "nama"),
+        ({"nama": "S.Ag., M.Pd.I"}, (), "nama"),
+        ({"nama": ""}, (), "nama"),
+        ({"unit": "Biro Umum/Setjen"}, (), "unit"),
+        ({"nama": "Siti"}, (" S.Pd.",), ROW_COLUMN),
+        ({"email": "x", "nama": "Dr. H."}, ("y",), ROW_COLUMN),
+    ],
+)
+def test_a_refused_row_names_its_person_whatever_else_is_wrong(
+    values: dict[str, str], extra: tuple[str, ...], column: str
+) -> None:
+    cells = {"nip": "19800101 200501 1 001", "nama": "Siti Rahmah", "unit": "SETJEN", **values}
+    error = parse_generic_row("r.csv", SourceRow(4, cells, extra), today=TODAY)
+    assert type(error) is RowError
+    assert (error.column, error.nip) == (column, "198001012005011001")
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [("S.Pd.", "only titles"), ("Dr. H.", "only titles"), ("S.Ag., M.Pd.I", "only titles")],
+)
+def test_a_name_of_titles_only_is_refused_never_repeated(name: str, fragment: str) -> None:
+    cells = {"nip": "198001012005011001", "nama": name, "unit": "SETJEN"}
+    for rule in ("repeat", "marker"):
+        error = parse_generic_row("r.csv", row(cells), mononym=rule, today=TODAY)
+        assert isinstance(error, RowError), error
+        assert (error.column, error.nip) == ("nama", "198001012005011001")
+        assert fragment in error.reason
 
 
 # --- whole files ------------------------------------------------------------------------------
@@ -230,7 +266,6 @@ def test_dirty_rows_each_give_an_error_at_the_right_row_and_column() -> None:
         (9, "unit"),  # empty
         (10, "email"),  # "at"
         (11, "email"),  # two addresses
-        (12, "status"),  # CUTI BESAR
         (15, ROW_COLUMN),  # unquoted comma shifts the columns
         (16, "nip"),  # Arabic-Indic digits
         (20, "nip"),  # same NIP as row 21, different name
@@ -241,11 +276,12 @@ def test_dirty_rows_each_give_an_error_at_the_right_row_and_column() -> None:
     assert "rows 20 and 21" in result.errors[-1].reason
     assert [(p.row, p.firstname, p.lastname) for p in result.people] == [
         (2, "Muhammad", "Rizal"),
+        (12, "Suparman", "Suparman"),  # CUTI BESAR: on leave, still serving
         (14, "Kartini", "Kartini"),
         (17, "Wahyuni", "Wahyuni"),
         (18, "Abdul", "Karim"),
     ]
-    assert result.people[1].satker == "MIN 1 Contoh Gedung B"
+    assert result.people[2].satker == "MIN 1 Contoh Gedung B"
     assert where(result.warnings) == [(17, "nip"), (18, "nama"), (19, "nip")]
     assert "PPPK" in result.warnings[0].reason
     assert "repeats row 2" in result.warnings[2].reason
@@ -256,6 +292,42 @@ def test_nip_is_kept_on_errors_once_it_is_known() -> None:
     by_row = {e.row: e for e in result.errors}
     assert by_row[3].nip is None
     assert by_row[10].nip == "198002022006011018"
+    # The NIP of a row refused for its shifted columns or its title-only name is still a NIP.
+    assert by_row[15].nip == "198002022006011022"
+    assert by_row[8].nip == "198002022006011016"
+
+
+def test_kept_and_untied_account_for_every_row_that_was_not_used(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        HEADER
+        + "198001012005011001,Siti Rahmah,siti rahmah@contoh.go.id,SETJEN,,,,\n"  # email
+        + "198001012005011002,S.Pd.,,SETJEN,,,,\n"  # a name of titles only
+        + "198001012005011003,Ahmad Fauzan,,SETJEN,,,,SKORSING\n"  # unknown status
+        + "198001012005011004,Budi, S.Pd.,,SETJEN,,,,AKTIF\n"  # unquoted comma
+        + "1.98001E+17,Aminah,,SETJEN,,,,\n"  # Excel ate the NIP
+        + "19800101200501100X,Aminah,,SETJEN,,,,\n"  # not a NIP
+        + "198001012005011005,Rahmat Hidayat,,SETJEN,,,,\n"  # conflicting duplicates
+        + "198001012005011005,Rahmat Hidayat,,SETJEN,MAN 1,,,\n"
+        + "198001012005011006,Dewi Lestari,,SETJEN,,,,CUTI SAKIT\n"  # a good row
+        + "198001012005011007,Yusuf,,SETJEN,,,,MUTASI KELUAR\n",  # left the unit
+    )
+    result = read(path)
+    assert [(p.nip[-2:], p.active, p.left_unit) for p in result.people] == [
+        ("06", True, False),
+        ("07", False, True),
+    ]
+    assert {nip[-2:]: (why.row, why.column) for nip, why in result.kept.items()} == {
+        "01": (2, "email"),
+        "02": (3, "nama"),
+        "03": (4, "status"),
+        "04": (5, ROW_COLUMN),
+        "05": (8, "nip"),
+    }
+    assert isinstance(result.kept["198001012005011003"], UnknownStatus)
+    assert result.untied == 2
+    assert [e.row for e in result.errors] == [2, 3, 5, 6, 7, 8, 9]
+    assert [w.row for w in result.warnings] == [4]
 
 
 def test_conflicting_duplicates_are_all_refused(tmp_path: Path) -> None:
@@ -399,6 +471,11 @@ def test_the_same_people_from_every_encoding_delimiter_and_xlsx(tmp_path: Path) 
 # --- fuzz -------------------------------------------------------------------------------------
 def check_result(result: RosterResult) -> None:
     seen = {p.row for p in result.people}
+    nips = {p.nip for p in result.people}
+    unused = [*result.errors, *(w for w in result.warnings if isinstance(w, UnknownStatus))]
+    assert not nips & set(result.kept)
+    assert {e.nip for e in unused if e.nip is not None} == set(result.kept)
+    assert result.untied == sum(e.nip is None for e in result.errors)
     for error in result.errors:
         assert error.row >= 2
         assert error.column

@@ -136,6 +136,13 @@ def test_hundred_characters_is_the_limit_and_nothing_is_cut() -> None:
         ("   ", "empty"),
         ("Dr. H.", "only titles"),
         ("Prof. Dr., S.Ag.", "only titles"),
+        ("S.Pd.", "only titles"),
+        ("S.Ag., M.Pd.I", "only titles"),
+        ("S. Pd. I", "only titles"),
+        ("SPd", "only titles"),
+        ("Lc.", "only titles"),
+        ("Hj. S.Pd.I., M.Pd.", "only titles"),
+        ("S.Pd. M.Pd.", "only titles"),
         ("-", "no letters"),
         ("123", "no letters"),
         ("Siti <b>Rahmah</b>", "'<' or '>'"),
@@ -145,6 +152,20 @@ def test_invalid_names(full: str, fragment: str) -> None:
     with pytest.raises(InvalidName, match=fragment) as caught:
         split_name(full)
     assert caught.value.reason == str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("full", "expected"),
+    [
+        ("BUDI", ("BUDI", "BUDI")),  # capitals are a name, though "SE" is a degree after a comma
+        ("MA", ("MA", "MA")),
+        ("Abd.", ("Abd.", "Abd.")),  # a name abbreviation, not a title
+        ("M. Ali", ("M.", "Ali")),
+        ("Ahmad, S.Pd.", ("Ahmad", "Ahmad")),
+    ],
+)
+def test_words_that_only_look_like_titles_stay_names(full: str, expected: tuple[str, str]) -> None:
+    assert split_name(full) == expected
 
 
 def test_invalid_name_is_a_value_error_for_callers_that_do_not_know_it() -> None:
@@ -194,6 +215,16 @@ def test_titles_never_reach_moodle_and_no_surname_is_invented(
         assert last == (words[0] if rule == "repeat" else ".")
     else:
         assert (first, last) == (" ".join(words[:-1]), words[-1])
+
+
+titles = st.sampled_from(["Dr.", "H.", "Hj.", "Drs.", "S.Ag.", "M.Pd.I.", "S.Pd.", "Ph.D.", "Lc."])
+
+
+@given(st.lists(titles, min_size=1, max_size=4), st.sampled_from([" ", ", "]))
+def test_titles_alone_are_never_a_name(words: list[str], separator: str) -> None:
+    for rule in ("repeat", "marker"):
+        with pytest.raises(InvalidName, match="only titles"):
+            split_name(separator.join(words), mononym=rule)  # type: ignore[arg-type]
 
 
 @given(st.text(max_size=120))

@@ -349,6 +349,16 @@ def test_removals_are_held_until_the_site_is_proven_to_suspend():
     assert [(m.cohort, m.nip) for m in made.member_removes] == [("unit:PENDIS", nip(1))]
 
 
+def test_nobody_joins_a_new_audience_cohort_before_it_can_be_linked():
+    audience = {"course:PAI-12": Audience("PAI-12", 10, 20, "TEK-PAI", 1)}
+    view = CohortView(usable=frozenset({"unit:PENDIS"}), audience=audience)
+    result = plan(desired(want(1, cohorts=("unit:PENDIS", "course:PAI-12"))), {}, {}, rules(),
+                  view, EnrolmentView({}, {}))
+    assert "course:PAI-12" in result.cohorts_to_create
+    assert result.awaiting_link == {"course:PAI-12": "PAI-12"}
+    assert [m.cohort for m in result.member_adds] == ["unit:PENDIS"]
+
+
 def test_an_audience_cohort_only_grows_and_carries_its_course():
     audience = {"course:PAI-12": Audience("PAI-12", 10, 20, "TEK-PAI", 1)}
     view = CohortView(

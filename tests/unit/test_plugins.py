@@ -12,8 +12,9 @@ from typing import ClassVar
 
 import pytest
 
-from moodle_bridge.roster.person import Person, RowError
+from moodle_bridge.roster.person import Person, RowError, UnknownStatus
 from moodle_bridge.roster.sources import MissingColumn, SourceRow, read_rows
+from moodle_bridge.roster.statuses import StatusTable, load_statuses
 from moodle_bridge.testing import UnitPluginContract
 from moodle_bridge.units import CohortSpec, UnitMapper
 from plugins.bimas_islam import BimasIslamMapper
@@ -64,6 +65,39 @@ class TestTemplatePlugin(UnitPluginContract):
     mapper: ClassVar[UnitMapper] = _template_module().ContohMapper()
     sample = TEMPLATE / "tests" / "sample.csv"
     expected_errors = 3
+
+
+# --- statuses: the table the bridge sets ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("mapper_class", "sample", "unit"),
+    [
+        (GenericMapper, SAMPLES / "generic.csv", "SETJEN"),
+        (PendisMapper, SAMPLES / "pendis.csv", "PENDIS"),
+        (BimasIslamMapper, SAMPLES / "bimas_islam.xlsx", "BIMAS_ISLAM"),
+        (_template_module().ContohMapper, TEMPLATE / "tests" / "sample.csv", "BIMAS_KRISTEN"),
+    ],
+)
+def test_plugins_read_statuses_with_the_table_the_bridge_sets(
+    tmp_path: Path, mapper_class: type[UnitMapper], sample: Path, unit: str
+) -> None:
+    mapper = mapper_class()
+    baseline = mapper.read_roster(sample)
+    serving = {"AKTIF", "PNS", "CPNS"}
+    folder = tmp_path / "statuses"
+    folder.mkdir()
+    (folder / f"{unit}.csv").write_text(
+        "status,active\n" + "".join(f"{s},left_unit\n" for s in serving), encoding="utf-8"
+    )
+    mapper.statuses = load_statuses(tmp_path)
+    moved = {p.nip for p in mapper.read_roster(sample).people if p.left_unit}
+    assert moved
+    assert moved == {p.nip for p in baseline.people if p.unit == unit and p.status in serving}
+
+    mapper.statuses = StatusTable({})
+    nothing = mapper.read_roster(sample)
+    assert nothing.people == []
+    assert set(nothing.kept) >= {p.nip for p in baseline.people}
+    assert all(isinstance(w, UnknownStatus) for w in nothing.warnings)
 
 
 # --- pendis ---------------------------------------------------------------------------------------
@@ -219,8 +253,18 @@ KIT_VICTIM = '''
 from dataclasses import replace
 from pathlib import Path
 
+from moodle_bridge.roster.generic import parse_generic_row
+from moodle_bridge.roster.sources import SourceRow
 from moodle_bridge.testing import UnitPluginContract
 from plugins.pendis import PendisMapper
+
+
+class DeafMapper(PendisMapper):
+    """Reads statuses with the shipped table whatever table the bridge sets."""
+
+    def map_row(self, source_name, row):
+        values = {"unit": self.code, **self.to_generic(row)}
+        return parse_generic_row(source_name, SourceRow(row.row, values, row.extra))
 
 
 class SloppyMapper(PendisMapper):
@@ -239,6 +283,11 @@ class SloppyMapper(PendisMapper):
 class TestSloppy(UnitPluginContract):
     mapper = SloppyMapper()
     sample = Path(SAMPLE)
+
+
+class TestDeaf(UnitPluginContract):
+    mapper = DeafMapper()
+    sample = Path(SAMPLE)
 '''
 
 
@@ -253,6 +302,10 @@ def test_the_kit_fails_a_plugin_that_breaks_the_contract(tmp_path: Path) -> None
         timeout=120,
         check=False,
     )
-    failed = {line.split("::")[-1].split(" ")[0] for line in run.stdout.splitlines()
+    failed = {line.split(" ")[1].split("::", 1)[1] for line in run.stdout.splitlines()
               if line.startswith("FAILED")}  # fmt: skip
-    assert failed == {"test_people_have_a_unit", "test_usernames"}, run.stdout
+    assert failed == {
+        "TestSloppy::test_people_have_a_unit",
+        "TestSloppy::test_usernames",
+        "TestDeaf::test_statuses_come_from_the_table_the_bridge_sets",
+    }, run.stdout

@@ -14,12 +14,13 @@ import pytest
 from moodle_bridge.roster.generic import RosterResult, read_generic_roster
 from moodle_bridge.roster.names import strip_titles
 from moodle_bridge.roster.nip import normalise_nip
-from moodle_bridge.roster.person import Person, RowError
+from moodle_bridge.roster.person import Person, RowError, UnknownStatus
 from moodle_bridge.samples import (
     DEFAULT_UNITS,
     DIRTY_KINDS,
     ERROR_KINDS,
     HEADER,
+    KEPT_KINDS,
     PAIR_KINDS,
     REFERENCE_DATE,
     SampleRow,
@@ -269,7 +270,6 @@ def test_error_kinds_give_row_errors(
         "email_invalid": ("email", ""),
         "nip_conflict": ("nip", "different data"),
         "name_missing": ("nama", "name"),
-        "status_unknown": ("status", "Unknown status"),
     }
     assert set(expected_column) == ERROR_KINDS
     for n, r in numbered(dirty_rows):
@@ -278,6 +278,28 @@ def test_error_kinds_give_row_errors(
             column, words = expected_column[r.dirty]
             assert [e.column for e in errors[n]] == [column], (r, errors[n])
             assert words in errors[n][0].reason
+            # Every one of these NIPs but the unreadable ones is kept as it is.
+            if not r.dirty.startswith("nip_") or r.dirty == "nip_conflict":
+                assert dirty_result.kept[errors[n][0].nip or ""].row <= n
+
+
+def test_kept_kinds_are_warnings_that_keep_the_person(
+    dirty_rows: list[SampleRow], dirty_result: RosterResult
+) -> None:
+    people, errors, warnings = by_row(dirty_result)
+    assert {"status_unknown"} == KEPT_KINDS
+    seen = 0
+    for n, r in numbered(dirty_rows):
+        if r.dirty in KEPT_KINDS:
+            seen += 1
+            assert n not in people, r
+            assert n not in errors, r
+            [unknown] = warnings[n]
+            assert isinstance(unknown, UnknownStatus)
+            assert dirty_result.kept[r.nip] == unknown
+    assert seen
+    unreadable = ("nip_scientific", "nip_bad_birth_date", "nip_17_digits")
+    assert dirty_result.untied == sum(r.dirty in unreadable for r in dirty_rows)
 
 
 def test_accepted_kinds_give_people(
@@ -286,7 +308,7 @@ def test_accepted_kinds_give_people(
     people, _, warnings = by_row(dirty_result)
     seen_duplicates = set()
     for n, r in numbered(dirty_rows):
-        if r.dirty is None or r.dirty in ERROR_KINDS:
+        if r.dirty is None or r.dirty in ERROR_KINDS | KEPT_KINDS:
             continue
         found = [w.column for w in warnings.get(n, ())]
         if r.dirty == "duplicate_row":

@@ -12,8 +12,9 @@ import pytest
 
 from moodle_bridge.errors import ConfigError
 from moodle_bridge.roster.assessment import Assessment, parse_date, parse_level
-from moodle_bridge.roster.person import Person, RowError
+from moodle_bridge.roster.person import Person, RowError, UnknownStatus
 from moodle_bridge.roster.sources import MissingColumn, SourceRow
+from moodle_bridge.roster.statuses import StatusTable
 from moodle_bridge.units import (
     DEFAULT_PROFILE_FIELDS,
     ENTRY_POINT_GROUP,
@@ -106,6 +107,8 @@ class BadSettings(GoodMapper):
     auth = ""
     name_rule = "invent"  # type: ignore[assignment]
     any_unit = "yes"  # type: ignore[assignment]
+    # The vocabulary as code, the way plugins once extended it: now a status file's job.
+    statuses = {"CUTI": True}  # type: ignore[assignment]  # noqa: RUF012
 
 
 class UpperCaseColumns(GoodMapper):
@@ -267,6 +270,39 @@ def test_collect_roster_renames_the_columns_of_its_findings() -> None:
     assert {w.column for w in result.warnings} == {"Surel"}
 
 
+def test_the_generic_columns_mapper_reads_statuses_with_the_table_it_is_given(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "Nomor Induk,Nama,Surel,Keterangan\n"
+        f"{NIP_A},Ahmad Fauzi,,Honorer\n"
+        f"{NIP_B},Siti Rahmah,,SKORSING\n"
+        "199001012015011003,Rina Wati,bukan email,\n"
+        "1.97501E+17,Siti,,\n"
+    )
+
+    class WithStatus(Renaming):
+        column_names = {**Renaming.column_names, "status": "Keterangan"}  # noqa: RUF012
+
+        def to_generic(self, row: SourceRow) -> dict[str, str]:
+            return {**super().to_generic(row), "status": row.values["keterangan"]}
+
+    mapper = WithStatus()
+    shipped = mapper.read_roster(write(tmp_path, text))
+    assert [(p.nip, p.active) for p in shipped.people] == [(NIP_A, True)]
+    mapper.statuses = StatusTable({"HONORER": "yes"}, {"RENAMED": {"honorer": "no"}})
+    result = mapper.read_roster(write(tmp_path, text))
+    assert [(p.nip, p.active) for p in result.people] == [(NIP_A, False)]
+    assert set(result.kept) == {NIP_B, "199001012015011003"}
+    assert (result.kept[NIP_B].column, result.kept["199001012015011003"].column) == (
+        "Keterangan",
+        "Surel",
+    )
+    assert isinstance(result.kept[NIP_B], UnknownStatus)
+    assert [w.row for w in result.warnings] == [3]
+    assert result.untied == 1
+
+
 def test_read_assessments_generic_layout() -> None:
     assessments, errors = GoodMapper().read_assessments(SAMPLES / "assessments.csv")
     assert len(assessments) == 12
@@ -349,6 +385,14 @@ def test_bad_settings_are_each_reported() -> None:
     problems = " | ".join(check_contract(BadSettings()))
     for setting in ("name must", "auth must", "name_rule must", "any_unit must"):
         assert setting in problems
+    assert "statuses must be a StatusTable or None, got dict" in problems
+    assert "mappings/statuses/<UNIT>.csv" in problems
+
+
+def test_a_status_table_set_by_the_bridge_keeps_the_contract() -> None:
+    mapper = GoodMapper()
+    mapper.statuses = StatusTable({"AKTIF": "yes"})
+    assert check_contract(mapper) == []
 
 
 # --- discovery ------------------------------------------------------------------------------------

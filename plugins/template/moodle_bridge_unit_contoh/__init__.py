@@ -6,7 +6,12 @@ Headers: ``NIP``, ``Nama``, ``Email``, ``Satker``, ``Jabatan``, ``Golongan``, ``
 The export carries the generic columns under other headers, so the plugin subclasses
 ``GenericColumnsMapper`` and only renames them: the NIP, name, email and status rules of the
 generic format then apply unchanged. A unit with a layout that is not a renaming subclasses
-``UnitMapper`` and implements ``map_row`` itself.
+``UnitMapper`` and implements ``map_row`` itself, passing ``statuses=self.statuses`` to
+``parse_generic_row``.
+
+Statuses are not code: what ``Keterangan`` values mean is in the mappings folder
+(``mappings/statuses.csv``, and ``mappings/statuses/BIMAS_KRISTEN.csv`` for this unit's own
+terms), and the bridge hands the loaded table to the plugin as ``self.statuses``.
 """
 
 from __future__ import annotations

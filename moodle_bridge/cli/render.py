@@ -1,0 +1,327 @@
+"""Reports turned into what a person reads (lines of text) and what a script reads (JSON data).
+
+Nothing here prints or decides an exit code; NIPs are masked in everything it returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from moodle_bridge.competency import GapPlan
+from moodle_bridge.completions import PullReport
+from moodle_bridge.demo import DemoResult
+from moodle_bridge.doctor import DoctorReport
+from moodle_bridge.logs import mask
+from moodle_bridge.reports.changes import change_rows
+from moodle_bridge.store import PersonChange
+from moodle_bridge.sync.engine import SyncReport
+
+__all__ = [
+    "FIRST",
+    "SHOWN",
+    "change_dicts",
+    "change_lines",
+    "demo_data",
+    "demo_lines",
+    "doctor_data",
+    "doctor_lines",
+    "gaps_data",
+    "gaps_lines",
+    "plan_lines",
+    "plan_rows",
+    "pull_data",
+    "pull_lines",
+    "result_lines",
+]
+
+#: Per-record lines shown on the terminal; the rest are in the run report and --json.
+SHOWN = 15
+
+
+def doctor_lines(report: DoctorReport) -> list[str]:
+    """Each check with its fix, and the verdict."""
+    lines = [f"Site: {report.sitename} (Moodle {report.release})"] if report.sitename else []
+    for check in report.checks:
+        mark = "ok  " if check.ok else "FAIL"
+        lines.append(f"[{mark}] {check.name}: {check.detail}")
+        if check.hint and not check.ok:
+            lines.append(f"       fix: {check.hint}")
+    lines.append("All checks passed." if report.ok else "Some checks failed.")
+    return lines
+
+
+def doctor_data(report: DoctorReport) -> dict[str, Any]:
+    """The doctor's checks for ``--json``."""
+    data: dict[str, Any] = {name: getattr(report, name) for name in ("ok", "sitename", "release")}
+    data["checks"] = [vars(check) for check in report.checks]
+    return data
+
+
+#: Per-person lines shown per action before the counts take over.
+FIRST = 5
+
+
+def change_dicts(changes: Iterable[PersonChange], names: Mapping[str, str]) -> list[dict[str, str]]:
+    """Per-person changes as rows a person reads (NIPs masked)."""
+    columns = ("action", "nip", "name", "unit", "target", "reason", "changes")
+    rows = [
+        dict(zip(columns, map(str, row[:7]), strict=True)) for row in change_rows(changes, names)
+    ]
+    for row in rows:
+        row["nip"] = mask(row["nip"])
+    return rows
+
+
+def plan_rows(report: SyncReport) -> list[dict[str, str]]:
+    """The plan's per-person changes, in the order they are applied."""
+    if report.plan is None:
+        return []
+    names = {c.nip: c.display_name for c in report.plan.creates}
+    return change_dicts(report.plan.person_changes({}), names)
+
+
+def change_lines(rows: list[dict[str, str]], *, limit: int | None = FIRST) -> list[str]:
+    """Per-person changes grouped by action: the first ``limit`` of each (all: None)."""
+    lines: list[str] = []
+    actions: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        actions.setdefault(row["action"], []).append(row)
+    for action, group in actions.items():
+        lines.append(f"  {action} ({len(group)}):")
+        for row in group[:limit]:
+            target = f" {row['target']}" if row["target"] else ""
+            change = f" [{row['changes']}]" if row["changes"] else ""
+            lines.append(f"    {row['nip']} {row['name']}{target}: {row['reason']}{change}")
+        if limit is not None and len(group) > limit:
+            lines.append(f"    ... and {len(group) - limit} more")
+    return lines
+
+
+def plan_lines(report: SyncReport) -> list[str]:
+    """The roster's refused rows and warnings, what the run found, the plan and its guard."""
+    lines = [
+        f"Roster {report.roster}: {report.rows} rows, {report.people} people, "
+        f"{len(report.row_errors)} refused, {len(report.row_warnings)} warnings"
+        + (f", {report.untied} rows with no readable NIP" if report.untied else "")
+        + (f"; scope {', '.join(report.scope)}" if report.scope else "")
+        + "."
+    ]
+    lines += _rows("Refused rows", report.row_errors)
+    lines += _rows("Warnings", report.row_warnings)
+    lines += _findings(report)
+    planned = ", ".join(f"{n} {k}" for k, n in report.planned.items() if n) or "nothing"
+    lines.append(f"Plan: {planned}.")
+    lines += change_lines(plan_rows(report))
+    if report.guard:
+        lines.append(f"STOPPED by a safety guard: {report.guard.reason}.")
+        if report.proposed_removals:
+            lines.append(f"Proposed suspensions written to {report.proposed_removals}")
+    return lines
+
+
+def _rows(title: str, rows: list[Any]) -> list[str]:
+    if not rows:
+        return []
+    lines = [f"{title} ({len(rows)}):"]
+    for error in rows[:SHOWN]:
+        column = f" [{error.column}]" if error.column else ""
+        lines.append(f"  {error.source} row {error.row}{column}: {mask(error.reason)}")
+    if len(rows) > SHOWN:
+        lines.append(f"  ... and {len(rows) - SHOWN} more (in the run report and --json)")
+    return lines
+
+
+def _findings(report: SyncReport) -> list[str]:
+    """What the run found besides the roster: catalogue gaps, cohorts, people kept or absent."""
+    lines = []
+    if report.missing_courses:
+        lines.append(
+            "Courses the mapping tables name but Moodle lacks (nobody is enrolled in them until "
+            f"they exist): {', '.join(report.missing_courses)}"
+        )
+    if report.foreign_cohorts:
+        lines.append(
+            "Cohorts that exist in Moodle but were not made by the bridge, left alone (use "
+            f"--adopt-cohorts to use them): {', '.join(report.foreign_cohorts)}"
+        )
+    plan = report.plan
+    if plan is not None:
+        for cohort, course in sorted(plan.awaiting_link.items()):
+            lines.append(
+                f"Link cohort {cohort} to course {course} (Enrolment methods > Cohort sync): "
+                "its people join at the next sync."
+            )
+        if plan.held_removals:
+            lines.append(
+                f"{len(plan.held_removals)} cohort removals held: the site's cohort sync is not "
+                "proven to suspend rather than unenrol (see [cohorts] probe_course)."
+            )
+        if plan.kept:
+            lines.append(f"{len(plan.kept)} people kept unchanged (their rows could not be used).")
+        if plan.absences:
+            first = min(a.suspend_on for a in plan.absences)
+            lines.append(
+                f"{len(plan.absences)} people absent from their unit's roster, within the grace "
+                f"period (the first would be suspended on {_day(first)})."
+            )
+    if report.resumed:
+        resumed = ", ".join(f"{n} {a}" for a, n in sorted(report.resumed.items()))
+        lines.append(f"Re-checked from an interrupted run: {resumed}")
+    if report.adopted:
+        lines.append(f"Adopted {report.adopted} existing accounts.")
+    return lines
+
+
+def _day(moment: int) -> str:
+    return dt.datetime.fromtimestamp(moment).date().isoformat()
+
+
+def result_lines(report: SyncReport) -> list[str]:
+    """What a run applied, the records Moodle refused, and why it stopped."""
+    if report.declined:
+        return ["Nothing applied."]
+    lines = []
+    result = report.result
+    if result is not None:
+        applied = ", ".join(f"{n} {k}" for k, n in sorted(result.applied.items())) or "nothing"
+        lines.append(f"Applied: {applied}.")
+        for failure in result.failures[:SHOWN]:
+            where = f"row {failure.row}: " if failure.row else ""
+            nip = mask(failure.nip) if failure.nip else "-"
+            code = f" ({failure.errorcode})" if failure.errorcode else ""
+            lines.append(f"  {failure.action} {where}{nip}: {failure.reason}{code}")
+        if result.stopped:
+            lines.append(f"STOPPED: {result.stopped}. The next run resumes where this one ended.")
+    lines.append(f"{sum(report.calls.values())} Moodle calls in {report.seconds:.1f} s.")
+    return lines
+
+
+def gaps_data(plan: GapPlan) -> dict[str, Any]:
+    """Gap statistics, projected course loads and positions without a standard."""
+    courses = [
+        {
+            "course": load.offer.label(),
+            "competency": load.offer.competency,
+            "from_level": load.offer.from_level,
+            "mode": load.offer.mode,
+            "existing": load.existing,
+            "chosen": load.chosen,
+            "capacity": load.capacity,
+            "waiting": len(load.waiting),
+        }
+        for load in plan.courses
+    ]
+    stats = {
+        code: {
+            "required": s.required,
+            "met": s.met,
+            "not_assessed": s.not_assessed,
+            "gaps_by_level": dict(s.gaps_by_level),
+        }
+        for code, s in sorted(plan.stats.items())
+    }
+    missing = [
+        {"unit": m.unit, "jabatan": m.jabatan, "people": len(m.nips)} for m in plan.without_standard
+    ]
+    return {
+        "summary": plan.summary(),
+        "competencies": stats,
+        "courses": courses,
+        "positions_without_standard": missing,
+    }
+
+
+def gaps_lines(data: dict[str, Any]) -> list[str]:
+    """:func:`gaps_data` as a person reads it."""
+    summary = data["summary"]
+    lines = ["People: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in summary.items())]
+    lines.append("\nGaps per competency (people at each current level):")
+    for code, s in data["competencies"].items():
+        levels = ", ".join(f"L{lvl}: {n}" for lvl, n in sorted(s["gaps_by_level"].items()))
+        lines.append(
+            f"  {code:<16} required {s['required']:>6}, met {s['met']:>6}, "
+            f"not assessed {s['not_assessed']:>5}; gaps {levels or '-'}"
+        )
+    lines.append("\nProjected enrolments per course:")
+    for c in data["courses"]:
+        seats = f"/{c['capacity']}" if c["capacity"] is not None else ""
+        waiting = f", {c['waiting']} waiting" if c["waiting"] else ""
+        lines.append(f"  {c['course']:<40} {c['existing'] + c['chosen']}{seats}{waiting}")
+    for m in data["positions_without_standard"]:
+        lines.append(f"No standard for {m['unit']} / {m['jabatan']} ({m['people']} people)")
+    return lines
+
+
+def pull_data(report: PullReport) -> dict[str, Any]:
+    """A completion pull for ``--json``."""
+    return {
+        "people_asked": report.people_asked,
+        "enrolments_pending": report.enrolments_pending,
+        "skipped_closed_windows": report.skipped_closed,
+        "new_completions": report.new_completions,
+        "failures": [{"nip": mask(nip), "reason": reason} for nip, reason in report.failures],
+        "stopped": report.stopped,
+        "calls": dict(report.calls),
+        "seconds": round(report.seconds, 3),
+    }
+
+
+def pull_lines(report: PullReport) -> list[str]:
+    """A completion pull as a person reads it."""
+    lines = [
+        f"Asked {report.people_asked} people about {report.enrolments_pending} "
+        f"pending enrolments ({report.skipped_closed} past their window): "
+        f"{report.new_completions} new completions, "
+        f"{sum(report.calls.values())} Moodle calls in {report.seconds:.1f} s."
+    ]
+    lines += [f"  {mask(nip)}: {reason}" for nip, reason in report.failures[:SHOWN]]
+    if report.stopped:
+        lines.append(f"STOPPED: {report.stopped}")
+    return lines
+
+
+def demo_data(result: DemoResult) -> dict[str, Any]:
+    """The demo's runs for ``--json``."""
+    return {
+        "ok": result.ok,
+        "roster": str(result.roster),
+        "plan": result.plan.to_dict(),
+        "first_sync": result.first_sync.to_dict(),
+        "second_sync": result.second_sync.to_dict(),
+        "completed_in_moodle": result.completed_in_moodle,
+        "pulled": result.pull.new_completions if result.pull else 0,
+        "pull_calls": dict(result.pull.calls) if result.pull else {},
+        "reports": [str(p) for p in result.reports.paths] if result.reports else [],
+    }
+
+
+def demo_lines(result: DemoResult, size: int) -> list[str]:
+    """The demo, step by step, as the commands it stands for would show it."""
+    second = result.second_sync
+    lines = [
+        f"Demo roster: {result.roster} ({size} synthetic ASN in 3 units), "
+        f"assessments: {result.assessments}",
+        f"The administrators' part: {result.courses} catalogue courses created, "
+        "cohort-mode courses linked to their gap cohorts.",
+        f"Moodle emulator: {result.site_url}\n",
+        "1. moodle-bridge plan (writes nothing):",
+        *plan_lines(result.plan),
+        "\n2. moodle-bridge sync:",
+        *result_lines(result.first_sync),
+        "\n3. moodle-bridge sync again (nothing changed in the roster):",
+        f"Plan: {sum(second.planned.values()) or 'nothing'} changes; "
+        f"{sum(second.calls.values())} Moodle calls.",
+    ]
+    if result.pull is not None:
+        lines.append(
+            f"\n4. Learners finish {result.completed_in_moodle} enrolments in Moodle; "
+            f"moodle-bridge completions pull: {result.pull.new_completions} new in the "
+            f"ledger, {sum(result.pull.calls.values())} Moodle calls."
+        )
+    if result.reports is not None:
+        lines.append(f"\n5. moodle-bridge report --unit PENDIS: {result.reports.dashboard_html}")
+    lines.append(f"\nState and run reports: {result.state_dir}")
+    lines.append("Demo OK." if result.ok else "Demo FAILED: see above.")
+    return lines
