@@ -171,6 +171,7 @@ class Year:
         self.hand = inv.HandEnrolments()
         self.bridge: Bridge | None = None
         self.catalogue: dict[str, int] = {}
+        self.adopted: set[str] = set()
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Bridge]:
@@ -206,6 +207,11 @@ class Year:
         """Run one source, let the operator accept a guard they reviewed, then check."""
         assert self.bridge is not None
         when = label or f"{self.today} {export.unit} ({export.day})"
+        if export.unit not in self.adopted:
+            # The site's own unit cohorts (unit:PENDIS is linked to a course) are adopted on
+            # purpose on the unit's first run, as the operator would after reading the report.
+            self.adopted.add(export.unit)
+            options = replace(options or self.options, adopt_cohorts=True)
         before = inv.gap_snapshot(self.site.world) if not gaps else None
         assessments = self.assessments if gaps else None
         report = self.bridge.run(
@@ -246,6 +252,7 @@ class Year:
             inv.wrongly_suspended(world, self.evidence, self.clock.now, self.grace_days),
             when,
         )
+        add("unit_follows_person", inv.stale_units(world, self.evidence), when)
         add("one_account", inv.duplicate_accounts(world), when)
         add("suspension_explained", inv.unexplained_suspensions(world, store), when)
         add("history_kept", self.history.lost(world), when)
@@ -460,6 +467,7 @@ def year_of_months(
         probe=suspends,
     )
     world, site = year.world, year.site
+    year.verdicts.slips["cohort_sync"] = "suspend" if suspends else "unenrol"
     rng = world.rng
     with year.running():
         world.assess(year.standards, share=0.8)

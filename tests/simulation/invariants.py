@@ -58,6 +58,8 @@ class Standing:
     state: tuple[int, bool] | None = None
     #: Export time of the latest active or refused row.
     last_listed: int = 0
+    #: The unit whose export holds the latest active row.
+    unit: str = ""
 
 
 @dataclass
@@ -81,6 +83,7 @@ class Evidence:
                 state = (stamp, row.kind is RowKind.ACTIVE)
                 if standing.state is None or state > standing.state:
                     standing.state = state
+                    standing.unit = export.unit if state[1] else standing.unit
 
     def must_be_active(self, nip: str, now: int, grace_days: int) -> bool:
         """Whether the rule above forbids suspending ``nip`` at ``now``."""
@@ -108,6 +111,22 @@ def wrongly_suspended(world: World, evidence: Evidence, now: int, grace_days: in
         if any(u.get("suspended") for u in users)
         and evidence.must_be_active(idnumber, now, grace_days)
     ]
+
+
+def stale_units(world: World, evidence: Evidence) -> list[str]:
+    """Accounts of people the synced exports show as active whose profile field ``unit`` is not
+    the unit of their latest active row: ownership follows the person, whatever order the
+    units' runs came in."""
+    problems = []
+    for idnumber, users in sorted(users_by_idnumber(world).items()):
+        standing = evidence.people.get(idnumber)
+        if standing is None or standing.state is None or not standing.state[1]:
+            continue
+        for user in users:
+            unit = (user.get("customfields") or {}).get("unit")
+            if unit != standing.unit:
+                problems.append(f"{idnumber} is in unit {unit} in Moodle, not {standing.unit}")
+    return problems
 
 
 # --- 2. nobody has two accounts -------------------------------------------------------------------

@@ -115,6 +115,24 @@ def test_the_rule_of_the_latest_row() -> None:
     assert not evidence.must_be_active(NIP, NOW, 14)
 
 
+def test_an_account_whose_unit_is_not_the_latest_active_row_s_is_found(site: Site) -> None:
+    later = START + dt.timedelta(days=3)
+    evidence = inv.Evidence()
+    evidence.add(export(START, (NIP, RowKind.ACTIVE)))
+    moved = Export("SETJEN", later, Path("y.csv"), (Row(NIP, RowKind.ACTIVE, "", ()),))
+    evidence.add(moved)
+    # An old PENDIS file run again, and a refused row, do not take the person back.
+    evidence.add(export(START - dt.timedelta(days=30), (NIP, RowKind.ACTIVE)))
+    evidence.add(export(later, (NIP, RowKind.REFUSED)))
+    userid = add_user(site, NIP)
+    site.world.users[userid]["customfields"] = {"unit": "PENDIS"}
+    assert inv.stale_units(site.world, evidence) == [
+        f"{NIP} is in unit PENDIS in Moodle, not SETJEN"
+    ]
+    site.world.users[userid]["customfields"] = {"unit": "SETJEN"}
+    assert inv.stale_units(site.world, evidence) == []
+
+
 # --- 2. nobody has two accounts -------------------------------------------------------------------
 def test_two_accounts_with_one_nip_are_a_violation(site: Site) -> None:
     add_user(site, NIP)
