@@ -1104,9 +1104,10 @@ class Store:
             rows = self._db.execute(query + " ORDER BY timecompleted, nip, course", params)
             return [LedgerEntry(*row) for row in rows.fetchall()]
 
-    def mark_checked(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Remember when these (nip, course) enrolments were last asked about completion."""
-        now = self._now()
+    def mark_checked(self, keys: Iterable[tuple[str, str]], *, at: int | None = None) -> None:
+        """Remember when these (nip, course) enrolments were last asked about completion: at
+        ``at`` (Unix seconds, when Moodle was asked), else now."""
+        now = self._now() if at is None else at
         with self._transaction() as db:
             db.executemany(
                 "UPDATE enrolments SET checked_at = ? WHERE nip = ? AND course = ?",

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from moodle_bridge.emulator.core import Call, ws_function
+from moodle_bridge.emulator.core import Call, Emulator, ws_function
 from moodle_bridge.emulator.external import ExternalError, _s, to_json
 from moodle_bridge.emulator.users import fullname, is_guest, picture_url
 from moodle_bridge.emulator.world import Row, World
@@ -44,9 +44,8 @@ _REPORT_TYPE_CUSTOM = 0
 # PHP's SORT_DESC, as stored in reportbuilder_column.sortdirection (SORT_ASC is 4).
 _SORT_DESC = 3
 
-_DATASOURCE_NAMES = {
-    "core_course\\reportbuilder\\datasource\\participants": "Course participants",
-}
+PARTICIPANTS_SOURCE = "core_course\\reportbuilder\\datasource\\participants"
+_DATASOURCE_NAMES = {PARTICIPANTS_SOURCE: "Course participants"}
 
 
 # --- Moodle helpers (the competency module uses them too) -----------------------------------------
@@ -489,22 +488,94 @@ def _flag_test(operator: int) -> Callable[[Any], bool] | None:
     return lambda raw: raw is not None and bool(int(raw)) == wanted
 
 
+# core_reportbuilder\local\filters\date operators and relative units.
+_DATE_NOT_EMPTY, _DATE_EMPTY, _DATE_RANGE, _DATE_LAST, _DATE_CURRENT, _DATE_NEXT = 1, 2, 3, 4, 5, 6
+_DATE_UNIT_DAY, _DATE_UNIT_WEEK, _DATE_UNIT_MONTH, _DATE_UNIT_YEAR = 1, 2, 3, 4
+_COMPLETION_DATES = ("timecompleted", "timeenrolled", "timestarted")
+
+
+def _shift_months(moment: datetime, months: int) -> datetime:
+    """PHP's ``modify("+N month")``: the day of the month is kept and overflows into the next
+    month (31 March - 1 month = 3 March)."""
+    index = moment.year * 12 + moment.month - 1 + months
+    first = moment.replace(year=index // 12, month=index % 12 + 1, day=1)
+    return first + timedelta(days=moment.day - 1)
+
+
+def _relative_timeframe(operator: int, amount: int, unit: int, now: datetime) -> tuple[int, int]:
+    """``date::get_relative_timeframe()``: the [start, end] of "last/current/next N units",
+    computed on the wall clock of the site's timezone."""
+    start = end = now
+    if operator == _DATE_CURRENT:
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        if unit == _DATE_UNIT_WEEK:
+            day_start -= timedelta(days=now.weekday())
+            start, end = day_start, day_start + timedelta(days=7)
+        elif unit == _DATE_UNIT_MONTH:
+            start = day_start.replace(day=1)
+            end = _shift_months(start, 1)
+        elif unit == _DATE_UNIT_YEAR:
+            start = day_start.replace(month=1, day=1)
+            end = start.replace(year=start.year + 1)
+        else:
+            start, end = day_start, day_start + timedelta(days=1)
+        # The period ends at 23:59:59 of its last day.
+        return int(start.timestamp()), int(end.timestamp()) - 1
+    sign = -1 if operator == _DATE_LAST else 1
+    if unit in (_DATE_UNIT_DAY, _DATE_UNIT_WEEK):
+        moved = now + timedelta(days=sign * amount * (7 if unit == _DATE_UNIT_WEEK else 1))
+    else:
+        moved = _shift_months(now, sign * amount * (12 if unit == _DATE_UNIT_YEAR else 1))
+    start, end = (moved, now) if operator == _DATE_LAST else (now, moved)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+def _date_test(
+    uid: str, values: dict[str, Any], world: World, now: int
+) -> Callable[[Any], bool] | None:
+    """Moodle's date filter as a test of a value (None or 0: no date), None when it restricts
+    nothing (any value, or "last/next 0 units")."""
+    operator = int(values.get(f"{uid}_operator", 0) or 0)
+    amount = int(values.get(f"{uid}_value", 1) or 0)
+    unit = int(values.get(f"{uid}_unit", _DATE_UNIT_DAY) or _DATE_UNIT_DAY)
+    if operator == _DATE_NOT_EMPTY:
+        return lambda raw: bool(raw)
+    if operator == _DATE_EMPTY:
+        return lambda raw: not raw
+    if operator == _DATE_RANGE:
+        since = int(values.get(f"{uid}_from", 0) or 0)
+        until = int(values.get(f"{uid}_to", 0) or 0)
+        if not since and not until:
+            return None
+        return lambda raw: (
+            raw is not None and (not since or int(raw) >= since) and (not until or int(raw) < until)
+        )
+    if operator in (_DATE_LAST, _DATE_NEXT) and amount == 0:
+        return None
+    if operator not in (_DATE_LAST, _DATE_CURRENT, _DATE_NEXT):
+        return None
+    # PHP's default timezone is the site's (core_date::set_default_server_timezone()).
+    start, end = _relative_timeframe(
+        operator, amount, unit, datetime.fromtimestamp(now, user_zone(world, None))
+    )
+    return lambda raw: raw is not None and start <= int(raw) <= end
+
+
 def _filters(report: Row, world: World, now: int) -> _Filters:
     """The report's conditions with their saved operators and values."""
     values = report.get("condition_values", {})
     filters = _Filters([], [], [])
     for condition in report.get("conditions", []):
-        uid = condition["uniqueidentifier"]
-        operator = int(values.get(f"{uid}_operator", 0) or 0)
-        value = str(values.get(f"{uid}_value", "") or "")
-        _add_condition(filters, uid, operator, value, world, now)
+        _add_condition(filters, condition["uniqueidentifier"], values, world, now)
     return filters
 
 
 def _add_condition(
-    filters: _Filters, uid: str, operator: int, value: str, world: World, now: int
+    filters: _Filters, uid: str, values: dict[str, Any], world: World, now: int
 ) -> None:
     """File one condition under what it tests; conditions set to "any value" add nothing."""
+    operator = int(values.get(f"{uid}_operator", 0) or 0)
+    value = str(values.get(f"{uid}_value", "") or "")
     entity, _, field = uid.partition(":")
     if uid == "user:fullname" or (entity == "user" and field in _USER_TEXT_FIELDS):
         text = _text_test(operator, value)
@@ -523,6 +594,11 @@ def _add_condition(
         completed = _flag_test(operator)
         if completed:
             filters.line.append(lambda line: completed(bool(_completed(line, world))))
+    elif entity == "completion" and field in _COMPLETION_DATES:
+        # A NULL course_completions row (no completion yet) has no date: "is empty" holds.
+        dated = _date_test(uid, values, world, now)
+        if dated:
+            filters.line.append(lambda line: dated(_completion_field(field)(line, world)))
     elif uid == "enrolment:status":
         # A select filter: 1 = equal to, 2 = not equal to; a NULL status matches neither.
         if operator in (1, 2) and value != "":
@@ -740,3 +816,60 @@ def retrieve_report(call: Call) -> dict[str, Any]:
         "data": _report_page(call, report, call.params["page"], call.params["perpage"]),
         "warnings": [],
     }
+
+
+# --- test hooks -----------------------------------------------------------------------------------
+def add_report(
+    emulator: Emulator,
+    name: str,
+    columns: Sequence[str],
+    *,
+    conditions: Mapping[str, Any] | None = None,
+    audience: Sequence[int] = (),
+    headings: Mapping[str, str] | None = None,
+    sorted_by: Sequence[str] = (),
+) -> int:
+    """Create a custom report on the course participants datasource, as an administrator does
+    in the report editor (no web service can): test, demo and benchmark hook.
+
+    ``columns`` are column identifiers (``course:shortname``, ``completion:timecompleted``...),
+    ``conditions`` the saved condition values (``{"completion:completed_operator": 1}``; each
+    condition is added for the identifier before ``_operator``), ``audience`` the ids of the
+    users it is shared with, ``headings`` custom column titles and ``sorted_by`` the columns
+    sorted on, in order. Returns the report's id.
+    """
+    values = dict(conditions or {})
+    uids = list(dict.fromkeys(key.rsplit("_", 1)[0] for key in values))
+    with emulator.lock:
+        world = emulator.world
+        reportid = 1 + max(world.reports, default=0)
+        world.reports[reportid] = {
+            "id": reportid,
+            "name": name,
+            "source": PARTICIPANTS_SOURCE,
+            "type": _REPORT_TYPE_CUSTOM,
+            "contextid": world.site.get("system_contextid", 1),
+            "uniquerows": 0,
+            "timecreated": emulator.now(),
+            "columns": [
+                {
+                    "id": order,
+                    "uniqueidentifier": uid,
+                    "columnorder": order,
+                    "sortenabled": int(uid in sorted_by),
+                    "sortdirection": 4,
+                    "sortorder": sorted_by.index(uid) + 1 if uid in sorted_by else order,
+                    **({"heading": headings[uid]} if headings and uid in headings else {}),
+                }
+                for order, uid in enumerate(columns, start=1)
+            ],
+            "conditions": [{"uniqueidentifier": uid} for uid in uids],
+            "condition_values": values,
+            "audiences": [
+                {
+                    "classname": "core_reportbuilder\\reportbuilder\\audience\\manual",
+                    "configdata": {"users": [str(u) for u in audience]},
+                }
+            ],
+        }
+    return reportid

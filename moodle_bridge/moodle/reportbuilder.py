@@ -6,7 +6,9 @@ Report rows are display strings, formatted as the report shows them ("Yes", "Fri
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 from moodle_bridge.moodle.api import Caller, MoodleModel, parse
 
@@ -16,6 +18,7 @@ __all__ = [
     "ReportPage",
     "ReportRow",
     "iter_report_pages",
+    "list_all_reports",
     "list_reports",
     "retrieve_report",
 ]
@@ -40,6 +43,16 @@ class Report(MoodleModel):
     usermodified: int
     timecreated: int
     timemodified: int
+
+    @property
+    def condition_values(self) -> dict[str, Any]:
+        """The saved values of the report's conditions (``{"user:username_operator": 8}``);
+        a condition left at its defaults has none. Unreadable data reads as none."""
+        try:
+            values = json.loads(self.conditiondata or "{}")
+        except ValueError:
+            return {}
+        return values if isinstance(values, dict) else {}
 
 
 class ReportRow(MoodleModel):
@@ -79,6 +92,18 @@ def list_reports(caller: Caller, *, page: int = 0, perpage: int = 10) -> list[Re
     wsfunction = "core_reportbuilder_list_reports"
     answer = caller.call(wsfunction, {"page": page, "perpage": perpage})
     return parse(wsfunction, _ReportsAnswer, answer).reports
+
+
+def list_all_reports(caller: Caller, *, perpage: int = 50) -> list[Report]:
+    """Return every custom report this token may view, reading the list page by page."""
+    reports: list[Report] = []
+    page = 0
+    while True:
+        batch = list_reports(caller, page=page, perpage=perpage)
+        reports += batch
+        if len(batch) < perpage:
+            return reports
+        page += 1
 
 
 def retrieve_report(

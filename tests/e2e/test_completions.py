@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from moodle_bridge.completions import SOURCE_PULL_TIME
+from moodle_bridge.completions import SOURCE_PULL_TIME, SOURCE_REPORT
 from moodle_bridge.emulator.completion import add_self_completion
-from moodle_bridge.store import LedgerEntry, Store
+from moodle_bridge.store import EnrolmentRow, LedgerEntry, Store
 from tests.e2e.conftest import Bridge, Run, nip, person, write_assessments, write_tables
 
 UNIT = "PENDIS"
@@ -139,6 +139,10 @@ class Site:
         with Store.open(self.store_path) as store:
             return store.completions()
 
+    def store_enrolments(self) -> dict[tuple[str, str], EnrolmentRow]:
+        with Store.open(self.store_path) as store:
+            return store.enrolments()
+
     # --- the emulated Moodle -------------------------------------------------------------------
     def userid(self, i: int) -> int:
         return int(self.bridge.user(nip(i))["id"])
@@ -221,9 +225,19 @@ def days_ago(days: int) -> int:
 
 @pytest.fixture
 def site(bridge: Bridge) -> Site:
+    """A site without a completion report: the pull asks person by person."""
+    bridge.emulator.world.reports.clear()
     site = Site(bridge)
     synced(site)
     assert site.active() == EXPECTED_ENROLMENTS
+    return site
+
+
+@pytest.fixture
+def report_site(bridge: Bridge) -> Site:
+    """The seeded site, whose "Bridge course completions" report is shared with the bridge."""
+    site = Site(bridge)
+    synced(site)
     return site
 
 
@@ -290,6 +304,37 @@ def test_a_pull_records_exactly_the_completions_with_jp_competency_and_time(site
     assert nip(4) not in jp
 
 
+def test_the_report_gives_moodles_time_even_for_completions_written_directly(
+    report_site: Site,
+) -> None:
+    """Issue 13: a SIASN row's end date was the pull's date where Moodle had the time. The
+    report's Time completed column has it for every completion, written directly or not."""
+    site = report_site
+    expected = complete_scenario(site)
+    written_directly = {
+        (nip(0), B12): days_ago(5),
+        (nip(1), A12): days_ago(7),
+        (nip(3), C12): days_ago(2),
+    }
+
+    run = site.pull()
+
+    data = ok(run)
+    assert data["failures"] == [], data
+    assert data["new_completions"] == len(expected)
+    # One look at the report and one page: nobody asked one by one.
+    assert run.count("core_reportbuilder_retrieve_report") == 2
+    assert run.count(USERS_COURSES) == run.count(STATUS) == 0
+    ledger = {(c.nip, c.course): c for c in site.ledger()}
+    assert set(ledger) == set(expected)
+    for key, when in {**expected, **written_directly}.items():
+        assert when is not None
+        assert (ledger[key].timecompleted, ledger[key].source) == (when, SOURCE_REPORT), key
+    assert {c.method for c in ledger.values()} == {"manual"}
+    started = {key: e.timestart or e.enrolled_at for key, e in site.store_enrolments().items()}
+    assert all(ledger[key].timestarted == started[key] for key in ledger)
+
+
 def test_a_pull_limited_to_a_unit_asks_only_its_people(site: Site) -> None:
     complete_scenario(site)
     # --unit takes known unit codes only: SETJEN is listed, but nobody here belongs to it.
@@ -320,7 +365,9 @@ def test_a_second_pull_asks_nothing_about_completed_enrolments(site: Site) -> No
     assert asked_users(again) == sorted([site.userid(0), site.userid(5)])
     assert data["people_asked"] == 2
     assert data["enrolments_pending"] == 4  # 0: C12; 5: A12, B12, C12
-    assert sum(data["calls"].values()) == 2 == len(again.calls)
+    # Two people, plus the one look for a completion report this site does not have.
+    assert data["calls"] == {USERS_COURSES: 2, "core_reportbuilder_list_reports": 1}
+    assert len(again.calls) == 3
     assert site.ledger() == first
 
     # A completion that happens later costs exactly one more status call, and only for it.
