@@ -104,10 +104,6 @@ Key = tuple[str, str]
 class PullOptions:
     """Where and how hard a pull reads."""
 
-    #: No longer used, kept so ``completions pull --grace-days`` keeps parsing until the CLI
-    #: drops it: the per-person path cannot ask about a closed window at all (Moodle no longer
-    #: lists it), and the report path sees closed windows without any grace.
-    grace_days: int = 30
     workers: int = 2
     #: The zone the report's dates are shown in: the site's (the bridge's user keeps the
     #: default "server timezone"; ``doctor`` checks it).
@@ -540,7 +536,6 @@ def pull_completions(
     store: Store,
     catalogue: Mapping[str, CourseOffer],
     *,
-    as_of: dt.date | None = None,
     units: set[str] | None = None,
     only: Collection[Key] | None = None,
     closing_before: int | None = None,
@@ -558,8 +553,7 @@ def pull_completions(
     asks about every window before it closes. A full pull reads the completion report when
     there is one and asks person by person what the report cannot vouch for; a targeted one
     (``only``, ``closing_before``) reads the report only when the last read shows that is
-    cheaper than asking the people. ``now`` is the pull's clock (default: the system's);
-    ``as_of`` is accepted for earlier callers and not used.
+    cheaper than asking the people. ``now`` is the pull's clock (default: the system's).
 
     Never raises for one person or one report page: their failure is reported, and what was
     read before it is recorded. A fatal error stops the pull and is reported in ``stopped``.

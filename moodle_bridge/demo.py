@@ -196,7 +196,7 @@ def run_demo(
             )
             result.completed_in_moodle = _learners_complete(emulator, store, seed)
             catalogue = {o.course_shortname: o for o in offers}
-            result.pull = pull_completions(client, store, catalogue, as_of=dt.date.today())
+            result.pull = pull_completions(client, store, catalogue)
             year = dt.date.today().year
             since, until = year_bounds(year)
             result.reports = build_reports(

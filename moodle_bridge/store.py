@@ -981,6 +981,25 @@ class Store:
             ).fetchall()
         return [_batch(row) for row in rows]
 
+    def journalled_usernames(self, nips: Iterable[str]) -> dict[str, set[str]]:
+        """NIP -> the usernames any journalled ``create_users`` batch ever sent for it.
+
+        Whatever became of the batch: one the bridge once took for refused may still have
+        created the account (a site fault after Moodle committed it).
+        """
+        wanted = json.dumps(sorted(set(nips)))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT sent.key, sent.value FROM batches, json_each(batches.payload_json, "
+                "'$.usernames') AS sent WHERE batches.action = 'create_users' "
+                "AND sent.type = 'text' AND sent.key IN (SELECT value FROM json_each(?))",
+                (wanted,),
+            ).fetchall()
+        found: dict[str, set[str]] = {}
+        for nip, username in rows:
+            found.setdefault(nip, set()).add(username)
+        return found
+
     # -- cohorts ---------------------------------------------------------------------------------
     def cohort(self, idnumber: str) -> CohortRow | None:
         """The cohort ``idnumber``, or None."""

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import datetime
-
 import click
 
 from moodle_bridge.cli.app import AppContext, BridgeGroup, emit_json, finish
 from moodle_bridge.cli.connect import connect
 from moodle_bridge.cli.failures import ExitCode
-from moodle_bridge.cli.options import JSON_OPTION, number, unit_codes
+from moodle_bridge.cli.options import JSON_OPTION, unit_codes
 from moodle_bridge.cli.render import pull_data, pull_lines
-from moodle_bridge.completions import PullOptions, pull_completions
+from moodle_bridge.completions import pull_completions, pull_options
+from moodle_bridge.files import exclusive
 from moodle_bridge.store import Store
 from moodle_bridge.sync.gaps import load_all_mappings
 
@@ -30,31 +29,27 @@ def completions() -> None:
     multiple=True,
     help="Only people of this Eselon I unit code, in any case (repeatable); default: everyone.",
 )
-@number(
-    "--grace-days", 30, "Keep asking about an enrolment this many days after its window closed."
-)
 @JSON_OPTION
 @click.pass_obj
-def completions_pull(
-    app: AppContext, units: tuple[str, ...], grace_days: int, as_json: bool
-) -> None:
-    """Ask Moodle about every pending enrolment the bridge made and record new completions.
+def completions_pull(app: AppContext, units: tuple[str, ...], as_json: bool) -> None:
+    """Find the completions of every enrolment the bridge knows and record the new ones.
 
-    Completed enrolments are never asked again; one call per person answers all their
-    courses. Exit code 1 when some people could not be asked, 4 on a fatal Moodle error.
+    Reads the site's completion report page by page when it has one ([completions] report),
+    else asks person by person (one call answers all of a person's courses). Completed
+    enrolments are never asked again. Exit code 1 when some people or report pages could not
+    be read, 4 on a fatal Moodle error.
     """
     settings = app.settings
     mappings = load_all_mappings(app.mappings_dir)
     catalogue = {o.course_shortname: o for m in mappings.values() for o in m.catalogue}
-    with connect(app) as client, Store.open(app.state_file) as store:
+    with (
+        connect(app) as client,
+        exclusive(settings.state.dir),
+        Store.open(app.state_file) as store,
+    ):
         chosen = unit_codes(units, app.mappings_dir, store)
         report = pull_completions(
-            client,
-            store,
-            catalogue,
-            as_of=datetime.date.today(),
-            units=set(chosen) or None,
-            options=PullOptions(grace_days, settings.moodle.workers, settings.enrol.timezone),
+            client, store, catalogue, units=set(chosen) or None, options=pull_options(settings)
         )
     if as_json:
         emit_json(pull_data(report))

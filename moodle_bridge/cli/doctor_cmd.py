@@ -35,8 +35,15 @@ def doctor(app: AppContext, use_emulator: bool, check_catalogue: bool, as_json: 
     if check_catalogue:
         mappings = load_all_mappings(app.mappings_dir)
         shortnames = [o.course_shortname for m in mappings.values() for o in m.catalogue]
+    completions, zone = app.settings.completions, app.settings.enrol.timezone
     with connect(app, use_emulator) as client:
-        report = run_doctor(client, shortnames)
+        report = run_doctor(
+            client,
+            shortnames,
+            completion_report=completions.report,
+            use_report=completions.use_report,
+            timezone=zone,
+        )
     if as_json:
         emit_json(doctor_data(report))
     else:

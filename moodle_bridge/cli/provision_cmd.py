@@ -33,6 +33,7 @@ from moodle_bridge.cli.options import (
     plugin_or_alias,
 )
 from moodle_bridge.cli.render import change_lines, plan_lines, plan_rows, result_lines
+from moodle_bridge.completions import pull_options
 from moodle_bridge.config import Settings
 from moodle_bridge.files import exclusive, private_dir, write_private_text
 from moodle_bridge.moodle.api import Caller
@@ -78,7 +79,7 @@ class RunRequest:
     name: str | None = None
 
 
-def sync_options(settings: Settings, request: RunRequest) -> SyncOptions:
+def sync_options(settings: Settings, request: RunRequest, mappings_dir: Path) -> SyncOptions:
     """The engine's options from the settings and the command line."""
     sync = settings.sync
     return SyncOptions(
@@ -96,6 +97,8 @@ def sync_options(settings: Settings, request: RunRequest) -> SyncOptions:
         max_failure_rate=sync.max_failure_rate,
         role_id=settings.enrol.role_id,
         role_shortname=settings.enrol.role,
+        mappings_dir=mappings_dir,
+        pull=pull_options(settings),
     )
 
 
@@ -153,7 +156,7 @@ def sync_source(
     """One run of the engine for ``request`` on an open state, as plan, sync and run share it."""
     store, state_dir = state
     source = source_for(app, request)
-    options = sync_options(app.settings, request)
+    options = sync_options(app.settings, request, app.mappings_dir)
     with progress_bars(not request.as_json) as progress:
         engine = Engine(client, store, state_dir, options, progress=progress)
         return engine.run(source, confirm=confirmer(request))

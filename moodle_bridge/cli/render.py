@@ -254,13 +254,21 @@ def gaps_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+_PULL_COUNTS = (
+    "people_asked", "enrolments_pending", "new_completions", "found_by_report",
+    "found_by_person", "report_pages", "report_rows", "rows_ignored", "pull_time_entries",
+    "skipped_suspended", "skipped_not_started",
+)  # fmt: skip
+
+
 def pull_data(report: PullReport) -> dict[str, Any]:
     """A completion pull for ``--json``."""
     return {
-        "people_asked": report.people_asked,
-        "enrolments_pending": report.enrolments_pending,
-        "skipped_closed_windows": report.skipped_closed,
-        "new_completions": report.new_completions,
+        "path": report.path,
+        "report": report.report,
+        "fallback": report.fallback,
+        "notes": report.notes,
+        **{name: getattr(report, name) for name in _PULL_COUNTS},
         "failures": [{"nip": mask(nip), "reason": reason} for nip, reason in report.failures],
         "stopped": report.stopped,
         "calls": dict(report.calls),
@@ -270,12 +278,19 @@ def pull_data(report: PullReport) -> dict[str, Any]:
 
 def pull_lines(report: PullReport) -> list[str]:
     """A completion pull as a person reads it."""
+    how = (
+        f"report {report.report!r}: {report.report_pages} pages, {report.report_rows} rows"
+        if report.path == "report"
+        else f"person by person: {report.people_asked} people"
+    )
     lines = [
-        f"Asked {report.people_asked} people about {report.enrolments_pending} "
-        f"pending enrolments ({report.skipped_closed} past their window): "
+        f"Completions by {how}; {report.enrolments_pending} enrolments pending, "
         f"{report.new_completions} new completions, "
         f"{sum(report.calls.values())} Moodle calls in {report.seconds:.1f} s."
     ]
+    if report.fallback:
+        lines.append(f"  (no report used: {report.fallback})")
+    lines += [f"  {note}" for note in report.notes]
     lines += [f"  {mask(nip)}: {reason}" for nip, reason in report.failures[:SHOWN]]
     if report.stopped:
         lines.append(f"STOPPED: {report.stopped}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -63,6 +64,21 @@ class Caller(Protocol):
         retry_writes: bool = True,
     ) -> Any:
         """Call ``wsfunction`` with ``params``; return the decoded answer (None for none)."""
+        ...
+
+    def chunks(
+        self,
+        items: Iterable[T],
+        item_params: Callable[[T], Any],
+        *,
+        others: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[list[T]]:
+        """Split ``items`` lazily into consecutive chunks that each fit one request's budget.
+
+        ``item_params(item)`` is one element of the call's list parameter, ``others`` the
+        call's other parameters, ``limit`` the most items per chunk.
+        """
         ...
 
 
@@ -201,3 +217,14 @@ class CountingCaller:
         with self._lock:
             self.calls[wsfunction] += 1
         return self.caller.call(wsfunction, params, retry_writes=retry_writes)
+
+    def chunks(
+        self,
+        items: Iterable[T],
+        item_params: Callable[[T], Any],
+        *,
+        others: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[list[T]]:
+        """The wrapped client's chunks (no call is made)."""
+        return self.caller.chunks(items, item_params, others=others, limit=limit)

@@ -11,12 +11,12 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from moodle_bridge import errors
@@ -45,6 +45,7 @@ _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 # 520-524) are passing trouble.
 _FATAL_5XX = frozenset({501, 505})
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -479,6 +480,35 @@ class MoodleClient:
             self.call(wsfunction, chunk, retry_writes=retry_writes)
             for chunk in self.split_for_budget(wsfunction, params, list_key)
         ]
+
+    def chunks(
+        self,
+        items: Iterable[T],
+        item_params: Callable[[T], Any],
+        *,
+        others: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[list[T]]:
+        """Split ``items`` lazily into consecutive chunks, each fitting one request.
+
+        ``item_params(item)`` is the item as one element of the call's list parameter (what
+        :func:`~moodle_bridge.moodle.encoding.encode_params` flattens); ``others`` are the
+        call's other parameters and ``limit`` caps the items per chunk. Greedy filling gives
+        the fewest chunks, since chunks are consecutive and sizes add up. An item too large
+        even alone comes alone: :meth:`call` then refuses it with RequestTooLarge.
+        """
+        room = self.field_budget - FIXED_FIELDS - field_count(others or {})
+        chunk: list[T] = []
+        used = 0
+        for item in items:
+            size = value_field_count(item_params(item))
+            if chunk and (used + size > room or len(chunk) == limit):
+                yield chunk
+                chunk, used = [], 0
+            chunk.append(item)
+            used += size
+        if chunk:
+            yield chunk
 
     # --- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime as dt
 import io
 import os
 import socket
@@ -32,7 +31,7 @@ from moodle_bridge.store import Account, EnrolmentRow, FinalStatus, NewAccount, 
 from moodle_bridge.sync import observe
 from moodle_bridge.sync.desired import AccountPolicy, AccountRules, DesiredState, build_desired
 from moodle_bridge.sync.executor import CircuitBreaker, ExecutionResult, Executor, Progress
-from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state
+from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state, load_all_mappings
 from moodle_bridge.sync.journal import resume_pending
 from moodle_bridge.sync.plan import ChangeAccount, EnrolChange, Plan, Reason
 from moodle_bridge.sync.planner import (
@@ -48,6 +47,9 @@ from moodle_bridge.sync.report import SyncReport
 __all__ = ["Engine", "SyncOptions", "SyncReport", "Unit"]
 
 DAY = 86400
+#: Completions of windows closing within this many seconds are pulled before planning: the
+#: next nightly run may come too late, once Moodle no longer answers about the closed window.
+CLOSING_MARGIN = 2 * DAY
 
 
 class Unit(AccountRules, Protocol):
@@ -83,6 +85,10 @@ class SyncOptions:
     max_failure_rate: float = 0.5
     role_id: int = 5
     role_shortname: str = "student"
+    #: The mapping tables, for the JP and competency of completions pulled during a sync.
+    mappings_dir: Path | None = None
+    #: How completions are pulled during a sync (report or person by person).
+    pull: PullOptions = field(default_factory=PullOptions)
 
 
 @dataclass(frozen=True)
@@ -134,13 +140,28 @@ class Engine:
             "sync" if self.options.apply else "plan", source.plugin, str(source.roster),
             source=source.name,
         )  # fmt: skip
-        desired, gap = self._read(source, report)
+        roster = self._read(source, report)
         try:
             self._begin(report, source.name or str(source.roster))
+            gap = self._gaps(roster, source, report)
+            desired = self._desired(roster, source, gap, report)
             the_plan = self._observe_and_plan(desired, gap, report)
         except (errors.Fatal, errors.Retriable) as error:
             report.result = ExecutionResult(stopped=str(error))
             return self._finish(report, started)
+        except errors.ConfigError:
+            report.result = ExecutionResult(stopped="stopped by a configuration error")
+            self._finish(report, started)
+            raise
+        return self._guard_and_apply(the_plan, report, started, confirm)
+
+    def _guard_and_apply(
+        self,
+        the_plan: Plan,
+        report: SyncReport,
+        started: float,
+        confirm: Callable[[Plan, SyncReport], bool] | None,
+    ) -> SyncReport:
         report.plan, report.guard = the_plan, the_plan.guard
         if the_plan.guard is not None:
             report.proposed_removals = self._write_removals(the_plan, report)
@@ -186,22 +207,47 @@ class Engine:
         return self._finish(report, started)
 
     # --- reading ---------------------------------------------------------------------------
-    def _read(self, source: Source, report: SyncReport) -> tuple[DesiredState, GapState | None]:
+    def _read(self, source: Source, report: SyncReport) -> RosterResult:
         roster = source.unit.read_roster(source.roster)
         report.rows, report.people = roster.rows, len(roster.people)
         report.row_errors, report.row_warnings = list(roster.errors), list(roster.warnings)
         report.untied = roster.untied
-        gap = None
-        if source.gaps is not None:
-            gap = gap_state(
-                roster.people,
-                source.unit,
-                source.gaps,
-                self.store.enrolments(),
-                self.store.completions(),
+        return roster
+
+    def _gaps(self, roster: RosterResult, source: Source, report: SyncReport) -> GapState | None:
+        """The gap plan, after the completions that matter now are in the ledger: those of
+        windows closing before the next nightly run (Moodle stops answering about a closed
+        window), so that a completion on a window's last day raises the level in time."""
+        if source.gaps is None:
+            return None
+        if self.options.apply:
+            catalogue = {
+                o.course_shortname: o
+                for m in load_all_mappings(source.gaps.mappings_dir).values()
+                for o in m.catalogue
+            }
+            pull_completions(
+                self.caller,
+                self.store,
+                catalogue,
+                closing_before=int(self.clock()) + CLOSING_MARGIN,
+                options=PullOptions(workers=self.options.workers),
+                now=int(self.clock()),
             )
-            report.gap_plan = gap.plan
-            report.row_errors.extend(gap.errors)
+        gap = gap_state(
+            roster.people,
+            source.unit,
+            source.gaps,
+            self.store.enrolments(),
+            self.store.completions(),
+        )
+        report.gap_plan = gap.plan
+        report.row_errors.extend(gap.errors)
+        return gap
+
+    def _desired(
+        self, roster: RosterResult, source: Source, gap: GapState | None, report: SyncReport
+    ) -> DesiredState:
         desired = build_desired(
             roster.people, source.unit, self.options.policy, gap.cohorts if gap else None
         )
@@ -210,7 +256,7 @@ class Engine:
         report.row_warnings.extend(desired.warnings)
         report.row_errors.extend(desired.errors)
         report.scope = tuple(sorted(self._scope(source, desired)))
-        return desired, gap
+        return desired
 
     def _scope(self, source: Source, desired: DesiredState) -> frozenset[str]:
         if self.options.scope is not None:
@@ -299,7 +345,8 @@ class Engine:
         if self.options.stop_gaps:
             wanted, releasable = {}, _stop_gaps(rows, accounts, frozenset(report.scope))
         if releasable and apply:
-            self._pull_before_release(set(releasable), gap)
+            # Moodle stops listing a suspended enrolment: ask about a completion first.
+            self._pull(only=set(releasable))
         completed = {(c.nip, c.course) for c in self.store.completions()}
         known = {
             key: KnownEnrolment(e.nip, e.course, e.suspended, e.timestart, e.timeend, e.method)
@@ -308,21 +355,24 @@ class Engine:
         }
         return EnrolmentView(wanted, known, releasable)
 
-    def _pull_before_release(self, keys: set[tuple[str, str]], gap: GapState | None) -> None:
-        """Moodle stops listing a suspended enrolment: ask about a completion before the
-        enrolment is suspended, so a completion is never lost to the ledger."""
-        catalogue = (
-            {o.course_shortname: o for m in gap.plan.mappings.values() for o in m.catalogue}
-            if gap is not None
-            else {}
-        )
+    def _pull(
+        self,
+        *,
+        only: set[tuple[str, str]] | None = None,
+        closing_before: int | None = None,
+    ) -> None:
+        """Bring the completions that matter now into the ledger, with each course's JP."""
+        folder = self.options.mappings_dir
+        mappings = load_all_mappings(folder) if folder is not None else {}
+        catalogue = {o.course_shortname: o for m in mappings.values() for o in m.catalogue}
         pull_completions(
             self.caller,
             self.store,
             catalogue,
-            as_of=dt.date.fromtimestamp(self.clock()),
-            only=keys,
-            options=PullOptions(workers=self.options.workers),
+            only=only,
+            closing_before=closing_before,
+            options=self.options.pull,
+            now=int(self.clock()),
         )
 
     def _report_deleted(

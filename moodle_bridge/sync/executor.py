@@ -1,63 +1,54 @@
-"""Apply a plan to Moodle: budgeted batches, bisection, a journal, a circuit breaker.
+"""Apply a plan to Moodle: budgeted batches, a journal, bisection, a circuit breaker.
 
-Every write is journalled in the store before it is sent and settled after, in the same
-transaction as what it changed; a batch whose outcome is unknown (the connection broke after
-sending) is re-checked in Moodle by idnumber before anything is sent again.
+Every batch is journalled before it is sent and settled after, in the same transaction as what
+it changed. The stages (:mod:`moodle_bridge.sync.stages`) know their records; this runner does
+the rest once for all of them. Moodle refuses some batches as a whole without saying which
+record it refused, so such a batch is halved until the record stands alone. A fault of the
+site is never the records': an answer lost to it is an unknown outcome, settled by reading
+back (:func:`~moodle_bridge.sync.journal.recover`), and what is still missing is sent again.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, TypeVar
 
 from moodle_bridge import errors
-from moodle_bridge.moodle import cohorts as moodle_cohorts
-from moodle_bridge.moodle import enrol as moodle_enrol
-from moodle_bridge.moodle import users as moodle_users
-from moodle_bridge.moodle.api import Caller
-from moodle_bridge.moodle.encoding import value_field_count
-from moodle_bridge.store import Applied, CohortRow, EnrolmentRow, NewAccount, Store
-from moodle_bridge.sync.batching import Refused, bisect_send, chunk_by_fields
-from moodle_bridge.sync.desired import PROFILE_PREFIX, Record, fingerprint
-from moodle_bridge.sync.planner import (
-    ChangeAccount,
-    CreateAccount,
-    EnrolChange,
-    Membership,
-    Plan,
-)
+from moodle_bridge.moodle.api import Caller, to_params
+from moodle_bridge.store import Changes, Store
+from moodle_bridge.sync.journal import recover
+from moodle_bridge.sync.pipeline import Lane, Pipeline
+from moodle_bridge.sync.plan import EnrolChange, Membership, Plan
+from moodle_bridge.sync.stages.accounts import ChangeStage, CreateStage
+from moodle_bridge.sync.stages.base import RecordFailure, Settled, Stage, Targets
+from moodle_bridge.sync.stages.cohorts import CohortStage
+from moodle_bridge.sync.stages.enrolments import EnrolStage
+from moodle_bridge.sync.stages.members import MemberAddStage, MemberRemoveStage
+from moodle_bridge.sync.verify import Verifier
 
-T = TypeVar("T")
+__all__ = [
+    "RESENDS",
+    "CircuitBreaker",
+    "ExecutionResult",
+    "Executor",
+    "Progress",
+    "RecordFailure",
+    "RunOptions",
+]
 
-#: Every request also carries wstoken, wsfunction and moodlewsrestformat.
-REQUEST_OVERHEAD = 3
-#: Fields one manual enrolment takes: roleid, userid, courseid, timestart, timeend, suspend.
-ENROL_FIELDS = 6
-#: Pages of enrolled users read to check the role of the first enrolment the bridge made.
-ROLE_CHECK_PAGES = 5
-#: Fields one cohort membership takes: cohorttype[type], cohorttype[value], usertype[...].
-MEMBER_ADD_FIELDS = 4
-MEMBER_REMOVE_FIELDS = 2
+T = TypeVar("T", Membership, EnrolChange)
 
 #: ``progress(stage, done, total)``: ``done`` more of the ``total`` records of ``stage``
-#: (create, update, cohort_add...) were handled.
+#: (create, update, cohort_add, cohort_remove, cohort_create, enrol) were handled.
 Progress = Callable[[str, int, int], None]
 
-
-@dataclass(frozen=True)
-class RecordFailure:
-    """One record Moodle (or the bridge, before sending) refused."""
-
-    action: str
-    nip: str | None
-    errorcode: str | None
-    reason: str
-    source: str = ""
-    row: int = 0
+#: How often in a row a batch of creates whose answer a site fault hid is read back and sent
+#: again before the run stops (the reads themselves wait under the client's retry policy).
+RESENDS = 4
 
 
 @dataclass
@@ -89,54 +80,21 @@ class CircuitBreaker:
 
 @dataclass
 class ExecutionResult:
-    """What a sync did."""
+    """What a sync did: records applied per action, records refused, why it stopped."""
 
     applied: Counter[str] = field(default_factory=Counter)
     failures: list[RecordFailure] = field(default_factory=list)
     stopped: str | None = None
 
 
-def moodle_user_fields(record: Record) -> dict[str, Any]:
-    """A record as ``core_user_*`` parameters: custom fields become ``customfields``."""
-    fields: dict[str, Any] = {}
-    custom: list[dict[str, str]] = []
-    for key, value in record.items():
-        if key.startswith(PROFILE_PREFIX):
-            custom.append({"type": key[len(PROFILE_PREFIX) :], "value": value})
-        else:
-            fields[key] = value
-    if custom:
-        fields["customfields"] = custom
-    return fields
+@dataclass(frozen=True)
+class RunOptions:
+    """How the runner writes (from ``SyncOptions``)."""
 
-
-def moodle_record(user: moodle_users.MoodleUser, shortnames: Iterable[str]) -> Record:
-    """What Moodle holds for an account, in the shape of a desired record."""
-    record: Record = {
-        "username": user.username or "",
-        "idnumber": user.idnumber or "",
-        "firstname": user.firstname or "",
-        "lastname": user.lastname or "",
-        "email": user.email or "",
-        "auth": user.auth or "",
-    }
-    values = user.customfield_values
-    for shortname in shortnames:
-        record[PROFILE_PREFIX + shortname] = values.get(shortname, "")
-    return record
-
-
-def find_created(caller: Caller, wanted: dict[str, str]) -> dict[str, moodle_users.MoodleUser]:
-    """Look up accounts by idnumber (NIP -> wanted username): those that exist, by NIP.
-
-    Moodle does not keep idnumbers unique, so only an account with the username the bridge
-    gave it counts as the bridge's own.
-    """
-    found: dict[str, moodle_users.MoodleUser] = {}
-    for user in moodle_users.get_users_by_field(caller, "idnumber", sorted(wanted)):
-        if user.idnumber in wanted and user.username == wanted[user.idnumber]:
-            found[user.idnumber] = user
-    return found
+    workers: int = 2
+    max_failure_rate: float = 0.5
+    role_id: int = 5
+    role_shortname: str = "student"
 
 
 class Executor:
@@ -147,537 +105,195 @@ class Executor:
         caller: Caller,
         store: Store,
         run_id: int,
+        options: RunOptions | None = None,
         *,
-        field_budget: int,
-        workers: int = 2,
         progress: Progress | None = None,
-        breaker: CircuitBreaker | None = None,
-        role_id: int = 5,
-        role_shortname: str = "student",
     ) -> None:
         self.caller = caller
         self.store = store
         self.run_id = run_id
-        self.budget = field_budget - REQUEST_OVERHEAD
-        self.workers = workers
+        self.options = options or RunOptions()
         self.progress: Progress = progress or (lambda _stage, _done, _total: None)
-        self._totals: Counter[str] = Counter()
-        self._progress_lock = threading.Lock()
-        self.breaker = breaker or CircuitBreaker()
+        self.breaker = CircuitBreaker(max_failure_rate=self.options.max_failure_rate)
+        self.verifier = Verifier(caller, store, self.options.role_id, self.options.role_shortname)
         self._lock = threading.Lock()
-        self._fields_checked = False
-        self.role_id = role_id
-        self.role_shortname = role_shortname
-        self._role_checked = False
-        #: People whose account Moodle refused in this run: already reported once.
-        self._refused_nips: set[str] = set()
+        self._result = ExecutionResult()
+        self._totals: Counter[str] = Counter()
+        self._targets = Targets()
+        self._pipeline = Pipeline(self.options.workers)
+        #: Memberships and enrolments of people whose accounts are being created, by NIP,
+        #: and the lanes they join once the account exists.
+        self._waiting: dict[str, list[Membership | EnrolChange]] = {}
+        self._lanes: dict[type, Lane] = {}
 
-    # --- the run -------------------------------------------------------------------------
     def apply(
-        self,
-        plan: Plan,
-        cohort_ids: dict[str, int],
-        course_ids: Mapping[str, int] | None = None,
+        self, plan: Plan, cohort_ids: Mapping[str, int], course_ids: Mapping[str, int] | None = None
     ) -> ExecutionResult:
-        """Apply ``plan``; ``cohort_ids`` and ``course_ids`` map idnumbers and shortnames
-        to Moodle ids.
+        """Apply ``plan``; ``cohort_ids`` and ``course_ids`` map cohort idnumbers and course
+        shortnames to Moodle ids.
 
-        Record errors are collected; a fatal error, the circuit breaker or a network failure
-        that outlasted the retries stops the run and is reported in ``stopped``. Whatever was
-        confirmed before is kept, and open batches are re-checked by the next run.
+        Record errors are collected; a fatal error, the circuit breaker or a site that stayed
+        away stops the run and says why in ``stopped``. Whatever was settled before is kept,
+        and batches still open are settled by the next run.
         """
-        result = ExecutionResult()
-        self._totals = Counter(
-            create=len(plan.creates),
-            update=len(plan.changes),
-            cohort_add=len(plan.member_adds),
-            cohort_remove=len(plan.member_removes),
-            cohort_create=len(plan.cohorts_to_create),
-            enrol=len(plan.enrolments),
-        )
+        self._result = ExecutionResult()
+        self._totals = _totals(plan)
+        self._targets = _targets(self.store, plan, cohort_ids, course_ids or {})
+        self._waiting, self._lanes = {}, {}
+        wanted = [c for c in sorted(plan.cohorts_to_create.items()) if c[0] not in cohort_ids]
         try:
-            self._create_cohorts(plan.cohorts_to_create, cohort_ids, result)
-            self._create_accounts(plan.creates, result)
-            self._change_accounts(plan.changes, result)
-            self._members(plan.member_adds, cohort_ids, result, added=True)
-            self._members(plan.member_removes, cohort_ids, result, added=False)
-            self._enrol(plan.enrolments, course_ids or {}, result)
+            # Cohorts first, on their own (they are few): memberships need their ids.
+            self._run(lambda: self._lane(CohortStage(), wanted))
+            self._run(lambda: self._queue(plan))
         except (errors.Fatal, errors.Retriable) as error:
-            result.stopped = str(error)
-        return result
+            # A site fault may say it shorter than its str() (errors.SiteUnavailable).
+            describe = getattr(error, "describe", None)
+            self._result.stopped = describe() if callable(describe) else str(error)
+        return self._result
 
-    def _parallel(self, chunks: Sequence[T], work: Callable[[T], None]) -> None:
-        if self.workers <= 1 or len(chunks) <= 1:
-            for chunk in chunks:
-                work(chunk)
-            return
-        stop = threading.Event()
+    def _run(self, queue: Callable[[], object]) -> None:
+        self._pipeline = Pipeline(self.options.workers)
+        queue()
+        self._pipeline.run(self._work)
 
-        def guarded(chunk: T) -> None:
-            # After a fatal error (a revoked token) or a failure that outlasted the retries,
-            # no further chunk is started: only the requests already in flight follow.
-            if stop.is_set():
-                return
-            try:
-                work(chunk)
-            except BaseException:
-                stop.set()
-                raise
+    def _queue(self, plan: Plan) -> None:
+        """Lanes in the order they are served. Updates, removals and what concerns existing
+        accounts wait for nothing; a created batch's memberships and enrolments wait for it,
+        then go to the front of their lanes (sent while the next batch is created)."""
+        creating = {c.nip for c in plan.creates}
+        self._waiting = defaultdict(list)
+        waiting: Iterable[Membership | EnrolChange] = chain(plan.member_adds, plan.enrolments)
+        for item in waiting:
+            if item.nip in creating:
+                self._waiting[item.nip].append(item)
+        adds = MemberAddStage(self._targets, self.verifier)
+        self._lanes[Membership] = self._lane(adds, _without(plan.member_adds, creating))
+        # The first enrolment is read back (the role) before the other enrolments are sent,
+        # and the first created account (the profile fields) before the other creates.
+        enrol = EnrolStage(self._targets, self.verifier)
+        self._lanes[EnrolChange] = self._lane(enrol, _without(plan.enrolments, creating), True)
+        self._lane(CreateStage(self.verifier), plan.creates, gated=True)
+        self._lane(ChangeStage(), plan.changes)
+        self._lane(MemberRemoveStage(self._targets), plan.member_removes)
 
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = [pool.submit(guarded, chunk) for chunk in chunks]
-            # Wait for every worker before raising, so no batch is left half-recorded.
-            failures = [f.exception() for f in futures]
-        for failure in failures:
-            if failure is not None:
-                raise failure
+    def _lane(self, stage: Stage[Any], items: Iterable[Any], gated: bool = False) -> Lane:
+        lane = self._pipeline.lane(stage, gated=gated)
+        self._pipeline.add(lane, self._chunks(stage, items))
+        return lane
 
-    def _journal(self, action: str, payload: object) -> int:
-        with self._lock:
-            return self.store.journal_batch(self.run_id, action, payload)
+    def _chunks(self, stage: Stage[Any], items: Iterable[Any]) -> Iterator[list[Any]]:
+        """``items`` in budgeted chunks, made as they are taken (a batch's records are built
+        when it is sent, not for everyone at once); those that cannot be sent are reported."""
+        ready = (item for item in items if self._sendable(stage, item))
+        return self.caller.chunks(ready, lambda item: to_params(stage.wire(item)))
 
-    def _count(self, result: ExecutionResult, action: str, done: int) -> None:
-        with self._lock:
-            result.applied[action] += done
-        self._advance(action, done)
+    def _sendable(self, stage: Stage[Any], item: Any) -> bool:
+        reason = stage.blocked(item)
+        if reason is not None:
+            with self._lock:
+                self._result.failures.append(stage.failure(item, None, reason))
+        return reason is None
 
-    def _advance(self, stage: str, done: int) -> None:
-        # Workers finish concurrently; the progress display is not thread-safe.
-        with self._progress_lock:
-            self.progress(stage, done, self._totals[stage])
+    def _work(self, lane: Lane, chunk: list[Any]) -> None:
+        self._send(lane.stage, chunk, 0)
 
-    def _fail(self, result: ExecutionResult, failures: Iterable[RecordFailure]) -> None:
-        with self._lock:
-            result.failures.extend(failures)
-
-    # --- cohorts -------------------------------------------------------------------------
-    def _create_cohorts(
-        self, wanted: dict[str, str], cohort_ids: dict[str, int], result: ExecutionResult
-    ) -> None:
-        missing = {k: v for k, v in wanted.items() if k not in cohort_ids}
-        if not missing:
-            return
-        batch = self._journal("create_cohorts", {"idnumbers": sorted(missing)})
-        # A cohort made by hand, or by a run that crashed before recording it, is taken as it
-        # is rather than created twice (Moodle refuses a duplicate idnumber anyway).
-        found = find_cohorts(self.caller, missing)
-        new = [
-            moodle_cohorts.NewCohort(name=name, idnumber=idnumber)
-            for idnumber, name in sorted(missing.items())
-            if idnumber not in found
-        ]
-        created = moodle_cohorts.create_cohorts(self.caller, new) if new else []
-        known = [CohortRow(c.idnumber, c.id, c.name, False) for c in found.values()]
-        known += [CohortRow(c.idnumber, c.id, c.name, True) for c in created]
-        self.store.confirm_batch(batch, {"created": len(created)}, cohorts=known)
-        for cohort in known:
-            cohort_ids[cohort.idnumber] = int(cohort.moodle_id or 0)
-        self._count(result, "cohort_create", len(created))
-
-    # --- accounts ------------------------------------------------------------------------
-    def _create_accounts(self, creates: list[CreateAccount], result: ExecutionResult) -> None:
-        if not creates:
-            return
-        # Payloads are built per batch, not all at once: at 233,000 people that is memory.
-        chunks = chunk_by_fields(creates, lambda c: _new_user_fields(c), self.budget)
-        # The first chunk goes alone: its read-back proves the custom profile fields exist
-        # before thousands of accounts are created without them.
-        self._create_chunk(chunks[0], result)
-        self._parallel(chunks[1:], lambda chunk: self._create_chunk(chunk, result))
-
-    def _create_chunk(self, chunk: list[CreateAccount], result: ExecutionResult) -> None:
-        def send(items: list[CreateAccount]) -> list[int]:
-            batch = self._journal("create_users", _create_payload(items))
-            try:
-                answer = self.caller.call(
-                    "core_user_create_users",
-                    {"users": [_new_user(c) for c in items]},
-                    retry_writes=False,
-                )
-            except errors.RecordError as error:
-                with self._lock:
-                    self.store.fail_batch(batch, error.errorcode or type(error).__name__)
-                raise
-            except errors.Retriable:
-                # The answer was lost: Moodle may or may not have created them. Ask it.
-                return self._recover(batch, items)
-            created = [int(u["id"]) for u in answer or []]
-            if len(created) != len(items):
-                self._recover(batch, items)
-                msg = (
-                    f"Moodle created {len(created)} of {len(items)} accounts: PHP dropped "
-                    "part of the request (max_input_vars); lower [moodle] field_budget"
-                )
-                raise errors.Fatal(msg, wsfunction="core_user_create_users")
-            self._confirm_created(batch, items, created)
-            return created
-
-        def sent(items: list[CreateAccount], ids: list[int]) -> None:
-            self._count(result, "create", len(items))
-            self.breaker.record(len(items), 0)
-            if not self._fields_checked and ids:
-                self._check_profile_fields(items[0], ids[0])
-
-        bisect_send(chunk, send, sent, lambda refused: self._refused("create", refused, result))
-
-    def _confirm_created(
-        self, batch: int, items: Sequence[CreateAccount], ids: Sequence[int]
-    ) -> None:
-        with self._lock:
-            self.store.confirm_batch(
-                batch,
-                {"ids": list(ids)},
-                accounts=[
-                    _new_account(c, moodle_id) for c, moodle_id in zip(items, ids, strict=True)
-                ],
-            )
-
-    def _recover(self, batch: int, items: list[CreateAccount]) -> list[int]:
-        """Settle a create batch whose answer was lost, from what Moodle now holds.
-
-        Those found are recorded as created; the rest are sent again once. A failure of that
-        lookup leaves the batch open for the next run's resume.
-        """
-        found = find_created(self.caller, {c.nip: c.record["username"] for c in items})
-        done = [c for c in items if c.nip in found]
-        with self._lock:
-            self.store.resolve_batch(
-                batch,
-                {"found": len(done)},
-                run_id=self.run_id,
-                accounts=[_new_account(c, found[c.nip].id) for c in done],
-            )
-        rest = [c for c in items if c.nip not in found]
-        ids = [found[c.nip].id for c in done]
-        if rest:
-            payload = {"users": [_new_user(c) for c in rest]}
-            again = self._journal("create_users", _create_payload(rest))
-            answer = self.caller.call("core_user_create_users", payload, retry_writes=False)
-            new_ids = [int(u["id"]) for u in answer or []]
-            self._confirm_created(again, rest, new_ids)
-            ids += new_ids
-        return ids
-
-    def _check_profile_fields(self, create: CreateAccount, moodle_id: int) -> None:
-        # Moodle silently ignores a custom field whose shortname does not exist on the site.
-        self._fields_checked = True
-        wanted = [
-            k[len(PROFILE_PREFIX) :]
-            for k, v in create.record.items()
-            if k.startswith(PROFILE_PREFIX) and v
-        ]
-        if not wanted:
-            return
-        found = moodle_users.get_users_by_field(self.caller, "id", [moodle_id])
-        stored = found[0].customfield_values if found else {}
-        lost = sorted(name for name in wanted if name not in stored)
-        if lost:
+    def _send(self, stage: Stage[Any], items: list[Any], faults: int) -> None:
+        """Journal, send and settle one batch; bisect it, or read it back and send it again."""
+        batch = self.store.journal_batch(self.run_id, stage.action, stage.payload(items).to_json())
+        try:
+            answer = stage.send(self.caller, items)
+        except errors.TruncatedRequest as error:
+            self._recover(stage, batch)
             msg = (
-                f"Moodle has no custom profile field(s) {', '.join(lost)}: create them in Site "
-                "administration > Users > User profile fields, or map them in [sync] "
-                "profile_fields of moodle-bridge.toml"
+                f"{error.message}: PHP dropped part of the request (max_input_vars); lower "
+                "[moodle] field_budget"
             )
-            raise errors.Fatal(msg, wsfunction="core_user_create_users")
-
-    def _refused(self, action: str, refused: Refused[Any], result: ExecutionResult) -> None:
-        """Report a record Moodle refused, at once, and let the circuit breaker count it."""
-        record = refused.item
-        if isinstance(record, CreateAccount):
-            with self._lock:
-                self._refused_nips.add(record.nip)
-        failure = RecordFailure(
-            action,
-            getattr(record, "nip", None),
-            refused.error.errorcode,
-            self._explain(record, refused.error),
-            getattr(record, "source", ""),
-            getattr(record, "row", 0),
-        )
-        self._fail(result, [failure])
-        self.breaker.record(0, 1)
-
-    def _explain(self, record: object, error: errors.MoodleError) -> str:
-        if not isinstance(error, errors.InvalidParameter) or not isinstance(record, CreateAccount):
-            return error.message
-        # Moodle does not say what it refused; the usual causes can be asked for.
-        username, email = record.record["username"], record.record["email"]
-        if moodle_users.get_users_by_field(self.caller, "username", [username]):
-            return (
-                "an account with this username already exists and the bridge does not own "
-                "it: run with --adopt to take it over"
-            )
-        if moodle_users.get_users_by_field(self.caller, "email", [email]):
-            return "another Moodle account already uses this email address"
-        return (
-            "Moodle refused the record (invalid parameter): check the username, email, "
-            "names and auth method"
-        )
-
-    def _change_accounts(self, changes: list[ChangeAccount], result: ExecutionResult) -> None:
-        if not changes:
-            return
-        updates = {c.nip: _user_update(c) for c in changes}
-        chunks = chunk_by_fields(changes, lambda c: value_field_count(updates[c.nip]), self.budget)
-
-        def work(chunk: list[ChangeAccount]) -> None:
-            batch = self._journal("update_users", {"nips": [c.nip for c in chunk]})
-            # Moodle updates per item: each refused item comes back as a warning.
-            warnings = moodle_users.update_users(
-                self.caller, [moodle_users.UserUpdate.model_validate(updates[c.nip]) for c in chunk]
-            )
-            refused = {w.itemid: w for w in warnings if w.itemid is not None}
-            done = [c for c in chunk if c.moodle_id not in refused]
-            with self._lock:
-                self.store.confirm_batch(
-                    batch,
-                    {"refused": sorted(refused)},
-                    applied=[
-                        Applied(c.nip, fingerprint(c.record), c.suspended, c.record) for c in done
-                    ],
-                )
-                for c in done:
-                    result.applied[c.kind] += 1
-            self._advance("update", len(chunk))
-            self._fail(
-                result,
-                [
-                    RecordFailure(
-                        c.kind,
-                        c.nip,
-                        refused[c.moodle_id].warningcode,
-                        refused[c.moodle_id].message,
-                    )
-                    for c in chunk
-                    if c.moodle_id in refused
-                ],
-            )
-            self.breaker.record(len(done), len(chunk) - len(done))
-
-        self._parallel(chunks, work)
-
-    # --- cohort members ------------------------------------------------------------------
-    def _members(
-        self,
-        members: list[Membership],
-        cohort_ids: dict[str, int],
-        result: ExecutionResult,
-        *,
-        added: bool,
-    ) -> None:
-        if not members:
-            return
-        action = "cohort_add" if added else "cohort_remove"
-        ids = {nip: account.moodle_id for nip, account in self.store.accounts().items()}
-        ready = [m for m in members if m.nip in ids and m.cohort in cohort_ids]
-        self._fail(
-            result,
-            [
-                RecordFailure(action, m.nip, None, "no account or cohort id to use")
-                for m in members
-                if (m.nip not in ids or m.cohort not in cohort_ids)
-                and m.nip not in self._refused_nips
-            ],
-        )
-        per_item = MEMBER_ADD_FIELDS if added else MEMBER_REMOVE_FIELDS
-        chunks = chunk_by_fields(ready, lambda _m: per_item, self.budget)
-
-        def send(items: list[Membership]) -> None:
-            batch = self._journal(action, {"members": [[m.cohort, m.nip] for m in items]})
-            refs = [(cohort_ids[m.cohort], ids[m.nip]) for m in items]
-            if added:
-                warnings = moodle_cohorts.add_cohort_members(
-                    self.caller, [moodle_cohorts.CohortMemberRef.by_ids(c, u) for c, u in refs]
-                )
-                # Per item in Moodle; "already a member" (3) means it is done.
-                bad = [w for w in warnings if w.warningcode != "3"]
-                if bad:
-                    with self._lock:
-                        self.store.fail_batch(batch, bad[0].warningcode)
-                    msg = f"{len(bad)} member(s) not added: {bad[0].message}"
-                    raise errors.MoodleException(
-                        msg,
-                        errorcode=bad[0].warningcode,
-                        wsfunction="core_cohort_add_cohort_members",
-                    )
-            else:
-                try:
-                    moodle_cohorts.delete_cohort_members(
-                        self.caller,
-                        [moodle_cohorts.CohortMember(cohortid=c, userid=u) for c, u in refs],
-                    )
-                except errors.RecordError as error:
-                    with self._lock:
-                        self.store.fail_batch(batch, error.errorcode or "refused")
-                    raise
-            rows = [(m.cohort, m.nip) for m in items]
-            with self._lock:
-                self.store.confirm_batch(
-                    batch,
-                    {"count": len(items)},
-                    members_added=rows if added else (),
-                    members_removed=() if added else rows,
-                )
-
-        def sent(items: list[Membership], _answer: None) -> None:
-            self._count(result, action, len(items))
-            self.breaker.record(len(items), 0)
-
-        def work(chunk: list[Membership]) -> None:
-            bisect_send(chunk, send, sent, lambda refused: self._refused(action, refused, result))
-
-        self._parallel(chunks, work)
-
-    # --- enrolments ----------------------------------------------------------------------
-    def _enrol(
-        self, changes: list[EnrolChange], course_ids: Mapping[str, int], result: ExecutionResult
-    ) -> None:
-        if not changes:
-            return
-        ids = {nip: account.moodle_id for nip, account in self.store.accounts().items()}
-        ready = [c for c in changes if c.nip in ids and c.course in course_ids]
-        self._fail(
-            result,
-            [
-                RecordFailure(
-                    f"enrol_{c.kind}",
-                    c.nip,
-                    None,
-                    f"course {c.course} is not in Moodle"
-                    if c.nip in ids
-                    else "the person has no account",
-                )
-                for c in changes
-                if (c.nip not in ids or c.course not in course_ids)
-                and c.nip not in self._refused_nips
-            ],
-        )
-        chunks = chunk_by_fields(ready, lambda _c: ENROL_FIELDS, self.budget)
-
-        def item(change: EnrolChange) -> moodle_enrol.Enrolment:
-            return moodle_enrol.Enrolment(
-                roleid=self.role_id,
-                userid=ids[change.nip],
-                courseid=course_ids[change.course],
-                timestart=change.timestart,
-                timeend=change.timeend,
-                suspend=change.suspended,
-            )
-
-        def send(items: list[EnrolChange]) -> None:
-            batch = self._journal(
-                "enrol", {"enrolments": [[c.nip, c.course, c.kind] for c in items]}
-            )
-            # Moodle enrols all or none of a batch; enrolling again is harmless, so retries
-            # and a resumed run may resend it.
-            try:
-                moodle_enrol.enrol_users(self.caller, [item(c) for c in items])
-            except errors.RecordError as error:
-                with self._lock:
-                    self.store.fail_batch(batch, error.errorcode or "refused")
+            raise errors.Fatal(msg, wsfunction=error.wsfunction) from error
+        except errors.RecordError as error:
+            self._refused(stage, batch, items, error)
+        except errors.Retriable:
+            rest = stage.unsettled(items, self._recover(stage, batch))
+            if rest is None or faults >= RESENDS:
                 raise
-            with self._lock:
-                self.store.confirm_batch(
-                    batch,
-                    {"count": len(items)},
-                    enrolments=[
-                        EnrolmentRow(c.nip, c.course, c.suspended, c.timestart, c.timeend)
-                        for c in items
-                    ],
-                )
+            if rest:
+                # A fault says nothing of the records: a bisection starts again from here.
+                self._send(stage, rest, faults + 1)
+        else:
+            settled = stage.settle(items, answer)
+            self.store.confirm_batch(batch, settled.result, settled.changes)
+            self._settled(stage, len(items), settled)
 
-        def sent(items: list[EnrolChange], _answer: None) -> None:
-            with self._lock:
-                for c in items:
-                    result.applied[f"enrol_{c.kind}"] += 1
-            self._advance("enrol", len(items))
-            self.breaker.record(len(items), 0)
-            first = next((c for c in items if c.kind == "enrol"), None)
-            if first is not None and not self._role_checked:
-                self._check_role(ids[first.nip], course_ids[first.course])
+    def _refused(
+        self, stage: Stage[Any], batch: int, items: list[Any], error: errors.RecordError
+    ) -> None:
+        """Moodle refused the batch as a whole: halve it until the refused record is alone."""
+        if len(items) > 1:
+            self.store.fail_batch(batch, error.errorcode or type(error).__name__)
+            middle = len(items) // 2
+            self._send(stage, items[:middle], 0)
+            self._send(stage, items[middle:], 0)
+            return
+        outcome = stage.refused(items[0], error)
+        if isinstance(outcome, Settled):
+            self.store.resolve_batch(batch, outcome.result, outcome.changes, run_id=self.run_id)
+        else:
+            self.store.fail_batch(batch, error.errorcode or type(error).__name__)
+            outcome = Settled(None, failures=[outcome])
+        self._settled(stage, 1, outcome)
 
-        def work(chunk: list[EnrolChange]) -> None:
-            bisect_send(
-                chunk,
-                send,
-                sent,
-                lambda refused: self._refused(f"enrol_{refused.item.kind}", refused, result),
-            )
+    def _recover(self, stage: Stage[Any], batch: int) -> Changes:
+        """Settle a batch whose answer was lost from what Moodle holds now."""
+        journalled = self.store.batch(batch)
+        assert journalled is not None, "a batch just journalled is in the journal"
+        result, changes = recover(stage.action, journalled, self.caller)
+        self.store.resolve_batch(batch, result, changes, run_id=self.run_id)
+        found = len(changes.accounts) + len(changes.cohorts)
+        applied = Counter({stage.progress: found}) if found else Counter()
+        self._settled(stage, found, Settled(result, changes, applied))
+        return changes
 
-        first, rest = chunks[0], chunks[1:]
-        work(first)
-        self._parallel(rest, work)
-
-    def _check_role(self, userid: int, courseid: int) -> None:
-        """Read the first enrolment back: the configured role id must be the student role."""
-        self._role_checked = True
-        for page in range(ROLE_CHECK_PAGES):
-            users = moodle_enrol.get_enrolled_users(
-                self.caller,
-                courseid,
-                {"userfields": "id,roles", "limitfrom": page * 1000, "limitnumber": 1000},
-            )
-            for user in users:
-                if user.id == userid:
-                    names = {role.shortname for role in user.roles if role.roleid == self.role_id}
-                    if self.role_shortname not in names:
-                        msg = (
-                            f"role id {self.role_id} is not the '{self.role_shortname}' "
-                            f"role on this site (it is {sorted(names) or 'unknown'}): set "
-                            "[enrol] role_id in moodle-bridge.toml"
-                        )
-                        raise errors.Fatal(msg, wsfunction="enrol_manual_enrol_users")
-                    return
-            if len(users) < 1000:
-                return
-
-
-def find_cohorts(caller: Caller, idnumbers: Iterable[str]) -> dict[str, moodle_cohorts.Cohort]:
-    """The cohorts that already exist in Moodle with these idnumbers."""
-    found: dict[str, moodle_cohorts.Cohort] = {}
-    for idnumber in idnumbers:
-        for cohort in moodle_cohorts.search_cohorts(caller, idnumber):
-            if cohort.idnumber == idnumber:
-                found[idnumber] = cohort
-    return found
+    def _settled(self, stage: Stage[Any], handled: int, settled: Settled) -> None:
+        """Count a settled batch, check it, and release what waited for its accounts."""
+        self._targets.record(settled.changes)
+        with self._lock:
+            self._result.applied.update(settled.applied)
+            self._result.failures.extend(settled.failures)
+            self.progress(stage.progress, handled, self._totals[stage.progress])
+        self.breaker.record(sum(settled.applied.values()), len(settled.failures))
+        checked = stage.verify(settled.changes)
+        with self._lock:
+            self._result.failures.extend(checked)
+            ready = [i for a in settled.changes.accounts for i in self._waiting.pop(a.nip, [])]
+        for kind, lane in self._lanes.items():
+            items = [item for item in ready if isinstance(item, kind)]
+            if items:
+                self._pipeline.add(lane, self._chunks(lane.stage, items), first=True)
 
 
-def _new_user(create: CreateAccount) -> dict[str, Any]:
-    """``core_user_create_users`` parameters of one account; Moodle makes and mails the
-    password (accounts of SSO sites log in through their auth plugin instead)."""
-    return {**moodle_user_fields(create.record), "createpassword": True}
+def _without(items: Sequence[T], nips: Collection[str]) -> Iterator[T]:
+    """The items of people not in ``nips`` (those wait for their accounts)."""
+    return (item for item in items if item.nip not in nips)
 
 
-def _new_user_fields(create: CreateAccount) -> int:
-    """How many form fields :func:`_new_user` makes, without making it: a profile field is two
-    (``type`` and ``value``), any other field one, plus ``createpassword``."""
-    custom = sum(1 for key in create.record if key.startswith(PROFILE_PREFIX))
-    return len(create.record) + custom + 1
-
-
-def _create_payload(items: Sequence[CreateAccount]) -> dict[str, dict[str, str]]:
-    """What a resume needs to re-check a create batch: usernames and units by NIP."""
-    return {
-        "usernames": {c.nip: c.record["username"] for c in items},
-        "units": {c.nip: c.unit for c in items},
-    }
-
-
-def _new_account(create: CreateAccount, moodle_id: int) -> NewAccount:
-    return NewAccount(
-        create.nip,
-        moodle_id,
-        create.record["username"],
-        create.unit,
-        fingerprint(create.record),
-        "created",
-        False,
-        create.record,
+def _totals(plan: Plan) -> Counter[str]:
+    return Counter(
+        create=len(plan.creates),
+        update=len(plan.changes),
+        cohort_add=len(plan.member_adds),
+        cohort_remove=len(plan.member_removes),
+        cohort_create=len(plan.cohorts_to_create),
+        enrol=len(plan.enrolments),
     )
 
 
-def _user_update(change: ChangeAccount) -> dict[str, Any]:
-    fields = moodle_user_fields(change.changes)
-    fields["id"] = change.moodle_id
-    if change.kind != "update":
-        fields["suspended"] = change.suspended
-    return fields
+def _targets(
+    store: Store, plan: Plan, cohort_ids: Mapping[str, int], course_ids: Mapping[str, int]
+) -> Targets:
+    """The ids known before the run; units as they will be, for the change log."""
+    targets = Targets(cohorts=dict(cohort_ids), courses=course_ids)
+    for nip, account in store.accounts().items():
+        targets.users[nip] = account.moodle_id
+        targets.units[nip] = account.unit
+    targets.units.update((c.nip, c.unit) for c in plan.creates)
+    targets.units.update((c.nip, c.unit) for c in plan.changes if c.unit)
+    return targets

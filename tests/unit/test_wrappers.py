@@ -78,6 +78,9 @@ class FakeCaller:
             raise AssertionError(f"unexpected extra call to {wsfunction}")
         return self.answers.pop(0)
 
+    def chunks(self, items: Any, item_params: Any, *, others: Any = None, limit: Any = None) -> Any:
+        yield list(items)
+
 
 def replaying(function: str, *names: str) -> FakeCaller:
     """A caller that answers with the recorded responses of ``names``, in order."""
