@@ -115,8 +115,7 @@ class Bridge:
             for m in load_all_mappings(self.mappings).values()
             for o in m.catalogue
         }
-        today = dt.datetime.fromtimestamp(self.clock.now, ZONE).date()
-        return pull_completions(self.client, self.store, catalogue, as_of=today)
+        return pull_completions(self.client, self.store, catalogue, now=self.clock.now)
 
 
 # --- verdicts -------------------------------------------------------------------------------------
@@ -339,7 +338,7 @@ def slip_emulator_on_real_state(year: Year) -> None:
     roster = year.world.exports[-1].path
     result = CliRunner().invoke(
         main,
-        ["sync", "--unit", "generic", "--roster", str(roster), "--emulator", "--yes", "--json"],
+        ["sync", "--plugin", "generic", "--roster", str(roster), "--emulator", "--yes", "--json"],
         env=_cli_env(year, site),
     )
     found = []
@@ -383,7 +382,7 @@ def slip_two_at_once(year: Year) -> None:
         "MOODLE_BRIDGE_ABSENT_GRACE_DAYS": "100000",
     }
     roster = year.world.exports[-1].path
-    command = [sys.executable, "-m", "moodle_bridge", "sync", "--unit", "generic", "--roster",
+    command = [sys.executable, "-m", "moodle_bridge", "sync", "--plugin", "generic", "--roster",
                str(roster), "--yes", "--json"]  # fmt: skip
     site.emulator.latency = 0.4
     try:
