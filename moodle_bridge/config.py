@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
 from moodle_bridge.errors import ConfigError
+from moodle_bridge.moodle.client import DEFAULT_MAX_SITE_WAIT, RetryPolicy
 from moodle_bridge.roster.person import DEFAULT_PROFILE_FIELDS
 
 __all__ = [
@@ -93,6 +94,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "MOODLE_BRIDGE_URL": ("moodle", "url"),
     "MOODLE_BRIDGE_CA_BUNDLE": ("moodle", "ca_bundle"),
     "MOODLE_BRIDGE_WORKERS": ("moodle", "workers"),
+    "MOODLE_BRIDGE_WAIT_FOR_SITE": ("moodle", "wait_for_site"),
     "MOODLE_BRIDGE_STATE_DIR": ("state", "dir"),
     "MOODLE_BRIDGE_ABSENT_GRACE_DAYS": ("sync", "absent_grace_days"),
 }
@@ -114,6 +116,22 @@ class MoodleSettings(BaseModel):
     field_budget: int = Field(4990, ge=10)
     max_attempts: int = Field(5, ge=1)
     max_total_wait: float = Field(120.0, ge=0)
+    #: The first wait before a retry; each further wait doubles it, up to 30 s (with jitter).
+    retry_delay: float = Field(0.5, gt=0)
+    #: Wait out a site outage (database down, maintenance) for up to max_site_wait seconds
+    #: instead of stopping once max_total_wait is spent.
+    wait_for_site: bool = False
+    max_site_wait: float = Field(DEFAULT_MAX_SITE_WAIT, ge=0)
+
+    def retry_policy(self) -> RetryPolicy:
+        """The client's retry policy from these settings."""
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            base_delay=self.retry_delay,
+            max_total_wait=self.max_total_wait,
+            wait_for_site=self.wait_for_site,
+            max_site_wait=self.max_site_wait,
+        )
 
 
 class StateSettings(BaseModel):

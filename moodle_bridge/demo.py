@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import shutil
@@ -28,9 +29,9 @@ from moodle_bridge.samples import (
     write_roster_csv,
 )
 from moodle_bridge.store import Store
-from moodle_bridge.sync.engine import Engine, SyncOptions, SyncReport
+from moodle_bridge.sync.engine import Engine, Source, SyncOptions, SyncReport
 from moodle_bridge.sync.executor import Progress
-from moodle_bridge.sync.gaps import GapInputs, gap_cohort, load_unit_mappings
+from moodle_bridge.sync.gaps import GapInputs, load_unit_mappings
 from moodle_bridge.timeutil import day_start
 from moodle_bridge.units import discover_units
 
@@ -60,26 +61,31 @@ class DemoResult:
     plan: SyncReport
     first_sync: SyncReport
     second_sync: SyncReport
+    #: Audience cohorts the first sync created, then linked to their courses as an
+    #: administrator would, and the sync that brought their people in.
+    linked: int = 0
+    joined: SyncReport | None = None
     completed_in_moodle: int = 0
     pull: PullReport | None = None
     reports: ReportFiles | None = None
 
     @property
     def ok(self) -> bool:
-        """Whether the demo showed what it should: a sync applied, the next changed nothing."""
+        """Whether the demo showed what it should: a sync applied, the last one wrote nothing."""
         first = self.first_sync.result
         second = self.second_sync
         return (
             first is not None
             and first.stopped is None
-            and not any(second.planned.values())
-            and sum(second.calls.values()) == 0
+            and second.plan is not None
+            and second.plan.is_empty
+            and second.result is None
         )
 
 
 def _prepare_site(client: MoodleClient, emulator: Emulator, offers: list[CourseOffer]) -> int:
     """Do what the ministry's Moodle administrators do before the bridge runs: create the
-    catalogue's courses, and link each cohort-mode course to its gap cohort."""
+    catalogue's courses, with self completion."""
     shortnames = sorted({o.course_shortname for o in offers})
     created: list[dict[str, Any]] = client.call(
         "core_course_create_courses",
@@ -90,36 +96,26 @@ def _prepare_site(client: MoodleClient, emulator: Emulator, offers: list[CourseO
             ]
         },
     )
-    ids = {c["shortname"]: int(c["id"]) for c in created}
-    for courseid in ids.values():
-        add_self_completion(emulator, courseid)
-    cohort_offers = {
-        gap_cohort(o.competency, o.from_level): o for o in offers if o.mode == "cohort"
-    }
-    if cohort_offers:
-        cohorts = client.call(
-            "core_cohort_create_cohorts",
-            {
-                "cohorts": [
-                    {
-                        "name": idnumber,
-                        "idnumber": idnumber,
-                        "categorytype": {"type": "system", "value": ""},
-                    }
-                    for idnumber in sorted(cohort_offers)
-                ]
-            },
-        )
-        for cohort in cohorts:
-            offer = cohort_offers[cohort["idnumber"]]
-            link_cohort_to_course(emulator, ids[offer.course_shortname], int(cohort["id"]))
+    for course in created:
+        add_self_completion(emulator, int(course["id"]))
     return len(shortnames)
+
+
+def link_audiences(emulator: Emulator, awaiting: Mapping[str, str]) -> int:
+    """Do what an administrator does after a sync names audience cohorts to link: link each
+    to its course by cohort sync (Moodle enrols the cohort's members at once)."""
+    world = emulator.world
+    courses = {c.get("shortname"): cid for cid, c in world.courses.items()}
+    cohorts = {c.get("idnumber"): cid for cid, c in world.cohorts.items()}
+    for cohort, course in sorted(awaiting.items()):
+        link_cohort_to_course(emulator, courses[course], cohorts[cohort])
+    return len(awaiting)
 
 
 def seed_catalogue(emulator: Emulator, url: str, offers: Sequence[CourseOffer]) -> int:
     """Prepare the emulator served at ``url`` as the demo does: the catalogue's courses, with
-    self completion, and each cohort-mode course linked to its gap cohort. Returns how many
-    courses were created. Raises ConfigError when the emulator's seed has no ``admin``."""
+    self completion. Returns how many courses were created. Raises ConfigError when the
+    emulator's seed has no ``admin``."""
     if "admin" not in emulator.world.username_index:
         msg = "the emulator's seed has no admin user to create the catalogue's courses with"
         raise ConfigError(msg)
@@ -180,20 +176,24 @@ def run_demo(
             MoodleClient(server.url, emulator.token_for("bridge")) as client,
             Store.open(state_dir / "state.sqlite3") as store,
         ):
-            reports = []
-            for apply in (False, True, True):
+            options = SyncOptions(mappings_dir=mappings_dir)
+            source = Source("generic", unit, roster, gaps)
+
+            def run(apply: bool) -> SyncReport:
+                mode = dataclasses.replace(options, apply=apply)
                 engine = Engine(
-                    client,
-                    store,
-                    state_dir,
-                    SyncOptions(apply=apply),
-                    progress=progress if apply else None,
+                    client, store, state_dir, mode, progress=progress if apply else None
                 )
-                reports.append(engine.run("generic", unit, roster, gaps=gaps))
-            plan, first, second = reports
+                return engine.run(source)
+
+            plan, first = run(False), run(True)
+            awaiting = first.plan.awaiting_link if first.plan is not None else {}
+            linked = link_audiences(emulator, awaiting)
+            joined = run(True) if linked else first
             result = DemoResult(
-                roster, assessments, state_dir, server.url, courses, plan, first, second
+                roster, assessments, state_dir, server.url, courses, plan, first, run(True)
             )
+            result.linked, result.joined = linked, joined
             result.completed_in_moodle = _learners_complete(emulator, store, seed)
             catalogue = {o.course_shortname: o for o in offers}
             result.pull = pull_completions(client, store, catalogue)

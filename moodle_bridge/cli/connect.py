@@ -10,7 +10,7 @@ from pathlib import Path
 from moodle_bridge.cli.app import AppContext
 from moodle_bridge.config import Settings
 from moodle_bridge.errors import ConfigError
-from moodle_bridge.moodle.client import MoodleClient, RetryPolicy
+from moodle_bridge.moodle.client import MoodleClient
 from moodle_bridge.moodle.transport import Transport
 
 __all__ = ["client_for", "connect", "site_and_state"]
@@ -25,7 +25,7 @@ def client_for(settings: Settings, url: str, token: str) -> MoodleClient:
         ca_bundle=moodle.ca_bundle,
         concurrency=moodle.workers,
     )
-    retry = RetryPolicy(max_attempts=moodle.max_attempts, max_total_wait=moodle.max_total_wait)
+    retry = moodle.retry_policy()
     return MoodleClient(
         url, token, transport=transport, retry=retry, field_budget=moodle.field_budget
     )

@@ -315,28 +315,50 @@ def demo_data(result: DemoResult) -> dict[str, Any]:
 def demo_lines(result: DemoResult, size: int) -> list[str]:
     """The demo, step by step, as the commands it stands for would show it."""
     second = result.second_sync
+    writes = sum(n for name, n in second.calls.items() if not name.startswith(_READS))
     lines = [
         f"Demo roster: {result.roster} ({size} synthetic ASN in 3 units), "
         f"assessments: {result.assessments}",
-        f"The administrators' part: {result.courses} catalogue courses created, "
-        "cohort-mode courses linked to their gap cohorts.",
+        f"The administrators' part: {result.courses} catalogue courses created.",
         f"Moodle emulator: {result.site_url}\n",
         "1. moodle-bridge plan (writes nothing):",
         *plan_lines(result.plan),
         "\n2. moodle-bridge sync:",
         *result_lines(result.first_sync),
-        "\n3. moodle-bridge sync again (nothing changed in the roster):",
-        f"Plan: {sum(second.planned.values()) or 'nothing'} changes; "
-        f"{sum(second.calls.values())} Moodle calls.",
+    ]
+    if result.joined is not None and result.joined is not result.first_sync:
+        lines += [
+            f"\n3. An administrator links the {result.linked} audience cohorts the sync created "
+            "to their cohort-mode courses (Cohort sync); moodle-bridge sync brings their "
+            "people in:",
+            *result_lines(result.joined),
+        ]
+    lines += [
+        "\n4. moodle-bridge sync again (nothing changed in the roster):",
+        f"Plan: {'nothing to change' if second.plan and second.plan.is_empty else 'changes'}; "
+        f"{sum(second.calls.values())} Moodle calls, {writes} of them writes.",
     ]
     if result.pull is not None:
         lines.append(
-            f"\n4. Learners finish {result.completed_in_moodle} enrolments in Moodle; "
+            f"\n5. Learners finish {result.completed_in_moodle} enrolments in Moodle; "
             f"moodle-bridge completions pull: {result.pull.new_completions} new in the "
             f"ledger, {sum(result.pull.calls.values())} Moodle calls."
         )
     if result.reports is not None:
-        lines.append(f"\n5. moodle-bridge report --unit PENDIS: {result.reports.dashboard_html}")
+        lines.append(f"\n6. moodle-bridge report --unit PENDIS: {result.reports.dashboard_html}")
     lines.append(f"\nState and run reports: {result.state_dir}")
     lines.append("Demo OK." if result.ok else "Demo FAILED: see above.")
     return lines
+
+
+#: Web-service functions that only read (the rest write).
+_READS = (
+    "core_webservice_",
+    "core_user_get",
+    "core_cohort_search",
+    "core_cohort_get",
+    "core_course_get",
+    "core_enrol_get",
+    "core_completion_get",
+    "core_reportbuilder_",
+)

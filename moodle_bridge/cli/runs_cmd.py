@@ -134,7 +134,8 @@ def revert(app: AppContext, run_id: int, yes: bool, as_json: bool) -> None:
     request = RunRequest("revert", Path(f"run {run_id}"), None, apply=True, yes=yes)
     state_dir = app.settings.state.dir
     with connect(app) as client, exclusive(state_dir), _open_state(app) as store:
-        engine = Engine(client, store, state_dir, sync_options(app.settings, request, app.mappings_dir))
+        options = sync_options(app.settings, request, app.mappings_dir)
+        engine = Engine(client, store, state_dir, options)
         report = engine.revert(run_id, confirm=confirmer(request))
         saved = save_report(state_dir, store, report)
     if as_json:

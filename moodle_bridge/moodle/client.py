@@ -25,6 +25,7 @@ from moodle_bridge.moodle.transport import RawResponse, SupportsPost, Transport,
 
 __all__ = [
     "DEFAULT_FIELD_BUDGET",
+    "DEFAULT_MAX_SITE_WAIT",
     "ENDPOINT_PATH",
     "MoodleClient",
     "RetryPolicy",
@@ -40,12 +41,16 @@ DEFAULT_FIELD_BUDGET = 4990
 FIXED_FIELDS = 3
 _RESERVED = frozenset({"wstoken", "wsfunction", "moodlewsrestformat"})
 _WSFUNCTION = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 # 501 and 505 say the server will never handle this request; other 5xx (including proxies'
 # 520-524) are passing trouble.
 _FATAL_5XX = frozenset({501, 505})
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 T = TypeVar("T")
+
+#: How long ``wait_for_site`` waits for a site at most: a Moodle upgrade in CLI maintenance
+#: mode takes minutes to an hour; a night's run that has waited four hours had better stop
+#: and say so.
+DEFAULT_MAX_SITE_WAIT = 4 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,14 @@ class RetryPolicy:
     jitter (a uniform draw between 0 and that bound). A ``Retry-After`` from the server is
     honoured instead, up to ``max_retry_after``. At most ``max_attempts`` requests are sent,
     and the call gives up rather than sleep past ``max_total_wait`` seconds of waiting in all.
+
+    A fault of the site (:class:`~moodle_bridge.errors.SiteUnavailable`: its database down,
+    maintenance...) is not limited by ``max_attempts``: an attempt count would cut a database
+    restart short long before the wait budget is spent. It is retried until
+    ``max_total_wait`` seconds have been waited (the last wait shortened to end exactly then),
+    and at once given up when the site's ``Retry-After`` is longer than what is left of that
+    budget: waiting would be in vain. With ``wait_for_site`` the budget for site faults is
+    ``max_site_wait`` instead, for a run that had better finish late than not at all.
     """
 
     max_attempts: int = 5
@@ -64,12 +77,15 @@ class RetryPolicy:
     max_delay: float = 30.0
     max_retry_after: float = 60.0
     max_total_wait: float = 120.0
+    wait_for_site: bool = False
+    max_site_wait: float = DEFAULT_MAX_SITE_WAIT
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             msg = f"max_attempts must be at least 1, not {self.max_attempts}"
             raise ValueError(msg)
-        if min(self.base_delay, self.max_delay, self.max_retry_after, self.max_total_wait) < 0:
+        delays = (self.base_delay, self.max_delay, self.max_retry_after, self.max_total_wait)
+        if min(*delays, self.max_site_wait) < 0:
             msg = "retry delays must not be negative"
             raise ValueError(msg)
         if self.factor < 1:
@@ -82,6 +98,13 @@ class RetryPolicy:
             return min(max(retry_after, 0.0), self.max_retry_after)
         bound = min(self.max_delay, self.base_delay * self.factor ** (retry - 1))
         return rng.uniform(0.0, bound)
+
+    @property
+    def site_budget(self) -> float:
+        """Seconds of waiting a site fault may cost one request."""
+        if self.wait_for_site:
+            return max(self.max_total_wait, self.max_site_wait)
+        return self.max_total_wait
 
 
 def parse_retry_after(
@@ -148,12 +171,9 @@ def _endpoint(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
-def _html_title(body: bytes) -> str:
-    match = _TITLE.search(body[:8192])
-    if not match:
-        return ""
-    title = " ".join(match.group(1).decode("utf-8", "replace").split())
-    return f" [title: {title[:100]}]" if title else ""
+def _is_page(raw: RawResponse) -> bool:
+    """Whether the answer is markup (a web page, PHP's HTML warnings), not JSON."""
+    return "text/html" in raw.content_type.lower() or raw.body.lstrip().startswith(b"<")
 
 
 class MoodleClient:
@@ -226,9 +246,11 @@ class MoodleClient:
 
         Retriable failures are sent again under the :class:`RetryPolicy`. Moodle has no
         idempotency keys, so resending a create whose answer was lost can create the record
-        twice: pass ``retry_writes=False`` for non-idempotent writes. Then only
-        :class:`~moodle_bridge.errors.RateLimited` (refused before any work was done) is
-        retried; any other Retriable error is raised at once and the caller must look the
+        twice: pass ``retry_writes=False`` for non-idempotent writes. Then only what was
+        refused before any work was done is retried (:class:`~moodle_bridge.errors.RateLimited`,
+        and a :class:`~moodle_bridge.errors.SiteUnavailable` whose ``refused_before_work`` is
+        True: maintenance, upgrade); any other Retriable error, ``dbconnectionfailed``
+        included, is an unknown outcome: it is raised at once and the caller must look the
         records up (by idnumber) before sending them again.
 
         Raises RequestTooLarge, without sending, when the call needs more form fields than
@@ -269,41 +291,64 @@ class MoodleClient:
             try:
                 return self._send_once(wsfunction, pairs, attempt)
             except errors.Retriable as err:
-                policy = self.retry
-                if not retry_writes and not isinstance(err, errors.RateLimited):
-                    raise
-                if attempt >= policy.max_attempts:
-                    self._log.warning(
-                        "%s: giving up after %d attempts (%s, http=%s)",
-                        wsfunction,
-                        attempt,
-                        type(err).__name__,
-                        err.http_status,
-                    )
-                    raise
-                delay = policy.delay(attempt, err.retry_after, self._rng)
-                if waited + delay > policy.max_total_wait:
-                    self._log.warning(
-                        "%s: giving up, waiting %.1f s more would exceed %.0f s (%s, http=%s)",
-                        wsfunction,
-                        delay,
-                        policy.max_total_wait,
-                        type(err).__name__,
-                        err.http_status,
-                    )
+                delay = self._retry_delay(err, attempt, waited, retry_writes=retry_writes)
+                if delay is None:
                     raise
                 self._log.info(
-                    "%s: %s (http=%s), retry %d/%d in %.2f s",
+                    "%s: %s (http=%s), retry %d in %.2f s (%.1f s waited so far)",
                     wsfunction,
                     type(err).__name__,
                     err.http_status,
                     attempt,
-                    policy.max_attempts - 1,
                     delay,
+                    waited,
                 )
                 self._sleep(delay)
                 waited += delay
                 attempt += 1
+
+    def _retry_delay(
+        self, err: errors.Retriable, attempt: int, waited: float, *, retry_writes: bool
+    ) -> float | None:
+        """The wait before sending again after ``attempt`` failed with ``err``, or None to give
+        up (the reason is logged, except for an unknown outcome the caller settles)."""
+        policy = self.retry
+        site = err if isinstance(err, errors.SiteUnavailable) else None
+        if not retry_writes and not (
+            isinstance(err, errors.RateLimited) or (site is not None and site.refused_before_work)
+        ):
+            return None
+        if site is None:
+            if attempt >= policy.max_attempts:
+                self._give_up(err, f"after {attempt} attempts")
+                return None
+            delay = policy.delay(attempt, err.retry_after, self._rng)
+            if waited + delay > policy.max_total_wait:
+                self._give_up(
+                    err, f"waiting {delay:.1f} s more would exceed {policy.max_total_wait:g} s"
+                )
+                return None
+            return delay
+        left = policy.site_budget - waited
+        if site.retry_after is not None and site.retry_after > left:
+            self._give_up(
+                err, f"the site asks for {site.retry_after:g} s, {max(left, 0):.0f} s are left"
+            )
+            return None
+        if left <= 0:
+            self._give_up(err, f"{waited:.0f} s of waiting spent")
+            return None
+        # A Retry-After of 0 must not turn into a busy loop against a site that is down.
+        delay = policy.delay(attempt, site.retry_after, self._rng)
+        if site.retry_after is not None:
+            delay = max(delay, min(policy.base_delay, left))
+        return min(delay, left)
+
+    def _give_up(self, err: errors.Retriable, why: str) -> None:
+        self._log.warning(
+            "%s: giving up, %s (%s, http=%s)", err.wsfunction, why, type(err).__name__,
+            err.http_status,
+        )
 
     def _send_once(self, wsfunction: str, pairs: list[tuple[str, str]], attempt: int) -> Any:
         started = self._clock()
@@ -345,6 +390,7 @@ class MoodleClient:
         # always tidy codes, and a proxy may echo anything into them.
         err.errorcode = clean(err.errorcode)
         err.exception = clean(err.exception)
+        err.raw = clean(err.raw)
         err.args = tuple(clean(arg) if isinstance(arg, str) else arg for arg in err.args)
 
     # --- decoding ---------------------------------------------------------------------------
@@ -355,17 +401,21 @@ class MoodleClient:
             failure, data = self._decode_body(wsfunction, raw)
             if failure is None:
                 return data
+        if raw.body:
+            # Scrubbed before it is cut, so no piece of the token survives at the cut.
+            text = raw.body.decode("utf-8", "replace").replace(self._token, "<TOKEN>")
+            failure.raw = text[: errors.RAW_LIMIT]
         raise failure
 
     def _status_error(self, wsfunction: str, raw: RawResponse) -> errors.MoodleError | None:
         status = raw.status
+        if 200 <= status < 300:
+            return None
         retry_after_header = _header(raw.headers, "Retry-After")
-        if status == 429 or (status == 503 and retry_after_header is not None):
-            retry_after = parse_retry_after(
-                retry_after_header,
-                now=self._wall_clock(),
-                date_header=_header(raw.headers, "Date"),
-            )
+        retry_after = parse_retry_after(
+            retry_after_header, now=self._wall_clock(), date_header=_header(raw.headers, "Date")
+        )
+        if status == 429:
             wait = "" if retry_after is None else f", retry after {retry_after:g} s"
             return errors.RateLimited(
                 f"HTTP {status}: the server asks us to slow down{wait}",
@@ -373,10 +423,12 @@ class MoodleClient:
                 wsfunction=wsfunction,
                 http_status=status,
             )
-        if 200 <= status < 300:
-            return None
+        if status == 503 and retry_after_header is not None:
+            return self._site_fault(wsfunction, raw, retry_after, refused_before_work=True)
         cls: type[errors.MoodleError] = errors.HttpError
         if status >= 500 and status not in _FATAL_5XX:
+            if _is_page(raw):
+                return self._site_fault(wsfunction, raw, None, refused_before_work=False)
             cls, message = errors.ServerError, f"HTTP {status}: server error"
         elif status >= 500:
             message = f"HTTP {status} from {self.endpoint}"
@@ -391,23 +443,42 @@ class MoodleClient:
             message = f"HTTP {status} from {self.endpoint} (wrong URL, or a proxy refusing us?)"
         return cls(message, wsfunction=wsfunction, http_status=status)
 
+    def _site_fault(
+        self,
+        wsfunction: str,
+        raw: RawResponse,
+        retry_after: float | None,
+        *,
+        refused_before_work: bool,
+    ) -> errors.SiteUnavailable:
+        """A page or a 503 in place of Moodle's JSON: what the site said, as plain text."""
+        text = errors.plain_text(raw.body.decode("utf-8", "replace"))
+        outage = errors.page_outage(text) if _is_page(raw) else None
+        if outage is None:
+            outage = errors.Outage.HTML_PAGE if _is_page(raw) else errors.Outage.UNAVAILABLE
+        until = None if retry_after is None else self._wall_clock() + retry_after
+        return errors.SiteUnavailable(
+            text or f"HTTP {raw.status} with an empty answer",
+            outage=outage,
+            refused_before_work=refused_before_work,
+            until=until,
+            retry_after=retry_after,
+            wsfunction=wsfunction,
+            http_status=raw.status,
+        )
+
     def _decode_body(
         self, wsfunction: str, raw: RawResponse
     ) -> tuple[errors.MoodleError | None, Any]:
         """Return ``(None, value)`` for a JSON answer, ``(error, None)`` otherwise."""
         status = raw.status
         body = raw.body
-        stripped = body.strip()
-        if not stripped:
+        if not body.strip():
             return errors.BadResponse(
                 "empty answer where JSON was expected", wsfunction=wsfunction, http_status=status
             ), None
-        if "text/html" in raw.content_type.lower() or stripped.startswith(b"<"):
-            return errors.ServerError(
-                "HTML page instead of JSON (maintenance mode or a proxy?)" + _html_title(body),
-                wsfunction=wsfunction,
-                http_status=status,
-            ), None
+        if _is_page(raw):
+            return self._site_fault(wsfunction, raw, None, refused_before_work=False), None
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:

@@ -30,7 +30,7 @@ from moodle_bridge.roster.person import RowError
 from moodle_bridge.store import Account, EnrolmentRow, FinalStatus, NewAccount, Store
 from moodle_bridge.sync import observe
 from moodle_bridge.sync.desired import AccountPolicy, AccountRules, DesiredState, build_desired
-from moodle_bridge.sync.executor import CircuitBreaker, ExecutionResult, Executor, Progress
+from moodle_bridge.sync.executor import ExecutionResult, Executor, Progress, RunOptions
 from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state, load_all_mappings
 from moodle_bridge.sync.journal import resume_pending
 from moodle_bridge.sync.plan import ChangeAccount, EnrolChange, Plan, Reason
@@ -419,15 +419,15 @@ class Engine:
     # --- applying ----------------------------------------------------------------------------
     def _apply(self, the_plan: Plan, report: SyncReport) -> ExecutionResult:
         assert report.run_id is not None
+        options = self.options
         executor = Executor(
             self.caller,
             self.store,
             report.run_id,
-            workers=self.options.workers,
+            RunOptions(
+                options.workers, options.max_failure_rate, options.role_id, options.role_shortname
+            ),
             progress=self.progress,
-            breaker=CircuitBreaker(max_failure_rate=self.options.max_failure_rate),
-            role_id=self.options.role_id,
-            role_shortname=self.options.role_shortname,
         )
         cohort_ids = {
             c.idnumber: int(c.moodle_id)

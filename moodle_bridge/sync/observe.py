@@ -20,6 +20,7 @@ from moodle_bridge.moodle import users as moodle_users
 from moodle_bridge.moodle.api import Caller
 from moodle_bridge.store import Account, CohortRow, EnrolmentRow, SiteIdentity, Store
 from moodle_bridge.sync.desired import PROFILE_PREFIX, DesiredState, fingerprint
+from moodle_bridge.sync.journal import find_cohorts
 from moodle_bridge.sync.plan import Record
 from moodle_bridge.sync.planner import Audience, CohortView, KnownAccount
 
@@ -30,7 +31,6 @@ __all__ = [
     "bind_site",
     "cohort_view",
     "enrolled_elsewhere",
-    "find_cohorts",
     "known_from_moodle",
     "known_from_store",
     "members_from_moodle",
@@ -96,8 +96,8 @@ def read_users(
 ) -> dict[str, list[moodle_users.MoodleUser]]:
     """Users by ``field_name`` value, read in chunks Moodle answers in a few seconds."""
     found: dict[str, list[moodle_users.MoodleUser]] = {}
-    for start in range(0, len(values), READ_CHUNK):
-        chunk = values[start : start + READ_CHUNK]
+    chunks = caller.chunks(values, lambda v: v, others={"field": field_name}, limit=READ_CHUNK)
+    for chunk in chunks:
         for user in moodle_users.get_users_by_field(caller, field_name, chunk):
             found.setdefault(str(getattr(user, field_name) or ""), []).append(user)
     return found
@@ -213,16 +213,6 @@ def adoption(
 
 
 # --- cohorts ----------------------------------------------------------------------------------
-def find_cohorts(caller: Caller, idnumbers: Iterable[str]) -> dict[str, moodle_cohorts.Cohort]:
-    """The cohorts that already exist in Moodle with these idnumbers."""
-    found: dict[str, moodle_cohorts.Cohort] = {}
-    for idnumber in idnumbers:
-        for cohort in moodle_cohorts.search_cohorts(caller, idnumber):
-            if cohort.idnumber == idnumber:
-                found[idnumber] = cohort
-    return found
-
-
 @dataclass
 class CohortFindings:
     """What the run found out about the cohorts it wants, for the operator."""
@@ -264,6 +254,10 @@ def cohort_view(
             for idnumber in findings.adopted:
                 store.record_cohort(found[idnumber])
     findings.foreign = sorted(set(found) - usable)
+    if record:
+        # Remembered as someone else's, so later runs need not look them up again.
+        for idnumber in findings.foreign:
+            store.record_cohort(found[idnumber]._replace(adopted=False))
     findings.view = CohortView(
         usable=frozenset(usable),
         foreign=frozenset(findings.foreign),

@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import re
+from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,6 +21,7 @@ from moodle_bridge import errors
 from moodle_bridge.moodle.client import MoodleClient, RetryPolicy, parse_retry_after
 from moodle_bridge.moodle.encoding import field_count
 from moodle_bridge.moodle.transport import RawResponse
+from tests.unit.test_errors import recorded
 
 TOKEN = "tok-SECRET-5f3a9c"
 SITE = "https://lms.example.go.id"
@@ -285,17 +287,22 @@ def test_sitemaintenance_body_is_retried(mocked: responses.RequestsMock, client:
 
 
 # --- HTTP statuses and broken bodies -----------------------------------------------------------
-def test_html_page_is_a_server_error(mocked: responses.RequestsMock, fake_time: FakeTime):
+def test_html_page_is_a_site_fault(mocked: responses.RequestsMock, fake_time: FakeTime):
     page = "<!DOCTYPE html><html><head><title>Site maintenance</title></head></html>"
     mocked.post(ENDPOINT, body=page, content_type="text/html; charset=utf-8")
-    client = make_client(fake_time, retry=RetryPolicy(max_attempts=1))
-    with pytest.raises(errors.ServerError) as info:
+    client = make_client(fake_time, retry=RetryPolicy(max_total_wait=0))
+    with pytest.raises(errors.SiteUnavailable) as info:
         client.call("core_webservice_get_site_info")
-    message = str(info.value)
-    assert "HTML page instead of JSON (maintenance mode or a proxy?)" in message
-    assert "Site maintenance" in message
-    assert info.value.http_status == 200
-    assert info.value.wsfunction == "core_webservice_get_site_info"
+    err = info.value
+    # Still a server error for code that handles those (doctor).
+    assert isinstance(err, errors.ServerError)
+    assert err.outage is errors.Outage.MAINTENANCE
+    assert err.message == "Site maintenance"
+    assert err.raw == page
+    assert err.refused_before_work is False
+    assert str(err).startswith("site in maintenance: Site maintenance")
+    assert err.http_status == 200
+    assert err.wsfunction == "core_webservice_get_site_info"
 
 
 def test_markup_labelled_as_json_is_still_an_html_page(
@@ -303,8 +310,10 @@ def test_markup_labelled_as_json_is_still_an_html_page(
 ):
     mocked.post(ENDPOINT, body="<br />\n<b>Warning</b>: x\n[]", content_type="application/json")
     client = make_client(fake_time, retry=RetryPolicy(max_attempts=1))
-    with pytest.raises(errors.ServerError, match="HTML page instead of JSON"):
+    with pytest.raises(errors.SiteUnavailable, match="HTML page instead of JSON") as info:
         client.call("core_webservice_get_site_info")
+    assert info.value.outage is errors.Outage.HTML_PAGE
+    assert info.value.message == "Warning: x []"
 
 
 @pytest.mark.parametrize(
@@ -316,7 +325,6 @@ def test_markup_labelled_as_json_is_still_an_html_page(
         (200, "not json", errors.BadResponse),
         (200, b"\xff\xfe\xfa", errors.BadResponse),
         (500, "", errors.ServerError),
-        (502, "<html>Bad Gateway</html>", errors.ServerError),
         (503, "", errors.ServerError),
         (504, "Gateway Time-out", errors.ServerError),
         (522, "", errors.ServerError),
@@ -451,14 +459,20 @@ def test_429_with_http_date_and_no_date_header_uses_the_wall_clock(
     assert fake_time.sleeps == [20.0]
 
 
-def test_503_with_retry_after_is_rate_limited(mocked: responses.RequestsMock, fake_time: FakeTime):
+def test_503_with_retry_after_is_the_site_refusing_before_any_work(
+    mocked: responses.RequestsMock, fake_time: FakeTime
+):
     mocked.post(ENDPOINT, status=503, headers={"Retry-After": "4"})
-    client = make_client(fake_time, retry=RetryPolicy(max_attempts=2))
-    with pytest.raises(errors.RateLimited) as info:
+    client = make_client(fake_time, retry=RetryPolicy(max_total_wait=3))
+    with pytest.raises(errors.SiteUnavailable) as info:
         client.call("core_webservice_get_site_info")
-    assert info.value.retry_after == 4.0
-    assert info.value.http_status == 503
-    assert fake_time.sleeps == [4.0]
+    err = info.value
+    assert err.outage is errors.Outage.UNAVAILABLE
+    assert err.refused_before_work is True
+    assert (err.retry_after, err.until) == (4.0, WALL + 4)
+    assert err.http_status == 503
+    assert err.message == "HTTP 503 with an empty answer"
+    assert fake_time.sleeps == []  # 4 s asked for, 3 s of budget: no waiting in vain
 
 
 def test_429_without_retry_after_backs_off(mocked: responses.RequestsMock, fake_time: FakeTime):
@@ -579,6 +593,228 @@ def test_writes_without_retry_still_wait_out_rate_limits(
     )
     assert result == [{"id": 9, "username": "x"}]
     assert fake_time.sleeps == [2.0]
+
+
+# --- faults of the site (issue 14) ---------------------------------------------------------------
+DB_DOWN = recorded("database_down")
+MAINTENANCE = recorded("cli_maintenance_mode")
+SITEMAINTENANCE = {"exception": "moodle_exception", "errorcode": "sitemaintenance", "message": "m"}
+
+
+def database_down(mocked: responses.RequestsMock, times: int = 1) -> None:
+    for _ in range(times):
+        mocked.post(ENDPOINT, body=DB_DOWN["body"], content_type="application/json")
+
+
+def maintenance(mocked: responses.RequestsMock, retry_after: str = "300", times: int = 1) -> None:
+    for _ in range(times):
+        mocked.post(
+            ENDPOINT,
+            status=503,
+            body=MAINTENANCE["body"],
+            content_type="text/html; charset=utf-8",
+            headers={"Retry-After": retry_after},
+        )
+
+
+CREATE = ("core_user_create_users", {"users": [{"username": "x"}]})
+
+
+def test_the_recorded_database_down_answer(mocked: responses.RequestsMock, fake_time: FakeTime):
+    database_down(mocked)
+    client = make_client(fake_time, retry=RetryPolicy(max_total_wait=0))
+    with pytest.raises(errors.SiteUnavailable) as info:
+        client.call(*CREATE)
+    err = info.value
+    assert err.outage is errors.Outage.DATABASE
+    assert err.message.startswith("Error: Database connection failed. It is possible")
+    assert "<p>" not in str(err)
+    assert err.raw == DB_DOWN["body"]
+    assert (err.wsfunction, err.http_status) == ("core_user_create_users", 200)
+
+
+def test_the_recorded_maintenance_answer(mocked: responses.RequestsMock, fake_time: FakeTime):
+    maintenance(mocked)
+    client = make_client(fake_time)
+    with pytest.raises(errors.SiteUnavailable) as info:
+        client.call(*CREATE)
+    err = info.value
+    assert err.outage is errors.Outage.MAINTENANCE
+    assert err.refused_before_work is True
+    assert (err.retry_after, err.until) == (300.0, WALL + 300)
+    assert err.message == (
+        "Moodle Real Test under maintenance. "
+        "The site is undergoing maintenance and is currently not available"
+    )
+    assert err.summary("UTC") == f"site in maintenance until about {_hhmm(WALL + 300)}"
+    assert err.raw is not None
+    assert err.raw.startswith("<!DOCTYPE html>")
+
+
+def _hhmm(when: float) -> str:
+    return datetime.fromtimestamp(when + 59, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def test_a_site_outage_is_not_cut_short_by_the_attempt_count(
+    mocked: responses.RequestsMock, fake_time: FakeTime
+):
+    database_down(mocked, times=12)
+    mocked.post(ENDPOINT, json=[{"id": 3}])
+    policy = RetryPolicy(max_attempts=3, max_total_wait=1000)
+    client = make_client(fake_time, rng=MaxJitter(), retry=policy)
+    assert client.call("core_user_get_users_by_field", {"field": "id", "values": [3]}) == [
+        {"id": 3}
+    ]
+    assert len(mocked.calls) == 13
+    assert fake_time.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0] + [30.0] * 6
+
+
+def test_a_site_outage_is_waited_out_until_the_budget_is_spent_exactly(
+    mocked: responses.RequestsMock, fake_time: FakeTime
+):
+    database_down(mocked, times=50)
+    client = make_client(
+        fake_time, rng=MaxJitter(), retry=RetryPolicy(max_attempts=2, max_total_wait=10)
+    )
+    with pytest.raises(errors.SiteUnavailable):
+        client.call("core_webservice_get_site_info")
+    # The last wait is shortened so the last attempt comes when the budget ends.
+    assert fake_time.sleeps == [0.5, 1.0, 2.0, 4.0, 2.5]
+    assert len(mocked.calls) == 6
+
+
+def test_ordinary_failures_keep_their_attempt_count(
+    mocked: responses.RequestsMock, fake_time: FakeTime
+):
+    mocked.post(ENDPOINT, status=502)
+    client = make_client(fake_time, retry=RetryPolicy(max_attempts=3, max_total_wait=1000))
+    with pytest.raises(errors.ServerError) as info:
+        client.call("core_webservice_get_site_info")
+    assert not isinstance(info.value, errors.SiteUnavailable)
+    assert len(mocked.calls) == 3
+
+
+def test_a_write_meeting_a_database_outage_is_an_unknown_outcome(
+    mocked: responses.RequestsMock, client: MoodleClient, fake_time: FakeTime
+):
+    # The database may have gone after the commit: resending could create twice.
+    database_down(mocked)
+    mocked.post(ENDPOINT, json=[{"id": 9, "username": "x"}])
+    with pytest.raises(errors.SiteUnavailable) as info:
+        client.call(*CREATE, retry_writes=False)
+    assert info.value.refused_before_work is False
+    assert len(mocked.calls) == 1
+    assert fake_time.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        {"status": 502, "body": "<html><body>Bad Gateway</body></html>"},
+        {"status": 200, "body": "<br /><b>Fatal error</b>: x"},
+    ],
+)
+def test_a_write_meeting_an_html_page_is_an_unknown_outcome(
+    mocked: responses.RequestsMock, client: MoodleClient, page: dict[str, Any]
+):
+    mocked.post(ENDPOINT, content_type="text/html", **page)
+    with pytest.raises(errors.SiteUnavailable) as info:
+        client.call(*CREATE, retry_writes=False)
+    assert info.value.outage is errors.Outage.HTML_PAGE
+    assert len(mocked.calls) == 1
+
+
+def test_a_write_refused_for_maintenance_is_sent_again(
+    mocked: responses.RequestsMock, client: MoodleClient, fake_time: FakeTime
+):
+    maintenance(mocked, retry_after="2")
+    mocked.post(ENDPOINT, json=SITEMAINTENANCE)
+    mocked.post(ENDPOINT, json=[{"id": 9, "username": "x"}])
+    # Refused before any work (503 + Retry-After, then the JSON form): safe to resend.
+    assert client.call(*CREATE, retry_writes=False) == [{"id": 9, "username": "x"}]
+    assert len(mocked.calls) == 3
+    assert fake_time.sleeps[0] == 2.0
+
+
+def test_retry_after_beyond_the_budget_stops_at_once(
+    mocked: responses.RequestsMock, client: MoodleClient, fake_time: FakeTime
+):
+    maintenance(mocked, retry_after="300", times=5)
+    with pytest.raises(errors.SiteUnavailable) as info:
+        client.call("core_webservice_get_site_info")
+    assert len(mocked.calls) == 1
+    assert fake_time.sleeps == []
+    assert str(info.value).startswith(f"site in maintenance until about {_local(WALL + 300)}")
+
+
+def _local(when: float) -> str:
+    moment = datetime.fromtimestamp(when + 59)
+    today = datetime.now().date()
+    return moment.strftime("%H:%M" if moment.date() == today else "%Y-%m-%d %H:%M")
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "budget", "sleeps"),
+    [
+        # 40 + 40 waited; the 20 s left are less than the 40 s asked for.
+        ("40", 100, [40.0, 40.0]),
+        # "Come back at once" must not turn into a busy loop against a site that is down.
+        ("0", 5, [0.5] * 10),
+    ],
+)
+def test_retry_after_is_honoured_within_what_is_left_of_the_budget(
+    mocked: responses.RequestsMock,
+    fake_time: FakeTime,
+    retry_after: str,
+    budget: float,
+    sleeps: list[float],
+):
+    maintenance(mocked, retry_after=retry_after, times=100)
+    client = make_client(fake_time, retry=RetryPolicy(max_total_wait=budget))
+    with pytest.raises(errors.SiteUnavailable):
+        client.call("core_webservice_get_site_info")
+    assert fake_time.sleeps == sleeps
+    assert len(mocked.calls) == len(sleeps) + 1
+
+
+def test_wait_for_site_rides_out_a_long_maintenance(
+    mocked: responses.RequestsMock, fake_time: FakeTime
+):
+    maintenance(mocked, retry_after="300", times=4)
+    mocked.post(ENDPOINT, json={"sitename": "LMS"})
+    client = make_client(fake_time, retry=RetryPolicy(max_total_wait=120, wait_for_site=True))
+    assert client.call("core_webservice_get_site_info") == {"sitename": "LMS"}
+    # Asked again every max_retry_after seconds: the maintenance may end early.
+    assert fake_time.sleeps == [60.0] * 4
+
+
+def test_wait_for_site_is_bounded_by_its_own_cap(
+    mocked: responses.RequestsMock, fake_time: FakeTime
+):
+    maintenance(mocked, retry_after="300")
+    policy = RetryPolicy(max_total_wait=10, wait_for_site=True, max_site_wait=200)
+    client = make_client(fake_time, retry=policy)
+    with pytest.raises(errors.SiteUnavailable):
+        client.call("core_webservice_get_site_info")
+    assert fake_time.sleeps == []
+    database_down(mocked, times=100)
+    client = make_client(fake_time, rng=MaxJitter(), retry=policy)
+    fake_time.sleeps.clear()
+    with pytest.raises(errors.SiteUnavailable):
+        client.call("core_webservice_get_site_info")
+    assert sum(fake_time.sleeps) == pytest.approx(200)
+
+
+def test_the_raw_answer_is_cut_to_a_few_kilobytes(
+    mocked: responses.RequestsMock, fake_time: FakeTime
+):
+    page = "<html><body>" + "<p>Proxy error, please wait.</p>" * 1000 + "</body></html>"
+    mocked.post(ENDPOINT, status=502, body=page, content_type="text/html")
+    client = make_client(fake_time, retry=RetryPolicy(max_total_wait=0))
+    with pytest.raises(errors.SiteUnavailable) as info:
+        client.call("core_webservice_get_site_info")
+    assert info.value.raw == page[: errors.RAW_LIMIT]
+    assert len(info.value.message) <= errors.REASON_LIMIT
 
 
 # --- request budget -------------------------------------------------------------------------
@@ -743,6 +979,13 @@ _SECRET_SCENARIOS: list[Any] = [
     {"status": 200, "body": f"<html><title>{TOKEN}</title></html>", "content_type": "text/html"},
     {"status": 200, "body": "{", "content_type": "application/json"},
     {"status": 200, "body": ""},
+    {"json": {**json.loads(DB_DOWN["body"]), "debuginfo": f"wstoken={TOKEN}"}},
+    {"json": {"exception": "moodle_exception", "errorcode": "sitemaintenance",
+              "message": f"<p>maintenance {TOKEN}</p>"}},
+    {"status": 503, "headers": {"Retry-After": "1"}, "content_type": "text/html",
+     "body": f"<html><body><h1>{TOKEN}</h1>{'x' * 5000}</body></html>"},
+    {"status": 502, "content_type": "text/html",
+     "body": f"<html>{'y' * (errors.RAW_LIMIT - 10)}{TOKEN}</html>"},
 ]
 
 
@@ -755,12 +998,16 @@ def test_token_never_leaks(
 ):
     mocked.post(ENDPOINT, **scenario)
     caplog.set_level(logging.DEBUG)
-    client = make_client(fake_time, retry=RetryPolicy(max_attempts=2))
+    client = make_client(fake_time, retry=RetryPolicy(max_attempts=2, max_total_wait=3))
     with pytest.raises(errors.MoodleError) as info:
         client.call("core_user_get_users_by_field", {"field": "email", "values": [PERSONAL]})
     err = info.value
     texts = [str(err), repr(err), repr(client), *map(str, err.args), str(err.message)]
-    texts.append(str(err.debuginfo))
+    texts += [str(err.debuginfo), str(err.raw)]
+    if isinstance(err, errors.SiteUnavailable):
+        texts.append(err.summary())
+    # Not even the start of the token, where the raw answer is cut.
+    assert TOKEN[:8] not in str(err.raw)
     for record in caplog.records:
         texts.extend([record.getMessage(), repr(record.args)])
     for text in texts:
