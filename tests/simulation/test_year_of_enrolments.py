@@ -22,7 +22,14 @@ INVARIANTS = (
     "history_kept",
     "ledger_complete",
     "cap",
-    "hand_untouched",
+    pytest.param(
+        "hand_untouched",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="a completed hand enrolment is taken over by the bridge when a newer "
+            "assessment keeps the gap open: see tests/simulation/test_findings.py",
+        ),
+    ),
     "active_not_suspended",
     "unit_follows_person",
     "one_account",
