@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import subprocess
@@ -320,12 +319,19 @@ def year_of_nights(
     return year.verdicts
 
 
-def _state_files(state_dir: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(state_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(state_dir.rglob("*"))
-        if p.is_file()
-    }
+def _state_files(state_dir: Path) -> dict[str, tuple[int, int, int]]:
+    """Each file of the state folder's (inode, size, modification time).
+
+    Only ``stat``: opening the database files and closing them again would drop the SQLite
+    locks this process holds on them (POSIX locks belong to the process, and any close of the
+    file ends them), and another process could then corrupt the database.
+    """
+    found = {}
+    for path in sorted(state_dir.rglob("*")):
+        info = path.stat()
+        if path.is_file():
+            found[str(path.relative_to(state_dir))] = (info.st_ino, info.st_size, info.st_mtime_ns)
+    return found
 
 
 def _cli_env(year: Year, site: Site) -> dict[str, str]:
