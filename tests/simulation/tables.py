@@ -51,6 +51,19 @@ def _rows(years: Iterable[int]) -> dict[str, list[tuple[object, ...]]]:
     return {"national": national, "PENDIS": pendis, "BIMAS_ISLAM": bimas}
 
 
+def manual_courses(unit: str) -> dict[tuple[str, int], list[str]]:
+    """(competency, from level) -> the manual catalogue courses a person of ``unit`` may be
+    enrolled in for that step."""
+    steps: dict[tuple[str, int], list[str]] = {}
+    for name, rows in _rows([2026]).items():  # any year: only the steps matter here
+        for competency, low, _, shortname, *_, mode in rows:
+            if name in ("national", unit) and mode == "manual":
+                step = steps.setdefault((str(competency), int(str(low))), [])
+                if shortname not in step:
+                    step.append(str(shortname))
+    return steps
+
+
 def shortnames(years: Iterable[int]) -> list[str]:
     """Every catalogue course's shortname."""
     return sorted({str(r[3]) for rows in _rows(years).values() for r in rows})

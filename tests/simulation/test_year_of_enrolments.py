@@ -13,36 +13,61 @@ variant, suspends, as the bridge's probe proves.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.simulation.driver import Verdicts, year_of_months
 from tests.simulation.world import Scale
 
-INVARIANTS = (
-    "history_kept",
-    "ledger_complete",
-    "cap",
-    pytest.param(
-        "hand_untouched",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="a completed hand enrolment is taken over by the bridge when a newer "
-            "assessment keeps the gap open: see tests/simulation/test_findings.py",
-        ),
-    ),
-    "active_not_suspended",
-    "unit_follows_person",
-    "one_account",
-    "suspension_explained",
-    "runs_apply",
-)
 CI = Scale(people=500, days=365, seed=13)
+SCALE = Scale.from_env(CI)
+#: Invariants a known bug breaks (tests/simulation/test_findings.py reduces each to a few runs):
+#: invariant -> (the bug, whether the CI-sized year shows it). The long year may show any.
+KNOWN = {
+    "cap": (
+        "the bridge looks for someone else's enrolment only in the course it is about to fill: "
+        "a hand enrolment in another catalogue course of the step is not counted, so the "
+        "person is enrolled twice for one step and over the annual cap",
+        True,
+    ),
+    "hand_untouched": (
+        "a completed hand enrolment is taken over when a newer assessment keeps the gap open",
+        False,
+    ),
+}
+
+
+def case(name: str) -> Any:
+    """``name`` as a test parameter, expected to fail where a known bug breaks it."""
+    if name not in KNOWN:
+        return name
+    reason, at_ci_size = KNOWN[name]
+    if not SCALE.long and not at_ci_size:
+        return name
+    return pytest.param(name, marks=pytest.mark.xfail(strict=not SCALE.long, reason=reason))
+
+
+INVARIANTS = [
+    case(name)
+    for name in (
+        "history_kept",
+        "ledger_complete",
+        "cap",
+        "hand_untouched",
+        "active_not_suspended",
+        "unit_follows_person",
+        "one_account",
+        "suspension_explained",
+        "runs_apply",
+    )
+]
 
 
 @pytest.fixture(scope="module", params=["unenrol", "suspend"])
 def months(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Verdicts:
     folder = tmp_path_factory.mktemp(f"months-{request.param}")
-    return year_of_months(folder, Scale.from_env(CI), suspends=request.param == "suspend")
+    return year_of_months(folder, SCALE, suspends=request.param == "suspend")
 
 
 @pytest.mark.parametrize("invariant", INVARIANTS)
@@ -55,6 +80,7 @@ def test_the_year_was_as_eventful_as_the_issue_asks(months: Verdicts) -> None:
     assert stats["completed"] > 50, months.summary()
     assert stats["last_day_completions"] > 0, months.summary()
     assert stats["hand_enrolled"] > 0, months.summary()
+    assert stats["found_not_ours"] > 0, months.summary()
     assert stats["audience_links"] > 0, months.summary()
     for planned in ("enrol_enrol", "enrol_suspend", "cohort_add", "suspend", "move"):
         assert stats[f"plan_{planned}"] > 0, (planned, months.summary())

@@ -459,18 +459,22 @@ class HRWorld:
     # --- assessments -----------------------------------------------------------------------
     def assess(self, standards: dict[str, dict[str, int]], share: float) -> int:
         """Assess a share of the people listed today against their jabatan's standard:
-        someone never assessed gets a level below the standard (a gap opens), someone assessed
-        before rises one level (a gap closes, or narrows). Returns how many rows were added."""
+        someone never assessed gets a level at or below the standard (a gap may open), someone
+        assessed before rises one level (a gap closes, or narrows) or is found at the same
+        level again. Returns how many rows were added."""
         added = 0
         for person in self.people:
             if person.unit is None or self.rng.random() >= share:
                 continue
             for competency, need in sorted(standards.get(person.jabatan, {}).items()):
                 held = person.levels.get(competency)
+                draw = self.rng.random()
                 if held is None:
                     level = self.rng.randint(max(1, need - 2), need)
-                elif held[0] < 5 and self.rng.random() < 0.5:
+                elif held[0] < 5 and draw < 0.5:
                     level = held[0] + 1
+                elif draw < 0.7:
+                    level = held[0]  # assessed again: no better than before
                 else:
                     continue
                 person.levels[competency] = (level, self.today)
