@@ -169,7 +169,7 @@ class Year:
         self.probe = probe
         self.assessments = workdir / "assessments.csv"
         self.verdicts = Verdicts()
-        self.evidence = inv.Evidence()
+        self.evidence = inv.Evidence(grace_days)
         self.history = inv.History()
         self.hand = inv.HandEnrolments()
         self.bridge: Bridge | None = None
@@ -256,7 +256,7 @@ class Year:
         world, store, add = self.site.world, self.store, self.verdicts.add
         add(
             "active_not_suspended",
-            inv.wrongly_suspended(world, self.evidence, self.clock.now, self.grace_days),
+            inv.wrongly_suspended(world, self.evidence, self.clock.now),
             when,
         )
         add("unit_follows_person", inv.stale_units(world, self.evidence), when)

@@ -11,12 +11,15 @@ the reader can read (a row whose NIP cell Excel destroyed is tied to nobody and 
 Their *state* is what the latest active or inactive row says (``CUTI ...`` is active,
 ``PENSIUN``/``MENINGGAL``/``CLTN`` inactive; on one day an active row wins); a refused row (a bad
 email, a name that is only a title) and a ``MUTASI KELUAR`` row do not change it. Their *last
-listing* is the export time of their latest active or refused row (the rows that stop an
-absence). A person whose state is active must not be suspended in Moodle unless the grace has
-passed since their last listing: a person listed nowhere for longer than the grace may be.
-That is the weakest rule the design allows, so a failure is a real wrong suspension: the
-bridge counts the grace from the first *run* that missed the person, which is always later than
-the export that last listed them.
+listing* is the export time of their latest active row, or of a later refused row read while
+they were still protected (the grace had not run out since the listing before it). A person
+whose state is active must not be suspended in Moodle unless the grace has passed since their
+last listing: a person listed nowhere for longer than the grace may be. That is the weakest
+rule the design allows, so a failure is a real wrong suspension: the bridge counts the grace
+from the first *run* that missed the person, which is always later than the export that last
+listed them. (A refused row read after the grace ran out does not protect: the person may have
+been suspended for their absence already, and a refused row changes nothing, so they stay
+suspended until a row the reader accepts lists them.)
 """
 
 from __future__ import annotations
@@ -64,8 +67,9 @@ class Standing:
 
 @dataclass
 class Evidence:
-    """Every synced export's rows, folded per person."""
+    """Every synced export's rows, folded per person, for a grace of ``grace_days``."""
 
+    grace_days: int
     people: dict[str, Standing] = field(default_factory=lambda: defaultdict(Standing))
     synced: list[Export] = field(default_factory=list)
 
@@ -77,7 +81,9 @@ class Evidence:
             if row.kind is RowKind.UNTIED:
                 continue
             standing = self.people[row.nip]
-            if row.kind in (RowKind.ACTIVE, RowKind.REFUSED):
+            if row.kind is RowKind.ACTIVE or (
+                row.kind is RowKind.REFUSED and self._protected(standing, stamp)
+            ):
                 standing.last_listed = max(standing.last_listed, stamp)
             if row.kind in (RowKind.ACTIVE, RowKind.INACTIVE):
                 state = (stamp, row.kind is RowKind.ACTIVE)
@@ -85,12 +91,15 @@ class Evidence:
                     standing.state = state
                     standing.unit = export.unit if state[1] else standing.unit
 
-    def must_be_active(self, nip: str, now: int, grace_days: int) -> bool:
+    def must_be_active(self, nip: str, now: int) -> bool:
         """Whether the rule above forbids suspending ``nip`` at ``now``."""
         standing = self.people.get(nip)
-        if standing is None or standing.state is None or not standing.state[1]:
+        return standing is not None and self._protected(standing, now)
+
+    def _protected(self, standing: Standing, now: int) -> bool:
+        if standing.state is None or not standing.state[1]:
             return False
-        return now < standing.last_listed + grace_days * 86400
+        return now < standing.last_listed + self.grace_days * 86400
 
 
 def users_by_idnumber(world: World) -> dict[str, list[dict[str, Any]]]:
@@ -102,14 +111,13 @@ def users_by_idnumber(world: World) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def wrongly_suspended(world: World, evidence: Evidence, now: int, grace_days: int) -> list[str]:
+def wrongly_suspended(world: World, evidence: Evidence, now: int) -> list[str]:
     """Suspended accounts of people the synced exports still show as employees."""
     return [
         f"{idnumber} is suspended in Moodle although the synced exports list them as active "
         f"(last listed {_day(evidence.people[idnumber].last_listed)})"
         for idnumber, users in sorted(users_by_idnumber(world).items())
-        if any(u.get("suspended") for u in users)
-        and evidence.must_be_active(idnumber, now, grace_days)
+        if any(u.get("suspended") for u in users) and evidence.must_be_active(idnumber, now)
     ]
 
 

@@ -70,28 +70,28 @@ def settle(store: Store, changes: Changes) -> None:
 
 # --- 1. nobody active is suspended ----------------------------------------------------------------
 def test_an_active_person_who_is_suspended_is_a_violation(site: Site) -> None:
-    evidence = inv.Evidence()
+    evidence = inv.Evidence(14)
     evidence.add(export(START, (NIP, RowKind.ACTIVE), (OTHER, RowKind.INACTIVE)))
     userid = add_user(site, NIP)
     add_user(site, OTHER, suspended=True)
-    assert inv.wrongly_suspended(site.world, evidence, NOW, 14) == []
+    assert inv.wrongly_suspended(site.world, evidence, NOW) == []
     suspend(site, userid)
-    found = inv.wrongly_suspended(site.world, evidence, NOW, 14)
+    found = inv.wrongly_suspended(site.world, evidence, NOW)
     assert len(found) == 1
     assert NIP in found[0]
     # Listed nowhere for longer than the grace: a suspension is allowed.
-    assert inv.wrongly_suspended(site.world, evidence, NOW + 15 * DAY, 14) == []
+    assert inv.wrongly_suspended(site.world, evidence, NOW + 15 * DAY) == []
 
 
 def test_the_rule_of_the_latest_row() -> None:
     later = START + dt.timedelta(days=2)
-    evidence = inv.Evidence()
+    evidence = inv.Evidence(14)
 
     def active(*rows: Export) -> bool:
-        fresh = inv.Evidence()
+        fresh = inv.Evidence(14)
         for each in rows:
             fresh.add(each)
-        return fresh.must_be_active(NIP, export_stamp(later) + 3600, 14)
+        return fresh.must_be_active(NIP, export_stamp(later) + 3600)
 
     assert active(export(START, (NIP, RowKind.ACTIVE)))
     # The latest row wins, whatever order the exports were synced in (an old file re-run).
@@ -111,13 +111,21 @@ def test_the_rule_of_the_latest_row() -> None:
         export(START, (NIP, RowKind.UNTIED)),
         export(later, (NIP, RowKind.LEFT_UNIT)),
     )
-    assert active(export(old, (NIP, RowKind.ACTIVE)), export(START, (NIP, RowKind.REFUSED)))
-    assert not evidence.must_be_active(NIP, NOW, 14)
+    # A refused row listing a person still protected protects them a grace longer...
+    recent = START - dt.timedelta(days=10)
+    kept = inv.Evidence(14)
+    kept.add(export(recent, (NIP, RowKind.ACTIVE)))
+    kept.add(export(START, (NIP, RowKind.REFUSED)))
+    assert kept.must_be_active(NIP, export_stamp(recent + dt.timedelta(days=20)))
+    # ...but not once the grace since the row before has run out: the person may have been
+    # suspended for their absence already, and a refused row changes nothing.
+    assert not active(export(old, (NIP, RowKind.ACTIVE)), export(START, (NIP, RowKind.REFUSED)))
+    assert not evidence.must_be_active(NIP, NOW)
 
 
 def test_an_account_whose_unit_is_not_the_latest_active_row_s_is_found(site: Site) -> None:
     later = START + dt.timedelta(days=3)
-    evidence = inv.Evidence()
+    evidence = inv.Evidence(14)
     evidence.add(export(START, (NIP, RowKind.ACTIVE)))
     moved = Export("SETJEN", later, Path("y.csv"), (Row(NIP, RowKind.ACTIVE, "", ()),))
     evidence.add(moved)
