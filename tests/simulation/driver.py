@@ -399,7 +399,7 @@ def slip_two_at_once(year: Year) -> None:
     roster = year.world.exports[-1].path
     command = [sys.executable, "-m", "moodle_bridge", "sync", "--plugin", "generic", "--roster",
                str(roster), "--yes", "--json"]  # fmt: skip
-    site.emulator.latency = 0.4
+    site.emulator.latency = 1.0
     try:
         runs = [
             subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -33,20 +33,9 @@ from typing import Any
 from moodle_bridge.emulator import Emulator
 from moodle_bridge.emulator.world import World
 from moodle_bridge.store import LedgerEntry, Store
+from tests.e2e.conftest import is_write
 from tests.simulation.world import ZONE, Export, RowKind
 
-#: Web-service functions that change Moodle.
-WRITE_PREFIXES = (
-    "core_user_create_users",
-    "core_user_update_users",
-    "core_user_delete_users",
-    "core_cohort_add_cohort_members",
-    "core_cohort_delete_cohort_members",
-    "core_cohort_create_cohorts",
-    "core_cohort_update_cohorts",
-    "core_cohort_delete_cohorts",
-    "enrol_",
-)
 GAP_COHORT = "gap:"
 AUDIENCE_COHORT = "course:"
 ENROL_SUSPENDED = 1
@@ -184,11 +173,6 @@ def unexplained_suspensions(world: World, store: Store) -> list[str]:
 
 
 # --- 4. nothing is written to another site --------------------------------------------------------
-def is_write(wsfunction: str) -> bool:
-    """Whether a web-service function changes Moodle."""
-    return wsfunction.startswith(WRITE_PREFIXES)
-
-
 def writes(calls: Iterable[tuple[str, int]]) -> list[str]:
     """The write calls among ``calls`` (an emulator's ``calls`` list, or a slice of it)."""
     return [f"write call {name}" for name, _ in calls if is_write(name)]

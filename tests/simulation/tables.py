@@ -3,11 +3,11 @@ catalogue with manual and cohort-mode courses, open and windowed, national and p
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
+from tests.e2e.conftest import write_csv_rows
 from tests.simulation.world import JABATAN
 
 #: Every unit's annual cap (one value: a mover's cap does not change with their unit).
@@ -72,24 +72,20 @@ def shortnames(years: Iterable[int]) -> list[str]:
 def write_tables(folder: Path, first: dt.date, last: dt.date) -> Path:
     """Write the tables, with windows in every year from ``first`` to ``last``."""
     years = range(first.year, last.year + 1)
-    _write(folder / "competencies.csv", ("code", "name", "kind", "priority"), COMPETENCIES)
-    _write(folder / "position_levels.csv", ("unit", "jabatan", "position_level"), [])
-    _write(folder / "units.csv", ("unit", "annual_cap"), [(u, CAP) for u in sorted(JABATAN)])
+    write_csv_rows(folder / "competencies.csv", ("code", "name", "kind", "priority"), COMPETENCIES)
+    write_csv_rows(folder / "position_levels.csv", ("unit", "jabatan", "position_level"), [])
+    write_csv_rows(
+        folder / "units.csv", ("unit", "annual_cap"), [(u, CAP) for u in sorted(JABATAN)]
+    )
     for unit, jabatans in JABATAN.items():
         rows = [
             (jabatan, competency, level)
             for jabatan in jabatans
             for competency, level in sorted(standards()[jabatan].items())
         ]
-        _write(folder / "standards" / f"{unit}.csv", ("jabatan", "competency", "level"), rows)
+        write_csv_rows(
+            folder / "standards" / f"{unit}.csv", ("jabatan", "competency", "level"), rows
+        )
     for name, rows in _rows(years).items():
-        _write(folder / "catalogue" / f"{name}.csv", CATALOGUE_HEADER, rows)
+        write_csv_rows(folder / "catalogue" / f"{name}.csv", CATALOGUE_HEADER, rows)
     return folder
-
-
-def _write(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(header)
-        writer.writerows(rows)

@@ -75,11 +75,12 @@ class Scene:
         return self.bridge.store.accounts()[NIP].moodle_id
 
 
-@pytest.fixture
-def scene(tmp_path: Path) -> Iterator[Scene]:
-    clock = SimClock(stamp(dt.date(2026, 3, 1)))
+@pytest.fixture(params=["SETJEN"])
+def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Scene]:
+    """The scene for the unit of the fixture's parameter (indirect), on 1 January 2026."""
+    clock = SimClock(stamp(dt.date(2026, 1, 1)))
     with Site(clock) as site:
-        scene = Scene(tmp_path, site, clock)
+        scene = Scene(tmp_path, site, clock, unit=request.param)
         yield scene
         scene.bridge.close()
 
@@ -135,15 +136,6 @@ def test_a_run_with_nothing_new_after_a_completion_writes_nothing(scene: Scene) 
     assert inv.writes(scene.site.emulator.calls[calls:]) == []
 
 
-@pytest.fixture
-def pendis(tmp_path: Path) -> Iterator[Scene]:
-    clock = SimClock(stamp(dt.date(2026, 1, 1)))
-    with Site(clock) as site:
-        scene = Scene(tmp_path, site, clock, unit="PENDIS")
-        yield scene
-        scene.bridge.close()
-
-
 @pytest.mark.xfail(
     strict=True,
     reason="before enrolling, the bridge looks for someone else's enrolment only in the course "
@@ -151,9 +143,11 @@ def pendis(tmp_path: Path) -> Iterator[Scene]:
     "same step (SIM-A-23 for TEK-A 2->3, where the bridge picks PENDIS-A-23) is not seen, so "
     "the person is enrolled twice for one step and over the annual cap",
 )
+@pytest.mark.parametrize("scene", ["PENDIS"], indirect=True)
 def test_a_hand_enrolment_in_another_course_of_the_step_counts_for_the_step_and_the_cap(
-    pendis: Scene,
+    scene: Scene,
 ) -> None:
+    pendis = scene
     january = dt.date(2026, 1, 5)
     pendis.sync(january, tek_a=3)  # no gap yet: the account only
     window = stamp(dt.date(2026, 5, 1), 0), stamp(dt.date(2026, 9, 1), 0)
