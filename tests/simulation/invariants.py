@@ -156,16 +156,16 @@ def unexplained_suspensions(world: World, store: Store) -> list[str]:
     courses = {courseid: shortname for shortname, courseid in store.courses().items()}
     rows = store.enrolments()
     for (enrolid, userid), row in world.enrolments.items():
-        account = by_id.get(userid)
+        owner = by_id.get(userid)
         shortname = courses.get(world.instance_course.get(enrolid, 0))
-        if row["status"] != ENROL_SUSPENDED or account is None or shortname is None:
+        if row["status"] != ENROL_SUSPENDED or owner is None or shortname is None:
             continue
-        known = rows.get((account.nip, shortname))
+        known = rows.get((owner.nip, shortname))
         if known is None or known.method != "manual" or row["enrol"] != "manual":
             continue
         if not (known.suspended and known.suspended_reason and known.suspended_by_run):
             problems.append(
-                f"the enrolment of {account.nip} in {shortname} is suspended in Moodle, but "
+                f"the enrolment of {owner.nip} in {shortname} is suspended in Moodle, but "
                 f"the state records reason={known.suspended_reason!r} "
                 f"run={known.suspended_by_run}"
             )

@@ -78,13 +78,13 @@ def write_tables(folder: Path, first: dt.date, last: dt.date) -> Path:
         folder / "units.csv", ("unit", "annual_cap"), [(u, CAP) for u in sorted(JABATAN)]
     )
     for unit, jabatans in JABATAN.items():
-        rows = [
+        standard = [
             (jabatan, competency, level)
             for jabatan in jabatans
             for competency, level in sorted(standards()[jabatan].items())
         ]
         write_csv_rows(
-            folder / "standards" / f"{unit}.csv", ("jabatan", "competency", "level"), rows
+            folder / "standards" / f"{unit}.csv", ("jabatan", "competency", "level"), standard
         )
     for name, rows in _rows(years).items():
         write_csv_rows(folder / "catalogue" / f"{name}.csv", CATALOGUE_HEADER, rows)
