@@ -21,7 +21,7 @@ from moodle_bridge.errors import ConfigError
 from moodle_bridge.files import private_dir
 from moodle_bridge.mappings import CourseOffer, Mappings
 from moodle_bridge.moodle.client import MoodleClient
-from moodle_bridge.reports import ReportFiles, build_reports, people_from_store, year_bounds
+from moodle_bridge.reports import ReportFiles, ReportInputs, reports_from_store
 from moodle_bridge.samples import (
     generate_assessments,
     generate_people,
@@ -197,17 +197,8 @@ def run_demo(
             result.completed_in_moodle = _learners_complete(emulator, store, seed)
             catalogue = {o.course_shortname: o for o in offers}
             result.pull = pull_completions(client, store, catalogue)
-            year = dt.date.today().year
-            since, until = year_bounds(year)
-            result.reports = build_reports(
-                people_from_store(store, "PENDIS"),
-                store.completions(since=since, until=until),
-                unit="PENDIS",
-                year=year,
-                out_dir=workdir / "reports",
-                mappings=mappings,
-                enrolments=store.enrolments(),
-            )
+            inputs = ReportInputs(unit="PENDIS", year=dt.date.today().year, mappings=mappings)
+            result.reports = reports_from_store(store, inputs, workdir / "reports")
         return result
 
 

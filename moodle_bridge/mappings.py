@@ -40,7 +40,7 @@ __all__ = [
     "NATIONAL",
     "POSITION_LEVELS",
     "BrokenMappings",
-    "Competency",
+    "CompetencyDefinition",
     "CourseOffer",
     "Mappings",
     "PositionRule",
@@ -82,7 +82,7 @@ def normalise_jabatan(text: str) -> str:
 
 # --- the data -------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class Competency:
+class CompetencyDefinition:
     """One entry of the competency dictionary (``competencies.csv``)."""
 
     code: str
@@ -182,7 +182,7 @@ class Mappings:
     """
 
     unit: str
-    competencies: Mapping[str, Competency]
+    competencies: Mapping[str, CompetencyDefinition]
     #: Normalised jabatan -> competency code -> required level (the unit's standards file).
     standards: Mapping[str, Mapping[str, int]]
     position_rules: tuple[PositionRule, ...] = ()
@@ -390,8 +390,8 @@ def _load(folder: Path, unit: str) -> tuple[Mappings | None, list[RowError]]:
     return mappings, errors
 
 
-def _competencies(reader: _Reader) -> dict[str, Competency]:
-    found: dict[str, Competency] = {}
+def _competencies(reader: _Reader) -> dict[str, CompetencyDefinition]:
+    found: dict[str, CompetencyDefinition] = {}
     for row in reader.rows(("code", "name", "kind", "priority")):
         code = reader.cell(row, "code")
         name = reader.cell(row, "name")
@@ -418,7 +418,7 @@ def _competencies(reader: _Reader) -> dict[str, Competency]:
             ok = False
         priority = reader.integer(row, "priority", low=0, what="the priority")
         if ok and priority is not None:
-            found[code] = Competency(code, name, kind, priority, reader.name, row.row)
+            found[code] = CompetencyDefinition(code, name, kind, priority, reader.name, row.row)
     return found
 
 
@@ -469,7 +469,7 @@ def _annual_cap(reader: _Reader, unit: str) -> int:
 
 
 def _standards(
-    reader: _Reader, competencies: Mapping[str, Competency]
+    reader: _Reader, competencies: Mapping[str, CompetencyDefinition]
 ) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
     standards: dict[str, dict[str, int]] = {}
     names: dict[str, str] = {}
@@ -509,7 +509,11 @@ _CATALOGUE_COLUMNS = ("competency", "from_level", "to_level", "course_shortname"
 
 
 def _catalogue(
-    reader: _Reader, competencies: Mapping[str, Competency], scope: str, *, optional: bool = False
+    reader: _Reader,
+    competencies: Mapping[str, CompetencyDefinition],
+    scope: str,
+    *,
+    optional: bool = False,
 ) -> list[CourseOffer]:
     offers: list[CourseOffer] = []
     for row in reader.rows(_CATALOGUE_COLUMNS, optional=optional):

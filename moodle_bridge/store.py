@@ -718,12 +718,16 @@ class Store:
                 for row in self._db.execute(query, params)
             }
 
-    def display_names(self) -> dict[str, str]:
-        """NIP -> the name as HR writes it, for the owned accounts that have one."""
+    def display_names(self, unit: str | None = None) -> dict[str, str]:
+        """NIP -> the name as the roster writes it (titles included), for the owned accounts
+        (of ``unit``) whose roster name a sync recorded."""
+        query = "SELECT nip, display_name FROM accounts WHERE display_name != ''"
+        params: tuple[str, ...] = ()
+        if unit is not None:
+            query += " AND unit = ?"
+            params = (unit,)
         with self._lock:
-            return dict(
-                self._db.execute("SELECT nip, display_name FROM accounts WHERE display_name != ''")
-            )
+            return dict(self._db.execute(query, params))
 
     def applied_records(self, nips: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The applied records kept for ``nips`` (NIPs without one are left out)."""
@@ -1063,6 +1067,13 @@ class Store:
         """Course shortname -> Moodle id, as resolved by earlier runs."""
         with self._lock:
             return dict(self._db.execute("SELECT shortname, moodle_id FROM courses"))
+
+    def course_names(self) -> dict[str, str]:
+        """Course shortname -> full name, for the courses whose full name a sync recorded."""
+        with self._lock:
+            return dict(
+                self._db.execute("SELECT shortname, fullname FROM courses WHERE fullname != ''")
+            )
 
     def record_courses(
         self, ids: Mapping[str, int], fullnames: Mapping[str, str] | None = None

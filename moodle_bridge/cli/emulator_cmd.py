@@ -9,6 +9,7 @@ import click
 
 from moodle_bridge.cli.app import AppContext, BridgeGroup
 from moodle_bridge.cli.options import input_file, number
+from moodle_bridge.emulator.cost import COST_MODELS, simulated_cost
 from moodle_bridge.sync.gaps import load_all_mappings
 
 __all__ = ["emulator"]
@@ -29,17 +30,49 @@ def emulator() -> None:
 @click.option(
     "--catalogue",
     is_flag=True,
-    help="Also create the mapping tables' catalogue courses, as the demo does: with self "
-    "completion, cohort-mode courses linked to their gap cohorts.",
+    help="Also create the mapping tables' catalogue courses, as the demo does (with self "
+    "completion).",
+)
+@click.option(
+    "--cost",
+    type=click.Choice(COST_MODELS),
+    help="Take Moodle's time, as measured on a real site (see the contract README), per call "
+    "and per record, served by a limited number of simulated server cores.",
+)
+@number("--cores", 2, "Simulated server cores with --cost.", low=1)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="With --cost: serve this many times faster than the measured site.",
+)
+@click.option(
+    "--large-site",
+    is_flag=True,
+    help="With --cost: as a site holding 150,000 accounts without the lower(email) index "
+    "(see docs/OPERATIONS.md).",
 )
 @click.pass_obj
-def emulator_serve(app: AppContext, port: int, seed_file: Path | None, catalogue: bool) -> None:
+def emulator_serve(
+    app: AppContext,
+    port: int,
+    seed_file: Path | None,
+    catalogue: bool,
+    cost: str | None,
+    cores: int,
+    speed: float,
+    large_site: bool,
+) -> None:
     """Serve an emulated Moodle on 127.0.0.1 until interrupted (Ctrl-C or SIGTERM)."""
     from moodle_bridge.demo import seed_catalogue
     from moodle_bridge.emulator import Emulator, load_seed
     from moodle_bridge.emulator.server import running
 
-    emu = Emulator(load_seed(seed_file))
+    charged = (
+        simulated_cost(cost, cores=cores, speed=speed, large_site=large_site) if cost else None
+    )
+    emu = Emulator(load_seed(seed_file), cost=charged)
     with running(emu, port) as server:
         if catalogue:
             mappings = load_all_mappings(app.mappings_dir)

@@ -9,10 +9,10 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from moodle_bridge.competency import GapPlan
 from moodle_bridge.completions import PullReport
 from moodle_bridge.demo import DemoResult
 from moodle_bridge.doctor import DoctorReport
+from moodle_bridge.gap_engine import GapPlan
 from moodle_bridge.logs import mask
 from moodle_bridge.reports.changes import change_rows
 from moodle_bridge.store import PersonChange

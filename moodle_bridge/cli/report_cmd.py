@@ -10,7 +10,7 @@ from moodle_bridge.cli.app import AppContext, BridgeCommand, emit_json
 from moodle_bridge.cli.failures import ExitCode, fail
 from moodle_bridge.cli.gaps_cmd import gap_state_for
 from moodle_bridge.cli.options import JSON_OPTION, input_file, out_folder, unit_codes
-from moodle_bridge.reports import build_reports, gap_counts, people_from_store, year_bounds
+from moodle_bridge.reports import ReportInputs, gap_counts, reports_from_store
 from moodle_bridge.store import Store
 from moodle_bridge.sync.gaps import load_all_mappings
 
@@ -56,25 +56,14 @@ def report_command(
     database = app.state_file
     if not database.exists():
         fail(f"no state database at {database}: run a sync first", ExitCode.USAGE)
-    since, until = year_bounds(year)
     mappings = load_all_mappings(app.mappings_dir)
     with Store.open(database) as store:
         [code] = unit_codes([unit], app.mappings_dir, store, allow_all=True)
-        open_gaps = open_by_competency = None
+        counts = None
         if roster is not None and assessments is not None:
             counts = gap_counts(gap_state_for(app, plugin, roster, assessments).plan, code)
-            open_gaps, open_by_competency = counts.per_person, counts.per_competency
-        files = build_reports(
-            people_from_store(store, code),
-            store.completions(since=since, until=until),
-            unit=code,
-            year=year,
-            out_dir=out_dir,
-            mappings=mappings,
-            open_gaps=open_gaps,
-            open_by_competency=open_by_competency,
-            enrolments=store.enrolments(),
-        )
+        inputs = ReportInputs(unit=code, year=year, mappings=mappings, gaps=counts)
+        files = reports_from_store(store, inputs, out_dir)
     if as_json:
         paths = [str(p) for p in files.paths]
         emit_json({"files": paths, "people": files.people, "trainings": files.trainings})

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from moodle_bridge.emulator.cost import Bill, SimulatedCost
 from moodle_bridge.emulator.external import (
     ExternalError,
     clean_returnvalue,
@@ -158,9 +159,17 @@ class Reply:
 class Emulator:
     """An in-memory Moodle 4.5 that answers the web-service functions moodle_bridge uses."""
 
-    def __init__(self, seed: dict[str, Any], *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        seed: dict[str, Any],
+        *,
+        clock: Callable[[], float] = time.time,
+        cost: SimulatedCost | None = None,
+    ) -> None:
         self.world = World(seed)
         self.clock = clock
+        #: Moodle's time, simulated (see :mod:`moodle_bridge.emulator.cost`); None answers at once.
+        self.cost = cost
         self.lock = threading.RLock()
         #: Every call served: (wsfunction, number of form fields). Tests count writes with it.
         self.calls: list[tuple[str, int]] = []
@@ -189,6 +198,17 @@ class Emulator:
         """Serve one request to ``/webservice/rest/server.php``."""
         if self.latency:
             time.sleep(self.latency)
+        if self.cost is None:
+            return self._handle(body_pairs, query_pairs, None)
+        with self.cost.serving() as bill:
+            return self._handle(body_pairs, query_pairs, bill)
+
+    def _handle(
+        self,
+        body_pairs: list[tuple[str, str]],
+        query_pairs: list[tuple[str, str]] | None,
+        bill: Bill | None,
+    ) -> Reply:
         # PHP keeps the first max_input_vars + 1 body fields and drops the rest without a word.
         kept = body_pairs[: self.max_input_vars + 1]
         variables = decode_pairs(list(query_pairs or []))
@@ -199,7 +219,7 @@ class Emulator:
         wsfunction = variables.pop("wsfunction", None)
         with self.lock:
             try:
-                value, desc = self._serve(token, wsfunction, variables)
+                value, desc = self._serve(token, wsfunction, variables, bill)
             except ExternalError as error:
                 if restformat == "json":
                     return Reply(200, JSON_TYPE, to_json(error_body(error, self.debug)))
@@ -209,7 +229,7 @@ class Emulator:
         return Reply(200, XML_TYPE, to_xml(value, desc))
 
     def _serve(
-        self, token: Any, wsfunction: Any, params: dict[str, Any]
+        self, token: Any, wsfunction: Any, params: dict[str, Any], bill: Bill | None
     ) -> tuple[Any, dict[str, Any] | None]:
         userid = self.world.tokens.get(token) if isinstance(token, str) else None
         if userid is None or userid not in self.world.users:
@@ -236,9 +256,13 @@ class Emulator:
                 exception="webservice_access_exception",
             )
         self.calls.append((wsfunction, sum(1 for _ in params)))
+        if bill is not None:
+            bill.wsfunction = wsfunction
         validated = validate_parameters(info["parameters"], params, self.world.settings)
         call = Call(self, self.world, wsfunction, userid, validated, self.now())
         raw = _HANDLERS[wsfunction](call)
+        if bill is not None:
+            bill.charge(validated, raw, accounts=len(self.world.users))
         returns = info.get("returns")
         return clean_returnvalue(returns, raw, self.world.settings), returns
 

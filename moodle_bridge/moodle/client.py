@@ -88,6 +88,10 @@ class RetryPolicy:
         if min(*delays, self.max_site_wait) < 0:
             msg = "retry delays must not be negative"
             raise ValueError(msg)
+        if self.base_delay <= 0:
+            # A site outage is retried until the wait budget is spent: waits must add up.
+            msg = f"base_delay must be positive, not {self.base_delay}"
+            raise ValueError(msg)
         if self.factor < 1:
             msg = f"factor must be at least 1, not {self.factor}"
             raise ValueError(msg)
@@ -96,7 +100,8 @@ class RetryPolicy:
         """Return the wait before retry number ``retry`` (1 for the first retry)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        bound = min(self.max_delay, self.base_delay * self.factor ** (retry - 1))
+        # A site outage is retried by time, not by count: the exponent must not overflow.
+        bound = min(self.max_delay, self.base_delay * self.factor ** min(retry - 1, 60))
         return rng.uniform(0.0, bound)
 
     @property
@@ -338,10 +343,9 @@ class MoodleClient:
         if left <= 0:
             self._give_up(err, f"{waited:.0f} s of waiting spent")
             return None
-        # A Retry-After of 0 must not turn into a busy loop against a site that is down.
-        delay = policy.delay(attempt, site.retry_after, self._rng)
-        if site.retry_after is not None:
-            delay = max(delay, min(policy.base_delay, left))
+        # Jitter (or a Retry-After of 0) must not turn into a busy loop against a site that is
+        # down: every wait counts at least the base delay against the budget.
+        delay = max(policy.delay(attempt, site.retry_after, self._rng), policy.base_delay)
         return min(delay, left)
 
     def _give_up(self, err: errors.Retriable, why: str) -> None:

@@ -1,17 +1,32 @@
 """Reports from the completion ledger: the per-person JP table, the SIASN training-history
 export and the unit dashboard.
 
-One entry point, :func:`build_reports`, writes every file of one unit and year into a folder
-and returns a :class:`ReportFiles` naming them. Nothing here prints or logs (the files hold
-NIPs and names: that is their purpose, and why they are ``0600``).
+:func:`build_reports` writes every file of one unit and year into a folder and returns a
+:class:`ReportFiles` naming them; :func:`reports_from_store` does the same from the state
+database alone. What a report is built from besides the people and the ledger is one
+:class:`ReportInputs`. Nothing here prints or logs (the files hold NIPs and names: that is
+their purpose, and why they are ``0600``).
 
 Files, for unit ``U`` and year ``Y`` (``U`` is ``ALL`` for everyone)::
 
     U-Y-pegawai.csv / .xlsx     NIP, Nama, Unit, Satker, JP Y, Memenuhi 20 JP (Ya/Tidak),
                                 Pelatihan selesai, Kesenjangan terbuka (empty when unknown)
     U-Y-siasn.csv / .xlsx       NIP, Nama, Nama Pelatihan, Jenis Kompetensi, Tanggal Mulai,
-                                Tanggal Selesai, JP, Penyelenggara (dates YYYY-MM-DD)
+                                Tanggal Selesai, JP, Penyelenggara
     U-Y-dasbor.html             the dashboard: aggregates only, no NIP, no name
+
+The SIASN export (riwayat pelatihan), ready to upload:
+
+* **Dates** are ISO dates (``YYYY-MM-DD``) in the CSV and date cells (formatted
+  ``yyyy-mm-dd``) in the XLSX. Every training has both: it ends on Moodle's completion day and
+  starts on the ledger entry's ``timestarted`` (the Moodle enrolment's start) when set, else
+  the enrolment window's start (the enrolment's ``timestart``, else the catalogue window the
+  completion falls in), else the day the bridge made the enrolment, else the completion day.
+* **Nama Pelatihan** is the course's full name (``Store.course_names()``), else its short name.
+* **Nama** is the name as the roster writes it (``accounts.display_name``, titles included).
+  When no sync recorded it, the name Moodle was given (first name and last name) stands in,
+  except that a one-word name, which Moodle holds as first name = last name (or a last name
+  that is only a marker such as ``.``), is written once: never "Darmaji Darmaji".
 
 See :mod:`.ledger` for how people, years and JP are counted, :mod:`.exports` for the CSV and
 XLSX format (UTF-8 with BOM, formula escaping, file modes) and :mod:`.dashboard` for the page.
@@ -19,13 +34,11 @@ XLSX format (UTF-8 with BOM, formula escaping, file modes) and :mod:`.dashboard`
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from moodle_bridge.mappings import Mappings
 from moodle_bridge.reports.dashboard import (
     CHART_IDS,
     DashboardStats,
@@ -47,13 +60,14 @@ from moodle_bridge.reports.ledger import (
     GapCounts,
     Ledger,
     PersonYear,
+    ReportInputs,
     TrainingRow,
     build_ledger,
     gap_counts,
     year_bounds,
 )
 from moodle_bridge.roster.person import Person
-from moodle_bridge.store import EnrolmentRow, LedgerEntry, Store
+from moodle_bridge.store import LedgerEntry, Store
 from moodle_bridge.sync.desired import PROFILE_PREFIX
 
 __all__ = [
@@ -66,6 +80,7 @@ __all__ = [
     "Ledger",
     "PersonYear",
     "ReportFiles",
+    "ReportInputs",
     "TrainingRow",
     "build_ledger",
     "build_reports",
@@ -76,6 +91,7 @@ __all__ = [
     "people_from_store",
     "people_header",
     "people_rows",
+    "reports_from_store",
     "siasn_header",
     "siasn_rows",
     "year_bounds",
@@ -84,9 +100,11 @@ __all__ = [
 
 def people_from_store(store: Store, unit: str) -> list[Person]:
     """The people behind the bridge's accounts, as last applied (names, satker, jabatan...):
-    reports need no roster file."""
-    accounts = store.accounts(None if unit == ALL_UNITS else unit)
+    reports need no roster file. Names follow the module's rule."""
+    selected = None if unit == ALL_UNITS else unit
+    accounts = store.accounts(selected)
     records = store.applied_records(accounts)
+    names = store.display_names(selected)
     people = []
     for nip, account in sorted(accounts.items()):
         record = {k: str(v) for k, v in records.get(nip, {}).items()}
@@ -94,7 +112,7 @@ def people_from_store(store: Store, unit: str) -> list[Person]:
         people.append(
             Person(
                 nip=nip,
-                display_name=f"{first} {last}".strip() or nip,
+                display_name=names.get(nip) or _full_name(first, last) or nip,
                 firstname=first,
                 lastname=last,
                 email=record.get("email"),
@@ -106,6 +124,32 @@ def people_from_store(store: Store, unit: str) -> list[Person]:
             )
         )
     return people
+
+
+def _full_name(first: str, last: str) -> str:
+    """The name Moodle was given, written once: a one-word name is stored as first name = last
+    name (or with a marker without letters as the last name)."""
+    first, last = first.strip(), last.strip()
+    if last == first or not any(ch.isalnum() for ch in last):
+        return first
+    return f"{first} {last}".strip()
+
+
+def reports_from_store(store: Store, inputs: ReportInputs, out_dir: Path) -> ReportFiles:
+    """:func:`build_reports` from the state alone: the people as last applied, the year's
+    ledger, and (unless ``inputs`` gives them) the enrolments and course names the bridge
+    recorded."""
+    since, until = year_bounds(inputs.year)
+    if inputs.enrolments is None:
+        inputs = replace(inputs, enrolments=store.enrolments())
+    if inputs.course_names is None:
+        inputs = replace(inputs, course_names=store.course_names())
+    return build_reports(
+        people_from_store(store, inputs.unit),
+        store.completions(since=since, until=until),
+        inputs,
+        out_dir,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +230,8 @@ def siasn_rows(ledger: Ledger) -> list[tuple[Cell, ...]]:
             t.name,
             t.training,
             t.kind,
-            t.start.isoformat() if t.start is not None else "",
-            t.end.isoformat(),
+            t.start,
+            t.end,
             t.jp,
             t.organiser,
         )
@@ -203,74 +247,45 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 def build_reports(
     people: Sequence[Person],
     completions: Sequence[LedgerEntry],
-    *,
-    unit: str,
-    year: int,
+    inputs: ReportInputs,
     out_dir: Path,
-    mappings: Mapping[str, Mappings] | None = None,
-    open_gaps: Mapping[str, int] | None = None,
-    enrolled: Mapping[str, int] | None = None,
-    course_names: Mapping[str, str] | None = None,
-    organiser: str = DEFAULT_ORGANISER,
-    jp_minimum: int = DEFAULT_JP_MINIMUM,
-    enrolments: Mapping[tuple[str, str], EnrolmentRow] | None = None,
-    open_by_competency: Mapping[str, int] | None = None,
-    csv_delimiter: str = ",",
-    generated: dt.datetime | None = None,
 ) -> ReportFiles:
-    """Write the reports of ``unit`` (``"ALL"``: everyone) for ``year`` into ``out_dir``.
+    """Write the reports of ``inputs.unit`` (``"ALL"``: everyone) for ``inputs.year`` into
+    ``out_dir``.
 
     ``people``: the roster (any units; filtered here). ``completions``: the ledger
     (``Store.completions()``; passing ``since, until = year_bounds(year)`` saves memory, other
-    years are left out anyway). ``mappings``: unit -> Mappings, for competency kinds, names
-    and course windows. ``open_gaps``: NIP -> open gaps (``gap_counts(plan).per_person``);
-    ``open_by_competency``: competency -> open gaps, which turns the dashboard's competency
-    chart into closed vs open. ``enrolled``: NIP -> enrolments; ``enrolments``: the store's
-    ``enrolments()``, which gives training start dates (and ``enrolled`` when that is not
-    given). ``course_names``: course short name -> full name. ``generated``: the time printed
-    on the dashboard (default: now).
-
-    ``out_dir`` is created 0700 when missing; every file is written 0600, atomically,
-    replacing an older report of the same unit and year. Raises ``OSError`` when a file
-    cannot be written, ``ValueError`` for a year before 1970 or ``jp_minimum`` below 1.
+    years are left out anyway). ``out_dir`` is created 0700 when missing; every file is written
+    0600, atomically, replacing an older report of the same unit and year. Raises ``OSError``
+    when a file cannot be written.
     """
-    if year < 1970 or year > 9998:
-        msg = f"the year {year} is out of range"
-        raise ValueError(msg)
-    if jp_minimum < 1:
-        msg = f"the JP minimum must be 1 or more, not {jp_minimum}"
-        raise ValueError(msg)
-    ledger = build_ledger(
-        people,
-        completions,
-        unit=unit,
-        year=year,
-        mappings=mappings,
-        open_gaps=open_gaps,
-        enrolled=enrolled,
-        enrolments=enrolments,
-        course_names=course_names,
-        organiser=organiser,
-        jp_minimum=jp_minimum,
-    )
+    ledger = build_ledger(people, completions, inputs)
     folder = private_dir(Path(out_dir))
-    stem = f"{_UNSAFE_NAME.sub('_', unit) or 'unit'}-{year}"
-    people_head = people_header(year, jp_minimum)
+    stem = f"{_UNSAFE_NAME.sub('_', inputs.unit) or 'unit'}-{inputs.year}"
+    people_head = people_header(inputs.year, inputs.jp_minimum)
     people_table = people_rows(ledger)
     siasn_table = siasn_rows(ledger)
-    files = ReportFiles(
+    delimiter = inputs.csv_delimiter
+    page = dashboard_html(
+        ledger,
+        mappings=inputs.mappings,
+        open_by_competency=inputs.gaps.per_competency if inputs.gaps is not None else None,
+        organiser=inputs.organiser,
+        generated=inputs.generated,
+    )
+    return ReportFiles(
         people_csv=write_csv(
-            folder / f"{stem}-pegawai.csv", people_head, people_table, delimiter=csv_delimiter
+            folder / f"{stem}-pegawai.csv", people_head, people_table, delimiter=delimiter
         ),
         people_xlsx=write_xlsx(
             folder / f"{stem}-pegawai.xlsx",
             people_head,
             people_table,
-            sheet=f"JP {year}",
+            sheet=f"JP {inputs.year}",
             widths=_PEOPLE_WIDTHS,
         ),
         siasn_csv=write_csv(
-            folder / f"{stem}-siasn.csv", siasn_header(), siasn_table, delimiter=csv_delimiter
+            folder / f"{stem}-siasn.csv", siasn_header(), siasn_table, delimiter=delimiter
         ),
         siasn_xlsx=write_xlsx(
             folder / f"{stem}-siasn.xlsx",
@@ -279,17 +294,7 @@ def build_reports(
             sheet="Riwayat Pelatihan",
             widths=_SIASN_WIDTHS,
         ),
-        dashboard_html=write_private(
-            folder / f"{stem}-dasbor.html",
-            dashboard_html(
-                ledger,
-                mappings=mappings,
-                open_by_competency=open_by_competency,
-                organiser=organiser,
-                generated=generated,
-            ).encode("utf-8"),
-        ),
+        dashboard_html=write_private(folder / f"{stem}-dasbor.html", page.encode("utf-8")),
         people=len(ledger.people),
         trainings=len(ledger.trainings),
     )
-    return files

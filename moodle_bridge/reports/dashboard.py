@@ -444,46 +444,48 @@ def _month_chart(ledger: Ledger) -> str:
     return _svg(figure)
 
 
-def _competency_chart(
-    ledger: Ledger, names: Mapping[str, tuple[str, str]], open_by: Mapping[str, int] | None
-) -> str:
-    from matplotlib.patches import Patch
+#: One bar of the competency chart: label, closed (completions), still open, kind.
+_CompetencyBar = tuple[str, int, int, str]
 
+
+def _competency_bars(
+    ledger: Ledger, names: Mapping[str, tuple[str, str]], open_by: Mapping[str, int] | None
+) -> list[_CompetencyBar]:
+    """The largest competencies by closed + open gaps (the rest summed), the largest last."""
     closed = Counter(t.competency or "" for t in ledger.trainings)
     kinds = {t.competency: t.kind for t in ledger.trainings}
     still = Counter({k: v for k, v in (open_by or {}).items() if v > 0})
     order = sorted(set(closed) | set(still), key=lambda c: (-(closed[c] + still[c]), c))
     shown, rest = order[:_TOP], order[_TOP:]
-    rows: list[tuple[str, int, int, str]] = []
+    bars: list[_CompetencyBar] = []
     for code in shown:
         name, kind = names.get(code, (code or "(tanpa kompetensi)", kinds.get(code, "")))
-        rows.append((_short(name), closed[code], still[code], kind or kinds.get(code, "")))
+        bars.append((_short(name), closed[code], still[code], kind or kinds.get(code, "")))
     if rest:
-        rows.append(
-            (
-                f"Lainnya ({len(rest)} kompetensi)",
-                sum(closed[c] for c in rest),
-                sum(still[c] for c in rest),
-                "",
-            )
-        )
-    rows.reverse()  # the largest at the top
-    figure, axes = _figure(max(3.2, 0.9 + 0.34 * max(1, len(rows))))
+        label = f"Lainnya ({len(rest)} kompetensi)"
+        bars.append((label, sum(closed[c] for c in rest), sum(still[c] for c in rest), ""))
+    bars.reverse()  # the largest at the top
+    return bars
+
+
+def _competency_chart(
+    ledger: Ledger, names: Mapping[str, tuple[str, str]], open_by: Mapping[str, int] | None
+) -> str:
+    bars = _competency_bars(ledger, names, open_by)
+    figure, axes = _figure(max(3.2, 0.9 + 0.34 * max(1, len(bars))))
     axes.grid(axis="y", visible=False)
     axes.grid(axis="x", color="#e3e7ee", linewidth=0.8)
-    labels = [r[0] for r in rows]
-    done = [r[1] for r in rows]
-    colours = [_KIND_COLOURS.get(r[3], _UNKNOWN_COLOUR) for r in rows]
+    labels = [b[0] for b in bars]
+    done = [b[1] for b in bars]
+    colours = [_KIND_COLOURS.get(b[3], _UNKNOWN_COLOUR) for b in bars]
     axes.barh(labels, done, color=colours, height=0.65)
     if open_by is not None:
-        axes.barh(labels, [r[2] for r in rows], left=done, color=_OPEN, height=0.65)
-    for index, row in enumerate(rows):
-        text = (
-            _count(row[1]) if open_by is None else f"{_count(row[1])} / {_count(row[1] + row[2])}"
-        )
+        axes.barh(labels, [b[2] for b in bars], left=done, color=_OPEN, height=0.65)
+    for index, (_, closed, still, _) in enumerate(bars):
+        text = _count(closed) if open_by is None else f"{_count(closed)} / {_count(closed + still)}"
         axes.annotate(
             text,
-            xy=(row[1] + (row[2] if open_by is not None else 0), index),
+            xy=(closed + (still if open_by is not None else 0), index),
             xytext=(4, 0),
             textcoords="offset points",
             va="center",
@@ -491,13 +493,27 @@ def _competency_chart(
             color="#394b59",
         )
     axes.margins(x=0.12)
-    used = {r[3] for r in rows}
+    _kind_legend(figure, {b[3] for b in bars}, with_open=open_by is not None)
+    if not bars:
+        _empty(axes)
+    xlabel = (
+        "Kesenjangan ditutup (pelatihan selesai) / seluruh kesenjangan"
+        if open_by is not None
+        else f"Pelatihan selesai tahun {ledger.year} (kesenjangan yang ditutup)"
+    )
+    _labels(axes, "Penutupan kesenjangan per kompetensi", xlabel, "Kompetensi")
+    return _svg(figure)
+
+
+def _kind_legend(figure: Figure, kinds: set[str], *, with_open: bool) -> None:
+    from matplotlib.patches import Patch
+
     handles = [
         Patch(color=_KIND_COLOURS[k], label=f"{_KIND_LABELS[k]} (selesai)")
         for k in COMPETENCY_KINDS
-        if k in used
+        if k in kinds
     ]
-    if open_by is not None:
+    if with_open:
         handles.append(Patch(color=_OPEN, label="masih terbuka"))
     if handles:
         figure.legend(
@@ -507,15 +523,6 @@ def _competency_chart(
             frameon=False,
             fontsize=8,
         )
-    if not rows:
-        _empty(axes)
-    xlabel = (
-        "Kesenjangan ditutup (pelatihan selesai) / seluruh kesenjangan"
-        if open_by is not None
-        else f"Pelatihan selesai tahun {ledger.year} (kesenjangan yang ditutup)"
-    )
-    _labels(axes, "Penutupan kesenjangan per kompetensi", xlabel, "Kompetensi")
-    return _svg(figure)
 
 
 def _satker_chart(ledger: Ledger) -> str:

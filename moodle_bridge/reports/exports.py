@@ -4,7 +4,7 @@ Formula injection: a cell whose text starts with ``=``, ``+``, ``-``, ``@``, tab
 would be read as a formula by Excel, LibreOffice or Google Sheets (``=HYPERLINK(...)`` in a
 name sent to a colleague is enough). :func:`escape_cell` prefixes such text with a single
 quote ``'``; every text cell of every CSV and XLSX written here goes through it. Numbers
-(JP, counts) are written as numbers and need no escape.
+(JP, counts) are written as numbers and dates as dates; they need no escape.
 
 CSV: UTF-8 *with* a byte-order mark, comma-separated, CRLF line ends, quoted where needed
 (RFC 4180). The BOM makes Excel read names like ``Nur'aini`` or ``Nurul Huda`` as UTF-8 instead
@@ -13,11 +13,12 @@ interchange default; Excel in the Indonesian locale expects ``;`` when a CSV is
 double-clicked, which is one reason every table is also written as XLSX: people open the
 XLSX, programs (and uploads) read the CSV. A different ``delimiter`` may be asked for. The NIP
 is written as its 18 digits; Excel would turn it into ``1.97501E+17`` when opening a CSV, so
-again: open the XLSX, whose NIP column is text.
+again: open the XLSX, whose NIP column is text. A date is written ``YYYY-MM-DD`` (ISO 8601).
 
 XLSX: openpyxl in write-only mode (a whole ministry is 233,000 rows), text cells as shared
 strings, never formulas; characters XML cannot hold (control characters other than tab, CR,
-LF) become U+FFFD.
+LF) become U+FFFD. A date is a date cell (a day number formatted ``yyyy-mm-dd``), which a
+spreadsheet sorts and filters as a date and an upload reads as one.
 
 Files: written to a temporary file in the target directory, created ``0600`` (owner read and
 write only), then renamed over the target, so a reader never sees half a report and an older
@@ -28,10 +29,12 @@ directory ``0700``.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -41,7 +44,11 @@ from openpyxl.utils import get_column_letter
 
 from moodle_bridge.files import DIR_MODE, FILE_MODE, private_dir, write_private
 
+if TYPE_CHECKING:
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
 __all__ = [
+    "DATE_FORMAT",
     "DIR_MODE",
     "FILE_MODE",
     "FORMULA_PREFIXES",
@@ -58,8 +65,11 @@ __all__ = [
 #: A text cell starting with one of these is escaped.
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r", "\n")
 
-#: A cell value: text (escaped), a whole number, or empty.
-Cell = str | int | None
+#: A cell value: text (escaped), a whole number, a day, or empty.
+Cell = str | int | dt.date | None
+
+#: How an XLSX date cell shows its day.
+DATE_FORMAT = "yyyy-mm-dd"
 
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -76,6 +86,8 @@ def _text(value: Cell) -> str:
         return ""
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
     return escape_cell(value)
 
 
@@ -116,19 +128,23 @@ def xlsx_bytes(
         head.append(cell)
     ws.append(head)
     for row in rows:
-        out: list[SheetCell] = []
-        for value in row:
-            if isinstance(value, int):
-                out.append(WriteOnlyCell(ws, value=value))
-                continue
-            cell = WriteOnlyCell(ws, value=_xml(_text(value)))
-            cell.data_type = "s"
-            cell.number_format = "@"
-            out.append(cell)
-        ws.append(out)
+        ws.append([_sheet_cell(ws, value) for value in row])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def _sheet_cell(ws: WriteOnlyWorksheet, value: Cell) -> SheetCell:
+    if isinstance(value, int):
+        return WriteOnlyCell(ws, value=value)
+    if isinstance(value, dt.date):
+        day = WriteOnlyCell(ws, value=dt.datetime.combine(value, dt.time()))
+        day.number_format = DATE_FORMAT
+        return day
+    cell = WriteOnlyCell(ws, value=_xml(_text(value)))
+    cell.data_type = "s"
+    cell.number_format = "@"
+    return cell
 
 
 def _xml(text: str) -> str:

@@ -1,9 +1,9 @@
 """JP queries over the completion ledger: who learned how many hours in a year, and what.
 
 Pure: no files, no clock, no logging. :func:`build_ledger` takes the people, the ledger's
-completions and the optional context (mappings, open gaps, enrolments, course names) and
-returns a :class:`Ledger`: one :class:`PersonYear` per person of the unit and one
-:class:`TrainingRow` per training they completed in the year.
+completions and a :class:`ReportInputs` (unit, year and the optional context: mappings, open
+gaps, enrolments, course names) and returns a :class:`Ledger`: one :class:`PersonYear` per
+person of the unit and one :class:`TrainingRow` per training they completed in the year.
 
 Rules:
 
@@ -17,18 +17,26 @@ Rules:
 * **JP** is the JP recorded in the ledger with the completion (the catalogue's JP at pull
   time), summed per person. ``meets_minimum`` is ``jp >= jp_minimum`` (20 JP: UU 5/2014,
   PP 11/2017).
-* **Training start** (SIASN ``start``): the enrolment's ``timestart`` when the bridge knows it,
-  else the start of the catalogue window the completion falls in (or the latest window that
-  began before it), else unknown. The end is the completion date.
+* **Training** (a SIASN row): its name is the course's full name as Moodle has it
+  (``course_names``), else its short name. It ends on the completion day (Moodle's
+  ``timecompleted``). It starts on the first of these that is known and not after the end:
+
+  1. the ledger entry's ``timestarted`` (the start of the Moodle enrolment, as pulled);
+  2. the enrolment window's start: the ``timestart`` the bridge gave the enrolment, else the
+     catalogue window the completion falls in (or the latest window that began before it);
+  3. the day the bridge made the enrolment (its ``enrolled_at``);
+  4. the completion day itself (a course nobody recorded a start for), so that every row has
+     a start, as SIASN requires.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from moodle_bridge.competency import GapPlan, Status
+from moodle_bridge.gap_engine import GapPlan
 from moodle_bridge.mappings import CourseOffer, Mappings
 from moodle_bridge.roster.person import Person
 from moodle_bridge.store import EnrolmentRow, LedgerEntry
@@ -41,6 +49,7 @@ __all__ = [
     "GapCounts",
     "Ledger",
     "PersonYear",
+    "ReportInputs",
     "TrainingRow",
     "build_ledger",
     "gap_counts",
@@ -83,6 +92,50 @@ def select_people(people: Sequence[Person], unit: str) -> list[Person]:
 
 
 @dataclass(frozen=True, slots=True)
+class GapCounts:
+    """Open competency gaps of a :class:`GapPlan`, per person and per competency."""
+
+    #: NIP -> open gaps (people without one are left out).
+    per_person: Mapping[str, int]
+    #: Competency code -> people with an open gap in it.
+    per_competency: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportInputs:
+    """What the reports of one unit and year are built from, besides the people and the ledger.
+
+    Raises :class:`ValueError` for a year outside 1970-9998 or a JP minimum below 1.
+    """
+
+    #: A unit code, or :data:`ALL_UNITS` for everyone.
+    unit: str
+    year: int
+    #: Unit -> mappings: competency names and kinds, course windows (the person's unit first).
+    mappings: Mapping[str, Mappings] = field(default_factory=dict)
+    #: Open gaps (``gap_counts(plan)``); ``None``: unknown, the table's column stays empty.
+    gaps: GapCounts | None = None
+    #: (NIP, course) -> the enrolments the bridge knows (``Store.enrolments()``): training
+    #: starts and each person's enrolment count (``None``: unknown).
+    enrolments: Mapping[tuple[str, str], EnrolmentRow] | None = None
+    #: Course short name -> full name (``Store.course_names()``).
+    course_names: Mapping[str, str] | None = None
+    organiser: str = DEFAULT_ORGANISER
+    jp_minimum: int = DEFAULT_JP_MINIMUM
+    csv_delimiter: str = ","
+    #: The time printed on the dashboard (``None``: now).
+    generated: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not 1970 <= self.year <= 9998:
+            msg = f"the year {self.year} is out of range"
+            raise ValueError(msg)
+        if self.jp_minimum < 1:
+            msg = f"the JP minimum must be 1 or more, not {self.jp_minimum}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True)
 class PersonYear:
     """One row of the per-person table."""
 
@@ -111,7 +164,7 @@ class TrainingRow:
     training: str
     #: ``teknis``, ``manajerial``, ``sosial_kultural``, or ``""`` when the competency is unknown.
     kind: str
-    start: dt.date | None
+    start: dt.date
     end: dt.date
     jp: int
     organiser: str
@@ -142,95 +195,40 @@ class Ledger:
 
 
 def build_ledger(
-    people: Sequence[Person],
-    completions: Sequence[LedgerEntry],
-    *,
-    unit: str,
-    year: int,
-    mappings: Mapping[str, Mappings] | None = None,
-    open_gaps: Mapping[str, int] | None = None,
-    enrolled: Mapping[str, int] | None = None,
-    enrolments: Mapping[tuple[str, str], EnrolmentRow] | None = None,
-    course_names: Mapping[str, str] | None = None,
-    organiser: str = DEFAULT_ORGANISER,
-    jp_minimum: int = DEFAULT_JP_MINIMUM,
+    people: Sequence[Person], completions: Sequence[LedgerEntry], inputs: ReportInputs
 ) -> Ledger:
-    """The JP year of ``unit``: see the module's rules.
-
-    ``mappings`` is unit -> :class:`Mappings` (the person's own unit is asked first, then the
-    others, for a competency's kind and a course's window). ``open_gaps`` and ``enrolled`` are
-    NIP -> count. ``enrolments`` is (NIP, course) -> :class:`EnrolmentRow` as the store returns
-    them; when ``enrolled`` is not given it is counted from ``enrolments``.
-    """
-    chosen = select_people(people, unit)
+    """The JP year of ``inputs.unit``: see the module's rules."""
+    chosen = select_people(people, inputs.unit)
     by_nip = {p.nip: p for p in chosen}
-    start, end = year_bounds(year)
-    names = course_names or {}
-    context = _Context(mappings or {})
-    if enrolled is None and enrolments is not None:
-        counts: dict[str, int] = {}
-        for nip, _course in enrolments:
-            counts[nip] = counts.get(nip, 0) + 1
-        enrolled = counts
-
-    jp: dict[str, int] = {}
-    done: dict[str, int] = {}
+    start, end = year_bounds(inputs.year)
+    lookups = _Lookups(inputs)
+    jp: Counter[str] = Counter()
     rows: list[TrainingRow] = []
     for c in completions:
         person = by_nip.get(c.nip)
         if person is None or not start <= c.timecompleted < end:
             continue
-        jp[c.nip] = jp.get(c.nip, 0) + c.jp
-        done[c.nip] = done.get(c.nip, 0) + 1
-        finished = local_date(c.timecompleted)
-        enrolment = enrolments.get((c.nip, c.course)) if enrolments is not None else None
-        begun: dt.date | None = None
-        if enrolment is not None and enrolment.timestart > 0:
-            begun = local_date(enrolment.timestart)
-        if begun is None or begun > finished:
-            begun = context.window_start(person.unit, c.course, finished)
-        rows.append(
-            TrainingRow(
-                nip=c.nip,
-                name=person.display_name,
-                training=names.get(c.course, c.course),
-                kind=context.kind(person.unit, c.competency),
-                start=begun,
-                end=finished,
-                jp=c.jp,
-                organiser=organiser,
-                course=c.course,
-                competency=c.competency,
-                unit=person.unit,
-                satker=person.satker,
-            )
-        )
+        jp[c.nip] += c.jp
+        rows.append(lookups.training(person, c))
     rows.sort(key=lambda r: (r.end, r.nip, r.course))
+    done = Counter(r.nip for r in rows)
+    enrolled = None if inputs.enrolments is None else Counter(nip for nip, _ in inputs.enrolments)
+    open_gaps = None if inputs.gaps is None else inputs.gaps.per_person
     table = tuple(
         PersonYear(
             nip=p.nip,
             name=p.display_name,
             unit=p.unit,
             satker=p.satker,
-            jp=jp.get(p.nip, 0),
-            meets_minimum=jp.get(p.nip, 0) >= jp_minimum,
-            trainings=done.get(p.nip, 0),
+            jp=jp[p.nip],
+            meets_minimum=jp[p.nip] >= inputs.jp_minimum,
+            trainings=done[p.nip],
             open_gaps=None if open_gaps is None else open_gaps.get(p.nip, 0),
-            enrolled=None if enrolled is None else enrolled.get(p.nip, 0),
+            enrolled=None if enrolled is None else enrolled[p.nip],
         )
         for p in chosen
     )
-    return Ledger(unit, year, jp_minimum, table, tuple(rows))
-
-
-@dataclass(frozen=True, slots=True)
-class GapCounts:
-    """Open competency gaps of a :class:`GapPlan`, per person and per competency."""
-
-    #: NIP -> open gaps (people without one are left out).
-    per_person: Mapping[str, int]
-    #: Competency code -> people with an open gap in it.
-    per_competency: Mapping[str, int]
+    return Ledger(inputs.unit, inputs.year, inputs.jp_minimum, table, tuple(rows))
 
 
 def gap_counts(plan: GapPlan, unit: str = ALL_UNITS) -> GapCounts:
@@ -241,32 +239,62 @@ def gap_counts(plan: GapPlan, unit: str = ALL_UNITS) -> GapCounts:
     competency never assessed is not counted: its gap is unknown, not open.
     """
     people: dict[str, int] = {}
-    competencies: dict[str, int] = {}
+    competencies: Counter[str] = Counter()
     for nip, person in plan.people.items():
         if unit != ALL_UNITS and person.unit != unit:
             continue
-        for decision in person.gaps:
-            if decision.status in (Status.NOT_ASSESSED, Status.NO_GAP):
-                continue
-            people[nip] = people.get(nip, 0) + 1
-            competencies[decision.competency] = competencies.get(decision.competency, 0) + 1
-    return GapCounts(people, competencies)
+        found = person.open_gaps()
+        if found:
+            people[nip] = len(found)
+            competencies.update(found)
+    return GapCounts(people, dict(competencies))
 
 
-class _Context:
-    """Looks up competency kinds and course windows, the person's unit first."""
+class _Lookups:
+    """Names, kinds, windows and enrolments for the training rows, the person's unit first."""
 
-    def __init__(self, mappings: Mapping[str, Mappings]) -> None:
-        self._mappings = mappings
+    def __init__(self, inputs: ReportInputs) -> None:
+        self._inputs = inputs
+        self._names = inputs.course_names or {}
+        self._enrolments = inputs.enrolments or {}
         self._kinds: dict[tuple[str, str], str] = {}
         self._offers: dict[tuple[str, str], tuple[CourseOffer, ...]] = {}
 
-    def _order(self, unit: str) -> list[Mappings]:
-        own = self._mappings.get(unit)
-        rest = [m for key, m in sorted(self._mappings.items()) if key != unit]
-        return ([own] if own is not None else []) + rest
+    def training(self, person: Person, c: LedgerEntry) -> TrainingRow:
+        """The SIASN row of ``person``'s completion ``c``."""
+        finished = local_date(c.timecompleted)
+        return TrainingRow(
+            nip=c.nip,
+            name=person.display_name,
+            training=self._names.get(c.course) or c.course,
+            kind=self.kind(person.unit, c.competency),
+            start=self.start(person.unit, c, finished),
+            end=finished,
+            jp=c.jp,
+            organiser=self._inputs.organiser,
+            course=c.course,
+            competency=c.competency,
+            unit=person.unit,
+            satker=person.satker,
+        )
+
+    def start(self, unit: str, c: LedgerEntry, finished: dt.date) -> dt.date:
+        """The training's start: the first rule of the module's list that gives a day."""
+        enrolment = self._enrolments.get((c.nip, c.course))
+        for moment in (c.timestarted, enrolment.timestart if enrolment is not None else 0):
+            if moment > 0 and (day := local_date(moment)) <= finished:
+                return day
+        window = self._window_start(unit, c.course, finished)
+        if window is not None:
+            return window
+        if enrolment is not None and enrolment.enrolled_at > 0:
+            made = local_date(enrolment.enrolled_at)
+            if made <= finished:
+                return made
+        return finished
 
     def kind(self, unit: str, competency: str) -> str:
+        """The competency's kind in the first mappings that define it, else ``""``."""
         key = (unit, competency)
         found = self._kinds.get(key)
         if found is None:
@@ -278,6 +306,12 @@ class _Context:
                     break
             self._kinds[key] = found
         return found
+
+    def _order(self, unit: str) -> list[Mappings]:
+        mappings = self._inputs.mappings
+        own = mappings.get(unit)
+        rest = [m for key, m in sorted(mappings.items()) if key != unit]
+        return ([own] if own is not None else []) + rest
 
     def _courses(self, unit: str, course: str) -> tuple[CourseOffer, ...]:
         key = (unit, course)
@@ -291,17 +325,14 @@ class _Context:
             self._offers[key] = found
         return found
 
-    def window_start(self, unit: str, course: str, finished: dt.date) -> dt.date | None:
+    def _window_start(self, unit: str, course: str, finished: dt.date) -> dt.date | None:
         offers = self._courses(unit, course)
-        if offers:
-            for offer in offers:
-                if offer.window_start is not None and offer.contains(finished):
-                    return offer.window_start
-            earlier = [
-                o.window_start
-                for o in offers
-                if o.window_start is not None and o.window_start <= finished
-            ]
-            if earlier:
-                return max(earlier)
-        return None
+        for offer in offers:
+            if offer.window_start is not None and offer.contains(finished):
+                return offer.window_start
+        earlier = [
+            o.window_start
+            for o in offers
+            if o.window_start is not None and o.window_start <= finished
+        ]
+        return max(earlier) if earlier else None

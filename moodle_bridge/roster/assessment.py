@@ -5,17 +5,25 @@ the unit's dictionary), ``level`` (1-5, or the level's name: Paham, Dasar, Menen
 Ahli) and ``tanggal`` (the assessment date, ``DD-MM-YYYY`` or ``YYYY-MM-DD``). Unit plugins
 with another layout map their rows onto :class:`Assessment` themselves (see
 :meth:`moodle_bridge.units.UnitMapper.map_assessment_row`).
+
+Only the latest assessment of each person in each competency counts (by date; on the same date,
+the later row; on the same row, the higher level). :class:`LatestAssessments` keeps just those
+while the rows are read: a ministry's file holds 3.4 million rows, and a list of them would
+hold about 400 MiB that nothing uses.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import re
 import sys
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Protocol
 
 from moodle_bridge.roster.nip import normalise_nip
 from moodle_bridge.roster.person import RowError
@@ -25,9 +33,14 @@ __all__ = [
     "ASSESSMENT_COLUMNS",
     "LEVEL_NAMES",
     "Assessment",
+    "AssessmentLike",
+    "LatestAssessments",
+    "collect_latest",
     "parse_assessment_row",
     "parse_date",
     "parse_level",
+    "rank_day",
+    "rank_level",
 ]
 
 #: Level number -> its name in PermenPANRB 38/2017.
@@ -143,3 +156,133 @@ def parse_assessment_row(
         source=source_name,
         row=row.row,
     )
+
+
+# --- keeping the latest ---------------------------------------------------------------------------
+class AssessmentLike(Protocol):
+    """What :class:`LatestAssessments` and the gap engine read of an assessment
+    (:class:`Assessment` fits)."""
+
+    @property
+    def nip(self) -> str: ...
+    @property
+    def competency(self) -> str: ...
+    @property
+    def level(self) -> int: ...
+    @property
+    def date(self) -> dt.date: ...
+    @property
+    def row(self) -> int: ...
+
+
+# A rank is one int that orders assessments of one person and competency the way the rule says:
+# the day (its ordinal) is the most significant part, then the row, then the level. One small
+# int per entry keeps 2.6 million of them small, and "later" is one ``>``.
+_LEVEL_BITS = 3
+_ROW_BITS = 37
+_ROW_MAX = (1 << _ROW_BITS) - 1
+_DAY_SHIFT = _ROW_BITS + _LEVEL_BITS
+_LEVEL_MASK = (1 << _LEVEL_BITS) - 1
+
+
+def rank_level(rank: int) -> int:
+    """The level of the assessment a :meth:`LatestAssessments.ranks` value stands for."""
+    return rank & _LEVEL_MASK
+
+
+def rank_day(rank: int) -> int:
+    """The day (as :meth:`datetime.date.toordinal`) of the assessment a rank stands for."""
+    return rank >> _DAY_SHIFT
+
+
+class LatestAssessments:
+    """The latest assessment of each person in each competency, kept while reading.
+
+    Add rows with :meth:`extend` (in any order: the result does not depend on it). Iterating
+    gives one :class:`Assessment` per person and competency (without ``source``).
+    """
+
+    __slots__ = ("_dropped", "_ranks")
+
+    def __init__(self, assessments: Iterable[AssessmentLike] = ()) -> None:
+        self._ranks: dict[str, dict[str, int]] = {}
+        #: Competency -> rows read but not kept (an earlier or a superseded assessment).
+        self._dropped: dict[str, int] = {}
+        self.extend(assessments)
+
+    def extend(self, assessments: Iterable[AssessmentLike]) -> None:
+        """Read ``assessments``, keeping each one only while it is the latest."""
+        ranks, dropped = self._ranks, self._dropped
+        shift, level_bits, row_max = _DAY_SHIFT, _LEVEL_BITS, _ROW_MAX
+        for a in assessments:
+            row = a.row
+            if not 0 <= row <= row_max:
+                row = 0 if row < 0 else row_max
+            rank = (a.date.toordinal() << shift) | (row << level_bits) | a.level
+            competency = a.competency
+            mine = ranks.get(a.nip)
+            if mine is None:
+                ranks[a.nip] = {competency: rank}
+                continue
+            old = mine.get(competency)
+            if old is None:
+                mine[competency] = rank
+                continue
+            dropped[competency] = dropped.get(competency, 0) + 1
+            if rank > old:
+                mine[competency] = rank
+
+    @property
+    def by_nip(self) -> Mapping[str, Mapping[str, int]]:
+        """NIP -> competency -> rank of the latest assessment (read it with :func:`rank_level`
+        and :func:`rank_day`)."""
+        return self._ranks
+
+    def take(self, nip: str) -> Mapping[str, int] | None:
+        """Remove and return ``nip``'s ranks (``None`` when there are none): for a single pass
+        that is done with each person, so the memory is freed as it goes."""
+        return self._ranks.pop(nip, None)
+
+    def rows_by_competency(self) -> dict[str, int]:
+        """Competency code -> rows read (every row, not only the kept ones)."""
+        rows = Counter(itertools.chain.from_iterable(self._ranks.values()))
+        rows.update(self._dropped)
+        return dict(rows)
+
+    def __len__(self) -> int:
+        return sum(len(mine) for mine in self._ranks.values())
+
+    def __iter__(self) -> Iterator[Assessment]:
+        for nip, mine in self._ranks.items():
+            for competency, rank in mine.items():
+                yield Assessment(
+                    nip=nip,
+                    competency=competency,
+                    level=rank_level(rank),
+                    date=dt.date.fromordinal(rank_day(rank)),
+                    row=(rank >> _LEVEL_BITS) & _ROW_MAX,
+                )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LatestAssessments):
+            return NotImplemented
+        return self._ranks == other._ranks and self._dropped == other._dropped
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+
+def collect_latest(
+    results: Iterable[Assessment | RowError],
+) -> tuple[LatestAssessments, list[RowError]]:
+    """A reader's row results as the latest assessments and the row errors (in file order),
+    without ever holding every row."""
+    errors: list[RowError] = []
+
+    def assessments() -> Iterator[Assessment]:
+        for result in results:
+            if isinstance(result, RowError):
+                errors.append(result)
+            else:
+                yield result
+
+    return LatestAssessments(assessments()), errors

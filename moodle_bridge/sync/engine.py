@@ -24,7 +24,7 @@ from moodle_bridge import errors
 from moodle_bridge.completions import PullOptions, pull_completions
 from moodle_bridge.files import private_dir, write_private
 from moodle_bridge.moodle.api import Caller, CountingCaller
-from moodle_bridge.roster.assessment import Assessment
+from moodle_bridge.roster.assessment import LatestAssessments
 from moodle_bridge.roster.generic import RosterResult
 from moodle_bridge.roster.person import RowError
 from moodle_bridge.store import Account, EnrolmentRow, FinalStatus, NewAccount, Store
@@ -60,7 +60,7 @@ class Unit(AccountRules, Protocol):
 
     def read_roster(self, path: Path) -> RosterResult: ...
 
-    def read_assessments(self, path: Path) -> tuple[list[Assessment], list[RowError]]: ...
+    def latest_assessments(self, path: Path) -> tuple[LatestAssessments, list[RowError]]: ...
 
 
 @dataclass(frozen=True)

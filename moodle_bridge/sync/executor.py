@@ -146,9 +146,9 @@ class Executor:
             self._run(lambda: self._lane(CohortStage(), wanted))
             self._run(lambda: self._queue(plan))
         except (errors.Fatal, errors.Retriable) as error:
-            # A site fault may say it shorter than its str() (errors.SiteUnavailable).
-            describe = getattr(error, "describe", None)
-            self._result.stopped = describe() if callable(describe) else str(error)
+            # One line; a site fault's starts with what the site answered ("database
+            # unavailable", "site in maintenance until about 14:05").
+            self._result.stopped = str(error)
         return self._result
 
     def _run(self, queue: Callable[[], object]) -> None:

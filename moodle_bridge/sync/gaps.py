@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from moodle_bridge.competency import Completion, CurrentEnrolment, GapPlan, plan_gaps
+from moodle_bridge.gap_engine import CompletedCourse, CurrentEnrolment, GapPlan, plan_gaps
 from moodle_bridge.mappings import CourseOffer, Mappings, load_mappings
-from moodle_bridge.roster.assessment import Assessment
+from moodle_bridge.roster.assessment import LatestAssessments
 from moodle_bridge.roster.person import Person, RowError
 from moodle_bridge.store import EnrolmentRow, LedgerEntry
 from moodle_bridge.sync.plan import Reason
@@ -24,7 +24,7 @@ from moodle_bridge.units import CohortSpec
 class AssessmentReader(Protocol):
     """The unit-plugin hook that reads assessment files."""
 
-    def read_assessments(self, path: Path) -> tuple[list[Assessment], list[RowError]]: ...
+    def latest_assessments(self, path: Path) -> tuple[LatestAssessments, list[RowError]]: ...
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def gap_state(
     # are broken stops the run, since planning from half a catalogue would be wrong.
     mapped = {u for u in units if (inputs.mappings_dir / "standards" / f"{u}.csv").exists()}
     mappings = load_unit_mappings(inputs.mappings_dir, mapped)
-    assessments, errors = reader.read_assessments(inputs.assessments)
+    assessments, errors = reader.latest_assessments(inputs.assessments)
 
     def day(moment: int) -> dt.date | None:
         return local_date(moment, zone) if moment else None
@@ -125,7 +125,7 @@ def gap_state(
         if inputs.as_of.year in {d.year for d in (day(e.timestart), day(e.enrolled_at)) if d}
     )
     completions = [
-        Completion(c.nip, c.course, local_date(c.timecompleted, zone)) for c in completed
+        CompletedCourse(c.nip, c.course, local_date(c.timecompleted, zone)) for c in completed
     ]
 
     def planned(enrolments: list[CurrentEnrolment]) -> GapPlan:

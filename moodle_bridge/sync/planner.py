@@ -415,9 +415,10 @@ def _check_guards(
     suspensions = result.suspensions
     managed = sum(1 for account in known.values() if account.unit in rules.scope)
     override = guards.allow_suspend is not None and len(suspensions) <= guards.allow_suspend
-    if not desired.accounts and not desired.kept and managed and not override:
+    # An empty file names no unit, so its scope is empty too: it is still a wrong file.
+    if not (desired.accounts or desired.kept or desired.departed) and known and not override:
         return GuardTrip(
-            f"the roster is empty but the bridge manages {managed} accounts in scope", suspensions
+            f"the roster lists nobody but the bridge manages {len(known)} accounts", suspensions
         )
     if rules.explicit_scope and not override:
         listed_units = desired.units | {d.unit for d in desired.departed.values()}

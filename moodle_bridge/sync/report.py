@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moodle_bridge.competency import GapPlan
+from moodle_bridge.gap_engine import GapPlan
 from moodle_bridge.logs import mask
 from moodle_bridge.roster.person import RowError
 from moodle_bridge.sync.executor import ExecutionResult, RecordFailure

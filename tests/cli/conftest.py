@@ -34,11 +34,14 @@ CLEAN_ENV: dict[str, str | None] = {
 
 
 def leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> set[str]:
-    """Every runnable command of ``group``, as its words (``completions pull``)."""
+    """Every runnable command of ``group``, as its words (``completions pull``); a group that
+    runs on its own (``runs``) counts too."""
     found: set[str] = set()
     for name, command in group.commands.items():
         if isinstance(command, click.Group):
             found |= leaf_commands(command, (*prefix, name))
+            if command.invoke_without_command:
+                found.add(" ".join((*prefix, name)))
         else:
             found.add(" ".join((*prefix, name)))
     return found
@@ -77,7 +80,19 @@ class Workspace:
             "demo": ["demo", "--size", "5", "--dir", str(self.root / "demo")],
             "sample-roster": ["sample-roster", "--size", "5", "--out", str(self.root / "s")],
             "emulator serve": ["emulator", "serve", "--port", "0"],
+            "run": ["run", "--manifest", str(self.manifest()), "--yes"],
+            "runs": ["runs"],
+            "runs show": ["runs", "show", "1"],
+            "runs revert": ["runs", "revert", "1", "--yes"],
         }  # fmt: skip
+
+    def manifest(self) -> Path:
+        """A manifest of one source: the workspace's roster."""
+        path = self.root / "units.toml"
+        path.write_text(
+            f'[[source]]\nplugin = "generic"\nroster = "{self.roster.name}"\n', encoding="utf-8"
+        )
+        return path
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> Result:
         """Run the CLI in-process with this workspace's settings file."""

@@ -22,9 +22,12 @@ SECRET = "tok-SECRET-failures-77"
 
 COMMANDS = sorted(leaf_commands(main))
 #: The commands that talk to the configured Moodle.
-TO_MOODLE = ("doctor", "plan", "sync", "completions pull")
+TO_MOODLE = ("doctor", "plan", "sync", "completions pull", "run", "runs revert")
 #: The commands that open the configured state database.
-WITH_STATE = ("plan", "sync", "gaps", "explain", "completions pull", "report")
+WITH_STATE = (
+    "plan", "sync", "gaps", "explain", "completions pull", "report", "run", "runs", "runs show",
+    "runs revert",
+)  # fmt: skip
 
 
 def test_the_matrix_covers_every_command(workspace: Workspace):
@@ -186,7 +189,7 @@ def test_an_unexpected_error_shows_its_traceback_with_vv(workspace: Workspace):
 def test_a_fatal_moodle_error_escaping_a_command_exits_4(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ):
-    def refused(*_args: object) -> None:
+    def refused(*_args: object, **_options: object) -> None:
         msg = "Invalid token - token not found"
         raise InvalidToken(msg, errorcode="invalidtoken")
 

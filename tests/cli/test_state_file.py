@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from moodle_bridge.store import MIGRATIONS, SCHEMA_VERSION, NewAccount, StateDamaged, Store
+from moodle_bridge.store import MIGRATIONS, SCHEMA_VERSION, StateDamaged, Store
 
 NIP = "198001012005011001"
 
@@ -20,8 +20,15 @@ def version_of(path: Path) -> int:
 
 def test_an_existing_state_is_backed_up_before_it_is_migrated(tmp_path: Path):
     path = tmp_path / "state.sqlite3"
-    with Store.open(path, migrations=MIGRATIONS[:4]) as old:
-        old.record_accounts([NewAccount(NIP, 10, NIP, "PENDIS", "h")])
+    Store.open(path, migrations=MIGRATIONS[:4]).close()
+    with sqlite3.connect(path) as db:
+        # As moodle_bridge of schema 4 wrote an owned account.
+        db.execute(
+            "INSERT INTO accounts (nip, moodle_id, username, unit, how, applied_hash, "
+            "suspended, owned_since, updated_at) VALUES (?, 10, ?, 'PENDIS', 'created', 'h', "
+            "0, 1, 1)",
+            (NIP, NIP),
+        )
 
     with Store.open(path) as store:
         assert store.schema_version() == SCHEMA_VERSION

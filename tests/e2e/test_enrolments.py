@@ -7,7 +7,7 @@ only, an enrolment made by hand is left alone, and the annual cap holds across r
 
 The tests use their own small mapping tables (written into ``tmp_path``), so they do not
 depend on the shipped samples; the engine's choices are computed independently with
-:func:`moodle_bridge.competency.plan_gaps` on the same inputs.
+:func:`moodle_bridge.gap_engine.plan_gaps` on the same inputs.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from moodle_bridge.competency import CurrentEnrolment, GapPlan, plan_gaps
 from moodle_bridge.emulator.cohorts import link_cohort_to_course
+from moodle_bridge.gap_engine import CurrentEnrolment, GapPlan, plan_gaps
 from moodle_bridge.mappings import load_mappings
 from tests.e2e.conftest import Bridge, Run, nip, person, write_assessments, write_tables
 

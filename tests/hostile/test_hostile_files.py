@@ -36,7 +36,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from moodle_bridge.reports import build_reports
+from moodle_bridge.reports import ReportInputs, build_reports
 from moodle_bridge.reports.exports import FORMULA_PREFIXES, csv_bytes, escape_cell, xlsx_bytes
 from moodle_bridge.roster.generic import RosterResult, read_generic_roster
 from moodle_bridge.roster.nip import normalise_nip
@@ -395,7 +395,8 @@ def test_formula_payloads_in_a_csv_are_kept_as_data_and_escaped_in_every_export(
         assert person.satker == "=1+2 Kanwil"
         assert person.jabatan == "@Analis"
 
-    files = build_reports(result.people, [], unit="ALL", year=2025, out_dir=tmp_path / "out")
+    everyone = ReportInputs(unit="ALL", year=2025)
+    files = build_reports(result.people, [], everyone, tmp_path / "out")
     written = [files.people_csv, files.siasn_csv]
     cells: list[str] = []
     for path in written:

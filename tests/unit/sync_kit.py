@@ -107,7 +107,7 @@ def make_site(tmp_path: Path, *, field_budget: int = 4990) -> Site:
     transport = FaultyTransport(emulator)
     client = MoodleClient(
         "http://127.0.0.1", emulator.token_for("bridge"), transport=transport,
-        retry=RetryPolicy(max_attempts=3, base_delay=0.0, max_total_wait=1.0),
+        retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_total_wait=0.1),
         field_budget=field_budget, sleep=lambda _seconds: None,
     )
     store = Store.open(tmp_path / "state.sqlite3")

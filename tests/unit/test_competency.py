@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -12,16 +13,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moodle_bridge.competency import (
-    Completion,
+from moodle_bridge.gap_engine import (
+    CompletedCourse,
     CurrentEnrolment,
     Decision,
     GapPlan,
     Status,
     plan_gaps,
 )
-from moodle_bridge.mappings import NATIONAL, Competency, CourseOffer, Mappings, PositionRule
-from moodle_bridge.roster.assessment import Assessment
+from moodle_bridge.mappings import (
+    NATIONAL,
+    CompetencyDefinition,
+    CourseOffer,
+    Mappings,
+    PositionRule,
+)
+from moodle_bridge.roster.assessment import Assessment, LatestAssessments
 from moodle_bridge.roster.person import Person
 
 AS_OF = dt.date(2026, 5, 1)
@@ -45,11 +52,11 @@ class A(NamedTuple):
 
 
 COMPETENCIES = (
-    Competency("MAN-A", "Integritas", "manajerial", 1),
-    Competency("TEK-B", "Teknis B", "teknis", 2),
-    Competency("TEK-C", "Teknis C", "teknis", 2),
-    Competency("SOS-D", "Perekat", "sosial_kultural", 3),
-    Competency("TEK-E", "Teknis E", "teknis", 9),
+    CompetencyDefinition("MAN-A", "Integritas", "manajerial", 1),
+    CompetencyDefinition("TEK-B", "Teknis B", "teknis", 2),
+    CompetencyDefinition("TEK-C", "Teknis C", "teknis", 2),
+    CompetencyDefinition("SOS-D", "Perekat", "sosial_kultural", 3),
+    CompetencyDefinition("TEK-E", "Teknis E", "teknis", 9),
 )
 
 
@@ -227,7 +234,7 @@ def test_inactive_people_and_strangers() -> None:
 
 # --- completions and enrolments -------------------------------------------------------------------
 def test_a_completion_after_the_assessment_raises_the_level_to_the_next_step() -> None:
-    done = [Completion(NIP1, "TEK-B-1", dt.datetime(2025, 3, 1, 10, 0))]
+    done = [CompletedCourse(NIP1, "TEK-B-1", dt.datetime(2025, 3, 1, 10, 0))]
     plan = plan_gaps(
         [P(NIP1)], [A(NIP1, "TEK-B", 1, D1)], mappings(every_step()), as_of=AS_OF,
         completions=done,
@@ -240,7 +247,7 @@ def test_a_completion_after_the_assessment_raises_the_level_to_the_next_step() -
 
 
 def test_a_completion_before_the_assessment_does_not_raise_and_is_not_repeated() -> None:
-    done = [Completion(NIP1, "TEK-B-1", dt.date(2024, 12, 1))]
+    done = [CompletedCourse(NIP1, "TEK-B-1", dt.date(2024, 12, 1))]
     plan = plan_gaps(
         [P(NIP1)], [A(NIP1, "TEK-B", 1, D1)], mappings(every_step()), as_of=AS_OF,
         completions=done,
@@ -252,7 +259,7 @@ def test_a_completion_before_the_assessment_does_not_raise_and_is_not_repeated()
 
 def test_a_completed_window_falls_back_to_another_course() -> None:
     other = offer("TEK-B", 1, "TEK-B-1-ALT", scope="TEST")
-    done = [Completion(NIP1, "TEK-B-1-ALT", dt.date(2024, 12, 1))]
+    done = [CompletedCourse(NIP1, "TEK-B-1-ALT", dt.date(2024, 12, 1))]
     m = mappings([other, *every_step()])
     plan = plan_gaps([P(NIP1)], [A(NIP1, "TEK-B", 1)], m, as_of=AS_OF, completions=done)
     chosen = decision(plan, NIP1, "TEK-B").offer
@@ -338,7 +345,8 @@ def test_the_unit_cap_and_an_override() -> None:
     m = mappings(every_step(), cap=1)
     people, rows = [P(NIP1)], [A(NIP1, c, 1) for c in ("MAN-A", "TEK-B", "TEK-C", "SOS-D")]
     assert len(plan_gaps(people, rows, m, as_of=AS_OF).people[NIP1].chosen) == 1
-    assert len(plan_gaps(people, rows, m, as_of=AS_OF, annual_cap=0).people[NIP1].chosen) == 0
+    no_cap = replace(m, annual_cap=0)
+    assert len(plan_gaps(people, rows, no_cap, as_of=AS_OF).people[NIP1].chosen) == 0
     over = plan_gaps(people, rows, m, as_of=AS_OF, used_this_year={NIP1: 7})
     assert over.people[NIP1].chosen == ()
 
@@ -458,7 +466,7 @@ def test_the_same_inputs_in_another_order_give_the_same_plan() -> None:
         for c in COMPETENCIES
         for _ in range(rng.randint(0, 2))
     ]
-    done = [Completion(p.nip, "TEK-B-1", D2) for p in people[:5]]
+    done = [CompletedCourse(p.nip, "TEK-B-1", D2) for p in people[:5]]
     base = plan_gaps(people, rows, m, as_of=AS_OF, completions=done)
     for seed in range(3):
         again = plan_gaps(
@@ -512,7 +520,7 @@ def worlds(draw: st.DrawFn) -> dict[str, object]:
     names = sorted({o.course_shortname for o in catalogue}) or ["NONE"]
     done = draw(
         st.lists(
-            st.builds(Completion, st.sampled_from(nips or _NIPS), st.sampled_from(names),
+            st.builds(CompletedCourse, st.sampled_from(nips or _NIPS), st.sampled_from(names),
                       st.sampled_from(_DAYS)),
             max_size=8,
         )
@@ -541,7 +549,7 @@ def test_properties(world: dict[str, object], seed: int) -> None:
     m: Mappings = world["m"]  # type: ignore[assignment]
     people: list[P] = world["people"]  # type: ignore[assignment]
     rows: list[A] = world["rows"]  # type: ignore[assignment]
-    done: list[Completion] = world["done"]  # type: ignore[assignment]
+    done: list[CompletedCourse] = world["done"]  # type: ignore[assignment]
     enrolled: list[CurrentEnrolment] = world["enrolled"]  # type: ignore[assignment]
     used: dict[str, int] = world["used"]  # type: ignore[assignment]
     plan = plan_gaps(
@@ -587,3 +595,34 @@ def test_every_status_has_a_reason(status: Status) -> None:
     level = None if status is Status.NOT_ASSESSED else 1
     d = Decision(NIP1, "TEK-B", 3, level, level, status, o, 1)
     assert d.reason()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds())
+def test_assessments_kept_by_a_reader_plan_the_same_and_stay_as_they_were(
+    world: dict[str, object],
+) -> None:
+    m: Mappings = world["m"]  # type: ignore[assignment]
+    people: list[P] = world["people"]  # type: ignore[assignment]
+    rows: list[A] = world["rows"]  # type: ignore[assignment]
+    done: list[CompletedCourse] = world["done"]  # type: ignore[assignment]
+    enrolled: list[CurrentEnrolment] = world["enrolled"]  # type: ignore[assignment]
+    latest = LatestAssessments(rows)
+    before = LatestAssessments(rows)
+    args = {"as_of": AS_OF, "completions": done, "enrolments": enrolled}
+    from_rows = plan_gaps(people, rows, m, **args)  # type: ignore[arg-type]
+    for _ in range(2):
+        kept = plan_gaps(people, latest, m, **args)  # type: ignore[arg-type]
+        assert fingerprint(kept) == fingerprint(from_rows)
+        assert kept.unknown_people == from_rows.unknown_people
+        assert kept.unknown_competencies == from_rows.unknown_competencies
+    assert latest == before
+
+
+def test_open_gaps_are_the_competencies_below_the_standard() -> None:
+    rows = [A(NIP1, "TEK-B", 1), A(NIP1, "TEK-C", 3), A(NIP1, "MAN-A", 2)]
+    plan = plan_gaps([P(NIP1)], rows, mappings([offer("TEK-B", 1)]), as_of=AS_OF)
+    person = plan.people[NIP1]
+    # MAN-A has a gap but no course; SOS-D is not assessed: its gap is unknown, not open.
+    assert person.open_gaps() == ("MAN-A", "TEK-B")
+    assert [d.competency for d in person.gaps] == ["MAN-A", "SOS-D", "TEK-B"]

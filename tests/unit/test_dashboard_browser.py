@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from moodle_bridge.reports import CHART_IDS, build_reports
+from moodle_bridge.reports import CHART_IDS, GapCounts, ReportInputs, build_reports
 from moodle_bridge.reports.ledger import WIB
 from moodle_bridge.roster.person import Person
 from moodle_bridge.store import EnrolmentRow, LedgerEntry
@@ -100,16 +100,9 @@ def ledger() -> tuple[list[Person], list[LedgerEntry], dict[tuple[str, str], Enr
 
 def test_dashboard_renders_without_console_errors(tmp_path: Path) -> None:
     people, completions, enrolments = ledger()
-    files = build_reports(
-        people,
-        completions,
-        unit="PENDIS",
-        year=2025,
-        out_dir=tmp_path / "out",
-        enrolments=enrolments,
-        open_gaps={p.nip: 1 for p in people[:10]},
-        open_by_competency={"TEK-0": 5, "TEK-3": 2},
-    )
+    gaps = GapCounts({p.nip: 1 for p in people[:10]}, {"TEK-0": 5, "TEK-3": 2})
+    inputs = ReportInputs(unit="PENDIS", year=2025, enrolments=enrolments, gaps=gaps)
+    files = build_reports(people, completions, inputs, tmp_path / "out")
     result = run_chromium(files.dashboard_html, tmp_path / "profile", "--dump-dom")
     assert result.returncode == 0, result.stderr[-2000:]
     assert problems(result.stderr) == []

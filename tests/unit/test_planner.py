@@ -454,7 +454,10 @@ def test_enrolments_of_people_the_roster_does_not_list_are_left_alone():
 def test_an_empty_roster_trips_the_guard():
     result = plan(desired(), {nip(i): known(i) for i in range(3)}, {}, rules())
     assert result.guard is not None
-    assert "empty" in result.guard.reason
+    assert "lists nobody" in result.guard.reason
+    # A generic file with no rows names no unit: its scope is empty, and it still stops.
+    unscoped = plan(desired(), {nip(i): known(i) for i in range(3)}, {}, rules(frozenset()))
+    assert unscoped.guard is not None
 
 
 def test_a_halved_roster_trips_the_guard_when_the_grace_ends_unless_allowed():

@@ -7,26 +7,31 @@ import datetime as dt
 import io
 import os
 import re
+import sqlite3
 import stat
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 
-from moodle_bridge.mappings import Competency, CourseOffer, Mappings
+from moodle_bridge.mappings import CompetencyDefinition, CourseOffer, Mappings
 from moodle_bridge.reports import (
     CHART_IDS,
+    GapCounts,
     ReportFiles,
+    ReportInputs,
     build_ledger,
     build_reports,
     dashboard_html,
     escape_cell,
+    people_from_store,
+    reports_from_store,
     year_bounds,
 )
 from moodle_bridge.reports.exports import csv_bytes, xlsx_bytes
 from moodle_bridge.reports.ledger import WIB
 from moodle_bridge.roster.person import Person
-from moodle_bridge.store import EnrolmentRow, LedgerEntry
+from moodle_bridge.store import EnrolmentRow, LedgerEntry, NewAccount, Store
 
 NIP_A = "197501012000031001"
 NIP_B = "198002022005012002"
@@ -74,7 +79,7 @@ COMPLETIONS = [
 MAPPINGS = {
     "PENDIS": Mappings(
         unit="PENDIS",
-        competencies={"TEK-A": Competency("TEK-A", "Alpha", "teknis", 1)},
+        competencies={"TEK-A": CompetencyDefinition("TEK-A", "Alpha", "teknis", 1)},
         standards={},
         catalogue=(
             CourseOffer("TEK-A", 1, 2, "PENDIS-X", 20, dt.date(2025, 2, 1), dt.date(2025, 4, 30)),
@@ -83,7 +88,9 @@ MAPPINGS = {
     ),
     "BIMAS_ISLAM": Mappings(
         unit="BIMAS_ISLAM",
-        competencies={"SOS-C": Competency("SOS-C", "Perekat Bangsa", "sosial_kultural", 1)},
+        competencies={
+            "SOS-C": CompetencyDefinition("SOS-C", "Perekat Bangsa", "sosial_kultural", 1)
+        },
         standards={},
         catalogue=(CourseOffer("SOS-C", 1, 2, "BIMAS-Z", 8),),
     ),
@@ -98,18 +105,16 @@ NAMES = {"PENDIS-X": "Pembelajaran Alpha di Madrasah"}
 
 
 def build(tmp_path: Path, unit: str = "PENDIS") -> ReportFiles:
-    return build_reports(
-        PEOPLE,
-        COMPLETIONS,
+    inputs = ReportInputs(
         unit=unit,
         year=2025,
-        out_dir=tmp_path / "out",
         mappings=MAPPINGS,
-        open_gaps={NIP_A: 1, NIP_B: 3},
+        gaps=GapCounts({NIP_A: 1, NIP_B: 3}, {"TEK-A": 2}),
         enrolments=ENROLMENTS,
         course_names=NAMES,
         generated=dt.datetime(2025, 12, 1, tzinfo=WIB),
     )
+    return build_reports(PEOPLE, COMPLETIONS, inputs, tmp_path / "out")
 
 
 def read_csv(path: Path) -> list[list[str]]:
@@ -126,9 +131,8 @@ def test_year_bounds_are_jakarta_midnights() -> None:
 
 
 def test_jp_totals_flags_and_units() -> None:
-    ledger = build_ledger(
-        PEOPLE, COMPLETIONS, unit="PENDIS", year=2025, mappings=MAPPINGS, enrolments=ENROLMENTS
-    )
+    pendis = ReportInputs(unit="PENDIS", year=2025, mappings=MAPPINGS, enrolments=ENROLMENTS)
+    ledger = build_ledger(PEOPLE, COMPLETIONS, pendis)
     rows = {p.nip: p for p in ledger.people}
     assert NIP_C not in rows  # another unit
     assert len(rows) == 2 + len(PAYLOADS)
@@ -142,11 +146,11 @@ def test_jp_totals_flags_and_units() -> None:
     assert ledger.meeting_minimum == 2  # A and the first payload person (20 JP exactly)
     assert NIP_X not in {t.nip for t in ledger.trainings}
 
-    everyone = build_ledger(PEOPLE, COMPLETIONS, unit="ALL", year=2025)
+    everyone = build_ledger(PEOPLE, COMPLETIONS, ReportInputs(unit="ALL", year=2025))
     assert {p.nip: p.jp for p in everyone.people}[NIP_C] == 24
     assert len(everyone.trainings) == 5
 
-    next_year = build_ledger(PEOPLE, COMPLETIONS, unit="PENDIS", year=2026)
+    next_year = build_ledger(PEOPLE, COMPLETIONS, ReportInputs(unit="PENDIS", year=2026))
     assert {p.nip: p.jp for p in next_year.people}[NIP_B] == 30
 
 
@@ -165,9 +169,9 @@ def test_siasn_rows(tmp_path: Path) -> None:
     ]
     org = "Kementerian Agama RI"
     assert rows[1:] == [
-        # no enrolment start, no window: start unknown; kind from the BIMAS_ISLAM dictionary
-        [NIP_A, "Dr. H. Ahmad Fauzi, M.Pd.I.", "BIMAS-Z", "sosial_kultural", "", "2025-01-01",
-         "8", org],
+        # no enrolment, no window: starts on the completion day; kind from BIMAS_ISLAM
+        [NIP_A, "Dr. H. Ahmad Fauzi, M.Pd.I.", "BIMAS-Z", "sosial_kultural", "2025-01-01",
+         "2025-01-01", "8", org],
         # the enrolment's start
         [NIP_A, "Dr. H. Ahmad Fauzi, M.Pd.I.", NAMES["PENDIS-X"], "teknis", "2025-02-15",
          "2025-03-10", "20", org],
@@ -184,8 +188,8 @@ def test_siasn_rows(tmp_path: Path) -> None:
     assert sheet is not None
     values = [[c.value for c in row] for row in sheet.iter_rows()]
     assert values[2] == [
-        NIP_A, "Dr. H. Ahmad Fauzi, M.Pd.I.", NAMES["PENDIS-X"], "teknis", "2025-02-15",
-        "2025-03-10", 20, org,
+        NIP_A, "Dr. H. Ahmad Fauzi, M.Pd.I.", NAMES["PENDIS-X"], "teknis",
+        dt.datetime(2025, 2, 15), dt.datetime(2025, 3, 10), 20, org,
     ]  # fmt: skip
     assert sheet["A2"].data_type == "s"  # the NIP is text, never 1.97501E+17
 
@@ -266,7 +270,10 @@ def test_files_are_owner_only(tmp_path: Path) -> None:
         stale.chmod(0o644)
         files = build(tmp_path)
         nested = build_reports(
-            PEOPLE, COMPLETIONS, unit="PENDIS", year=2025, out_dir=tmp_path / "new" / "reports"
+            PEOPLE,
+            COMPLETIONS,
+            ReportInputs(unit="PENDIS", year=2025),
+            tmp_path / "new" / "reports",
         )
     finally:
         os.umask(old)
@@ -279,11 +286,9 @@ def test_files_are_owner_only(tmp_path: Path) -> None:
 
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="year"):
-        build_reports(PEOPLE, COMPLETIONS, unit="PENDIS", year=1900, out_dir=Path("/nonexistent"))
+        ReportInputs(unit="PENDIS", year=1900)
     with pytest.raises(ValueError, match="minimum"):
-        build_reports(
-            PEOPLE, [], unit="PENDIS", year=2025, out_dir=Path("/nonexistent"), jp_minimum=0
-        )
+        ReportInputs(unit="PENDIS", year=2025, jp_minimum=0)
 
 
 # --- the dashboard ------------------------------------------------------------------------------
@@ -313,7 +318,123 @@ def test_dashboard_is_self_contained_and_has_every_chart(tmp_path: Path) -> None
 
 
 def test_dashboard_of_an_empty_unit() -> None:
-    ledger = build_ledger([], [], unit="SETJEN", year=2025)
+    ledger = build_ledger([], [], ReportInputs(unit="SETJEN", year=2025))
     page = dashboard_html(ledger, generated=dt.datetime(2025, 1, 1, tzinfo=WIB))
     assert page.count("<svg") == len(CHART_IDS)
     assert "Belum ada data" in page
+
+
+# --- the SIASN export: dates, starts, names ------------------------------------------------------
+def test_every_siasn_training_has_a_start_and_the_xlsx_holds_date_cells(tmp_path: Path) -> None:
+    files = build(tmp_path)
+    sheet = load_workbook(files.siasn_xlsx).active
+    assert sheet is not None
+    header = [c.value for c in sheet[1]]
+    start_col = header.index("Tanggal Mulai") + 1
+    end_col = header.index("Tanggal Selesai") + 1
+    rows = list(sheet.iter_rows(min_row=2))
+    assert len(rows) == files.trainings
+    for row in rows:
+        start, end = row[start_col - 1], row[end_col - 1]
+        for cell in (start, end):
+            # a day number with a date format (openpyxl reads it back as a datetime)
+            assert cell.is_date, cell.coordinate
+            assert cell.number_format == "yyyy-mm-dd"
+        assert isinstance(start.value, dt.datetime)
+        assert isinstance(end.value, dt.datetime)
+        assert start.value <= end.value
+    for line in read_csv(files.siasn_csv)[1:]:
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", line[4]), line
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", line[5]), line
+
+
+def test_the_training_start_follows_the_rule_in_order() -> None:
+    done = at(2025, 8, 20)
+    window = MAPPINGS["PENDIS"].catalogue[1]  # 2025-05-01..2025-12-31
+
+    def start(entry: LedgerEntry, enrolment: EnrolmentRow | None = None) -> dt.date:
+        known = {(entry.nip, entry.course): enrolment} if enrolment is not None else {}
+        inputs = ReportInputs(unit="PENDIS", year=2025, mappings=MAPPINGS, enrolments=known)
+        (row,) = build_ledger(PEOPLE, [entry], inputs).trainings
+        assert row.end == dt.date(2025, 8, 20)
+        return row.start
+
+    course = window.course_shortname
+    enrolled = EnrolmentRow(NIP_A, course, False, at(2025, 5, 3), 0, at(2025, 4, 28))
+    # 1. the ledger's timestarted, before anything the bridge knows
+    timestarted = LedgerEntry(NIP_A, course, done, 20, "TEK-A", 2, timestarted=at(2025, 6, 7))
+    assert start(timestarted, enrolled) == dt.date(2025, 6, 7)
+    # 2. the enrolment's window start, else the catalogue window of the completion
+    plain = LedgerEntry(NIP_A, course, done, 20, "TEK-A", 2)
+    assert start(plain, enrolled) == dt.date(2025, 5, 3)
+    assert start(plain, enrolled._replace(timestart=0)) == dt.date(2025, 5, 1)
+    # 3. when the bridge made the enrolment (a course without windows)
+    elsewhere = LedgerEntry(NIP_A, "NO-WINDOW", done, 20, "TEK-A", 2)
+    made = EnrolmentRow(NIP_A, "NO-WINDOW", False, 0, 0, at(2025, 7, 1))
+    assert start(elsewhere, made) == dt.date(2025, 7, 1)
+    # 4. nothing known, or only days after the end: the completion day
+    assert start(elsewhere) == dt.date(2025, 8, 20)
+    late = LedgerEntry(NIP_A, "NO-WINDOW", done, 20, "TEK-A", 2, timestarted=at(2025, 9, 1))
+    assert start(late, made._replace(enrolled_at=at(2025, 9, 2))) == dt.date(2025, 8, 20)
+
+
+def _store_with_people(tmp_path: Path) -> Store:
+    store = Store.open(tmp_path / "state" / "state.sqlite3")
+    names = {
+        NIP_A: ("Darmaji", "Darmaji"),  # a one-word name, repeated by the split rule
+        NIP_B: ("Sukarno", "."),  # a one-word name with the marker
+        NIP_C: ("Siti", "Aminah"),
+        NIP_X: ("Ahmad", "Fauzi"),
+    }
+    store.record_accounts(
+        NewAccount(nip, i, nip, "PENDIS", "h", record={"firstname": f, "lastname": last})
+        for i, (nip, (f, last)) in enumerate(names.items(), start=1)
+    )
+    store.record_courses({"PENDIS-X": 7, "BIMAS-Z": 8})
+    store.record_completions(
+        [
+            LedgerEntry(NIP_A, "PENDIS-X", at(2025, 3, 10), 20, "TEK-A", 2),
+            LedgerEntry(NIP_C, "BIMAS-Z", at(2025, 3, 11), 8, "SOS-C", 2),
+        ]
+    )
+    return store
+
+
+def _sync_recorded(store_path: Path) -> None:
+    """What a sync records beside the accounts (the roster's name, the course's full name)."""
+    with sqlite3.connect(store_path) as db:
+        db.execute(
+            "UPDATE accounts SET display_name = 'Dr. H. Ahmad Fauzi, M.Pd.I.' WHERE nip = ?",
+            (NIP_X,),
+        )
+        db.execute(
+            "UPDATE courses SET fullname = 'Pembelajaran Alpha di Madrasah' "
+            "WHERE shortname = 'PENDIS-X'"
+        )
+
+
+def test_names_from_the_state_are_never_doubled(tmp_path: Path) -> None:
+    with _store_with_people(tmp_path) as store:
+        _sync_recorded(tmp_path / "state" / "state.sqlite3")
+        assert store.display_names() == {NIP_X: "Dr. H. Ahmad Fauzi, M.Pd.I."}
+        assert store.display_names("SETJEN") == {}
+        names = {p.nip: p.display_name for p in people_from_store(store, "PENDIS")}
+    assert names == {
+        NIP_A: "Darmaji",
+        NIP_B: "Sukarno",
+        NIP_C: "Siti Aminah",
+        NIP_X: "Dr. H. Ahmad Fauzi, M.Pd.I.",
+    }
+
+
+def test_reports_from_the_state_name_trainings_by_the_full_name(tmp_path: Path) -> None:
+    with _store_with_people(tmp_path) as store:
+        _sync_recorded(tmp_path / "state" / "state.sqlite3")
+        assert store.course_names() == {"PENDIS-X": "Pembelajaran Alpha di Madrasah"}
+        inputs = ReportInputs(unit="PENDIS", year=2025, mappings=MAPPINGS)
+        files = reports_from_store(store, inputs, tmp_path / "out")
+    rows = read_csv(files.siasn_csv)[1:]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (NIP_A, "Darmaji", "Pembelajaran Alpha di Madrasah"),
+        (NIP_C, "Siti Aminah", "BIMAS-Z"),  # no full name recorded: the short name
+    ]

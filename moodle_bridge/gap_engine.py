@@ -26,14 +26,19 @@ The rules, in the order they apply to each person and each competency their posi
 
 Every decision carries its status and :meth:`Decision.reason`; :meth:`GapPlan.explain` and
 :meth:`GapPlan.why` answer "why in this course" and "why not in that one".
+
+Size: a plan of the whole ministry holds 2.6 million decisions. A person's plan keeps only their
+levels and, per gap, a :class:`GapOutcome` (status, course window, waiting position; the common
+ones shared between people); :class:`Decision` objects are built when asked for.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import gc
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -47,15 +52,22 @@ from moodle_bridge.mappings import (
     Standard,
     normalise_jabatan,
 )
+from moodle_bridge.roster.assessment import (
+    AssessmentLike,
+    LatestAssessments,
+    rank_day,
+    rank_level,
+)
 
 __all__ = [
     "AssessmentLike",
     "CompetencyStats",
-    "Completion",
+    "CompletedCourse",
     "CourseLoad",
     "CurrentEnrolment",
     "Decision",
     "Explanation",
+    "GapOutcome",
     "GapPlan",
     "MissingStandard",
     "PersonLike",
@@ -80,23 +92,7 @@ class PersonLike(Protocol):
     def active(self) -> bool: ...
 
 
-class AssessmentLike(Protocol):
-    """What the engine reads of an assessment
-    (:class:`~moodle_bridge.roster.assessment.Assessment` fits)."""
-
-    @property
-    def nip(self) -> str: ...
-    @property
-    def competency(self) -> str: ...
-    @property
-    def level(self) -> int: ...
-    @property
-    def date(self) -> dt.date: ...
-    @property
-    def row(self) -> int: ...
-
-
-class Completion(NamedTuple):
+class CompletedCourse(NamedTuple):
     """``nip`` completed the Moodle course ``course_shortname`` on ``time`` (a date or datetime)."""
 
     nip: str
@@ -217,12 +213,21 @@ class Decision(NamedTuple):
         return f"no course in the catalogue takes {comp} from level {self.level} ({gap})"
 
 
+class GapOutcome(NamedTuple):
+    """How one gap was settled: its status, the course window concerned (see
+    :class:`Decision`) and the 1-based waiting-list position (0: not waiting)."""
+
+    status: Status
+    offer: CourseOffer | None = None
+    waiting_position: int = 0
+
+
 @dataclass(slots=True)
 class PersonPlan:
-    """One active person's plan: their standard, levels and decisions.
+    """One active person's plan: their standard, levels and how each gap was settled.
 
-    Decisions about competencies without a gap are built on demand (:attr:`decisions`), so a
-    plan of a quarter of a million people stays small.
+    :attr:`decisions` are built from these when asked for, so a plan of a quarter of a million
+    people stays small.
     """
 
     nip: str
@@ -236,8 +241,8 @@ class PersonPlan:
     levels: tuple[int | None, ...] = ()
     #: Competency -> (assessed level, course whose completion raised it), where raised.
     raised: Mapping[str, tuple[int, str]] | None = None
-    #: The decisions other than "no gap", sorted by competency code.
-    gaps: tuple[Decision, ...] = ()
+    #: Per requirement (same order): how its gap was settled; ``None`` without a gap or level.
+    outcomes: tuple[GapOutcome | None, ...] = ()
 
     @property
     def position_level(self) -> str | None:
@@ -249,29 +254,17 @@ class PersonPlan:
         """One decision per required competency, in competency-code order."""
         if self.standard is None:
             return ()
-        by_code = {d.competency: d for d in self.gaps}
-        out: list[Decision] = []
-        for req, level in zip(self.standard.requirements, self.levels, strict=True):
-            found = by_code.get(req.competency)
-            if found is not None:
-                out.append(found)
-                continue
-            assessed, raised_by = level, None
-            if self.raised is not None and req.competency in self.raised:
-                assessed, raised_by = self.raised[req.competency]
-            out.append(
-                Decision(
-                    self.nip,
-                    req.competency,
-                    req.level,
-                    assessed,
-                    level,
-                    Status.NO_GAP,
-                    raised_by=raised_by,
-                    origin=req.origin,
-                )
+        return tuple(
+            self._decision(req, level, outcome)
+            for req, level, outcome in zip(
+                self.standard.requirements, self.levels, self.outcomes, strict=True
             )
-        return tuple(out)
+        )
+
+    @property
+    def gaps(self) -> tuple[Decision, ...]:
+        """The decisions other than "no gap" (not assessed included), in competency-code order."""
+        return tuple(d for d in self.decisions if d.status is not Status.NO_GAP)
 
     @property
     def chosen(self) -> tuple[Decision, ...]:
@@ -281,7 +274,39 @@ class PersonPlan:
     @property
     def cap_used(self) -> int:
         """Trainings counted this year once the plan's choices are made."""
-        return self.used_before + len(self.chosen)
+        chosen = sum(1 for o in self.outcomes if o is not None and o.status is Status.CHOSEN)
+        return self.used_before + chosen
+
+    def open_gaps(self) -> tuple[str, ...]:
+        """The competencies whose (effective) level is below the standard, whatever the plan
+        does about them; a competency never assessed has no known gap and is left out."""
+        if self.standard is None:
+            return ()
+        return tuple(
+            req.competency
+            for req, outcome in zip(self.standard.requirements, self.outcomes, strict=True)
+            if outcome is not None
+        )
+
+    def _decision(
+        self, req: Requirement, level: int | None, outcome: GapOutcome | None
+    ) -> Decision:
+        if level is None:
+            return Decision(
+                self.nip, req.competency, req.level, None, None, Status.NOT_ASSESSED,
+                origin=req.origin,
+            )  # fmt: skip
+        assessed, raised_by = level, None
+        if self.raised is not None and req.competency in self.raised:
+            assessed, raised_by = self.raised[req.competency]
+        settled = outcome if outcome is not None else _NO_GAP
+        return Decision(
+            self.nip, req.competency, req.level, assessed, level, settled.status, settled.offer,
+            settled.waiting_position, raised_by, req.origin,
+        )  # fmt: skip
+
+
+_NO_GAP = GapOutcome(Status.NO_GAP)
 
 
 @dataclass(slots=True)
@@ -415,10 +440,10 @@ class GapPlan:
         """The enrolments the plan wants: chosen ones (``new``) and kept ones, sorted by course,
         window and NIP. Anything the bridge enrolled that is not here is no longer wanted."""
         out = [
-            PlannedEnrolment(d.nip, d.offer, d.status is Status.CHOSEN)
+            PlannedEnrolment(p.nip, o.offer, o.status is Status.CHOSEN)
             for p in self.people.values()
-            for d in p.gaps
-            if d.desired and d.offer is not None
+            for o in p.outcomes
+            if o is not None and o.status in DESIRED and o.offer is not None
         ]
         out.sort(key=lambda e: (*_offer_sort(e.offer), e.nip))
         return out
@@ -484,11 +509,6 @@ class GapPlan:
 
 
 # --- the engine -----------------------------------------------------------------------------------
-_ROW_BITS = 37
-_DATE_SHIFT = _ROW_BITS + 3
-_ROW_MASK = (1 << _ROW_BITS) - 1
-
-
 def _offer_sort(offer: CourseOffer) -> tuple[str, int, int, str, str, dt.date, dt.date]:
     return (
         offer.competency,
@@ -507,10 +527,9 @@ def plan_gaps(
     mappings: Mappings | Mapping[str, Mappings],
     *,
     as_of: dt.date,
-    completions: Iterable[Completion] = (),
+    completions: Iterable[CompletedCourse] = (),
     enrolments: Iterable[CurrentEnrolment] = (),
     used_this_year: Mapping[str, int] | None = None,
-    annual_cap: int | None = None,
 ) -> GapPlan:
     """Plan the courses that close each active person's competency gaps.
 
@@ -520,195 +539,99 @@ def plan_gaps(
     raise levels and exclude courses; ``enrolments`` are the active enrolments in catalogue
     courses (they are kept when still needed, take seats, and are never chosen again);
     ``used_this_year`` counts each person's trainings already started this year (current
-    enrolments of this year included); ``annual_cap`` overrides every unit's cap.
+    enrolments of this year included). Each unit's annual cap is its mappings' ``annual_cap``.
 
-    Inputs are read once (generators are fine); a duplicate NIP in ``people`` keeps the largest
-    ``(unit, jabatan, active)`` so that the result never depends on order.
+    ``assessments`` may be any iterable (read once; generators are fine) or, cheapest, the
+    :class:`LatestAssessments` a reader kept, which is used as it is (and not changed). A
+    duplicate NIP in ``people`` keeps the largest ``(unit, jabatan, active)`` so that the
+    result never depends on order.
     """
     # Millions of small tuples and no reference cycles: the cyclic collector would only rescan
     # the growing heap again and again (a third of the run time at full size).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _plan(
-            people, assessments, mappings, as_of, completions, enrolments, used_this_year,
-            annual_cap,
-        )  # fmt: skip
+        catalogue = _Catalogue(mappings, as_of)
+        roster = _collect_people(people)
+        latest = (
+            assessments
+            if isinstance(assessments, LatestAssessments)
+            else LatestAssessments(assessments)
+        )
+        enrolled, windows = _count_enrolments(enrolments, roster, catalogue.loads, as_of)
+        history = _History(
+            _collect_completions(completions), enrolled, windows, used_this_year or {}
+        )
+        known = catalogue.known_codes
+        unknown_codes = {c: n for c, n in latest.rows_by_competency().items() if c not in known}
+        # Assessments read here are the engine's own: each person's are freed once planned.
+        own = latest is not assessments
+        planning = _Planning(catalogue, latest.take if own else latest.by_nip.get, history)
+        for nip in sorted(roster):
+            planning.add(roster[nip])
+        planning.allocate()
+        return planning.result(roster, latest, unknown_codes)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _plan(
-    people: Iterable[PersonLike],
-    assessments: Iterable[AssessmentLike],
-    mappings: Mappings | Mapping[str, Mappings],
-    as_of: dt.date,
-    completions: Iterable[Completion],
-    enrolments: Iterable[CurrentEnrolment],
-    used_this_year: Mapping[str, int] | None,
-    annual_cap: int | None,
-) -> GapPlan:
-    if isinstance(mappings, Mappings):
-        single: Mappings | None = mappings
-        by_unit: Mapping[str, Mappings] = {}
-        all_mappings: dict[str, Mappings] = {mappings.unit: mappings}
-    else:
-        single, by_unit = None, mappings
-        all_mappings = dict(sorted(mappings.items()))
-    known_codes = {c for m in all_mappings.values() for c in m.competencies}
-    used = used_this_year or {}
+class _Offers(NamedTuple):
+    """The catalogue rows that take one competency on from one level."""
 
-    roster = _collect_people(people)
-    latest, unknown_codes, unknown_people = _latest_assessments(assessments, roster, known_codes)
-    completed = _collect_completions(completions)
-    loads = _course_loads(all_mappings)
-    enrolled, enrolment_window = _count_enrolments(enrolments, roster, loads, as_of)
-    tally = _Tally(all_mappings)
-    tables = {id(m): _offer_table(m, as_of) for m in all_mappings.values()}
-    prepared: dict[tuple[int, str], tuple[Standard | None, tuple[_Prepared, ...]]] = {}
-
-    plans: dict[str, PersonPlan] = {}
-    inactive: list[str] = []
-    unmapped: defaultdict[str, list[str]] = defaultdict(list)
-    missing: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
-    not_assessed: dict[str, tuple[str, ...]] = {}
-    # Per planned person, by index in NIP order (requests carry the index: comparing and
-    # looking up small ints is cheaper than NIP strings, and sorts the same way).
-    order: list[PersonPlan] = []
-    found: list[list[Decision] | None] = []
-    requests: list[_Request] = []
-    empty: dict[str, int] = {}
-    not_assessed_status = Status.NOT_ASSESSED
-
-    for nip in sorted(roster):
-        person = roster[nip]
-        if not person.active:
-            inactive.append(nip)
-            continue
-        m = single if single is not None else by_unit.get(person.unit)
-        if m is None:
-            unmapped[person.unit].append(nip)
-            continue
-        jabatan = person.jabatan
-        ready = prepared.get((id(m), jabatan))
-        if ready is None:
-            ready = prepared[(id(m), jabatan)] = _prepare(m, jabatan, tables[id(m)], tally)
-        standard, reqs = ready
-        cap = m.annual_cap if annual_cap is None else annual_cap
-        plan = PersonPlan(nip, person.unit, jabatan, standard, cap, used.get(nip, 0))
-        plans[nip] = plan
-        index = len(order)
-        order.append(plan)
-        found.append(None)
-        if standard is None:
-            missing[(person.unit, normalise_jabatan(jabatan))].append(nip)
-            continue
-        tally.people_per_standard[id(standard)] += 1
-        # Popped, not read: the assessments of people already planned are freed as we go.
-        per = latest.pop(nip, empty)
-        done = completed.get(nip)
-        raised = _raised_levels(m, per, done) if done else None
-        mine = enrolled.get(nip)
-        levels: list[int | None] = []
-        decisions: list[Decision] = []
-        missed: list[str] = []
-        for req, comp, need, priority, row, outcomes, at_level, of_size in reqs:
-            key = per.get(comp)
-            if key is None:
-                levels.append(None)
-                missed.append(comp)
-                decisions.append(
-                    Decision(nip, comp, need, None, None, not_assessed_status, None, 0, None,
-                             req.origin)
-                )  # fmt: skip
-                outcomes[not_assessed_status] += 1
-                continue
-            assessed = level = key & 7
-            raised_by: str | None = None
-            if raised is not None and comp in raised:
-                assessed, level, raised_by = raised[comp]
-            levels.append(level)
-            gap = need - level
-            if gap <= 0:
-                continue
-            at_level[level] += 1
-            of_size[gap] += 1
-            entry = row[level]
-            offer: CourseOffer | None = None
-            if entry is None:
-                status = Status.NO_COURSE
-            else:
-                options, open_ = entry
-                kept = None
-                if mine is not None:
-                    kept = next((o for o in options if o.course_shortname in mine), None)
-                if kept is not None:
-                    status = Status.ENROLLED
-                    offer = enrolment_window.get((nip, kept.course_shortname), kept)
-                elif not open_:
-                    status, offer = Status.WINDOW_CLOSED, options[-1]
-                else:
-                    avail = (
-                        open_
-                        if done is None
-                        else tuple(o for o in open_ if o.course_shortname not in done)
-                    )
-                    if avail:
-                        requests.append(
-                            (-gap, priority, comp, index, avail, req, assessed, level, raised_by)
-                        )
-                        continue
-                    status, offer = Status.ALREADY_COMPLETED, open_[0]
-            outcomes[status] += 1
-            decisions.append(
-                Decision(nip, comp, need, assessed, level, status, offer, 0, raised_by,
-                         req.origin)
-            )  # fmt: skip
-        plan.levels = tuple(levels)
-        if raised:
-            plan.raised = {c: (a, course) for c, (a, _, course) in raised.items()}
-        if missed:
-            not_assessed[nip] = tuple(missed)
-        if decisions:
-            found[index] = decisions
-
-    _allocate(requests, order, loads, found, tally)
-    for plan, settled in zip(order, found, strict=True):
-        if settled:
-            plan.gaps = tuple(settled)
-
-    return GapPlan(
-        as_of=as_of,
-        people=MappingProxyType(plans),
-        courses=tuple(
-            sorted({id(c): c for c in loads.values()}.values(), key=lambda c: _offer_sort(c.offer))
-        ),
-        stats=MappingProxyType(tally.stats(prepared)),
-        not_assessed=MappingProxyType(not_assessed),
-        without_standard=tuple(
-            MissingStandard(unit, roster[nips[0]].jabatan, tuple(nips))
-            for (unit, _), nips in sorted(missing.items())
-        ),
-        inactive=tuple(inactive),
-        unmapped_units=MappingProxyType({u: tuple(n) for u, n in sorted(unmapped.items())}),
-        unknown_competencies=MappingProxyType(dict(sorted(unknown_codes.items()))),
-        unknown_people=unknown_people,
-        mappings=MappingProxyType(all_mappings),
-    )
+    #: Every row, in the order they are tried (see :meth:`Mappings.offers`).
+    every: tuple[CourseOffer, ...]
+    #: The rows whose window has not closed.
+    still_open: tuple[CourseOffer, ...]
 
 
-#: (-gap, priority, competency, person index, open windows, requirement, assessed, level,
-#: raised_by);
-#: the first four are unique per request, so sorting never compares the rest.
-_Request = tuple[int, int, str, int, tuple[CourseOffer, ...], Requirement, int, int, "str | None"]
-#: Per level 0-5: (every row from that level, the rows still open), or None.
-_Entry = tuple[tuple[CourseOffer, ...], tuple[CourseOffer, ...]] | None
-#: A requirement with what the loop needs at hand: (requirement, code, level, priority,
-#: the competency's offers by level, its status counts, gaps by level, gaps by size).
-_Prepared = tuple[
-    Requirement, str, int, int, list[_Entry], defaultdict[Status, int], list[int], list[int]
-]
+class _Queue:
+    """The gaps of one size in one competency that ask for a seat, in the order they were
+    planned (NIP order), in flat arrays rather than an object per request: a ministry makes a
+    million requests."""
+
+    __slots__ = ("people", "slots", "windows")
+
+    def __init__(self) -> None:
+        #: The person's index in NIP order, and the requirement's position in their standard.
+        self.people: array[int] = array("L")
+        self.slots: array[int] = array("H")
+        #: The open windows the person has not completed, in the order they are tried.
+        self.windows: list[tuple[CourseOffer, ...]] = []
+
+
+#: A queue's key: (minus the gap, the competency's priority, its code). Served in key order,
+#: then NIP order within a queue: the allocation order of the rules.
+_QueueKey = tuple[int, int, str]
+
+
+class _Step(NamedTuple):
+    """One requirement of a standard, with what the loop needs of it at hand."""
+
+    competency: str
+    required: int
+    #: Starting level 0-5 -> the competency's offers from that level (``None``: none).
+    offers: list[_Offers | None]
+    #: The competency's counters in :class:`_Tally`.
+    statuses: defaultdict[Status, int]
+    at_level: list[int]
+    of_size: list[int]
+    #: Gap size -> the queue of the gaps of that size asking for a seat.
+    queues: tuple[_Queue, ...]
+
+
+class _History(NamedTuple):
+    """What people already did: completions, current enrolments, trainings this year."""
+
+    #: NIP -> course -> the latest completion day.
+    completed: Mapping[str, Mapping[str, dt.date]]
+    #: NIP -> the courses they are enrolled in, and each enrolment's window (whose seat it has).
+    enrolled: Mapping[str, set[str]]
+    windows: Mapping[tuple[str, str], CourseOffer]
+    used: Mapping[str, int]
+
+
+_NO_RANKS: Mapping[str, int] = MappingProxyType({})
 
 
 class _Tally:
@@ -716,25 +639,20 @@ class _Tally:
 
     def __init__(self, all_mappings: Mapping[str, Mappings]) -> None:
         codes = sorted({c for m in all_mappings.values() for c in m.competencies})
-        self.outcomes: dict[str, defaultdict[Status, int]] = {c: defaultdict(int) for c in codes}
+        self.statuses: dict[str, defaultdict[Status, int]] = {c: defaultdict(int) for c in codes}
         self.at_level: dict[str, list[int]] = {c: [0] * 6 for c in codes}
         self.of_size: dict[str, list[int]] = {c: [0] * 6 for c in codes}
         self.people_per_standard: defaultdict[int, int] = defaultdict(int)
 
-    def stats(
-        self, prepared: Mapping[tuple[int, str], tuple[Standard | None, tuple[_Prepared, ...]]]
-    ) -> dict[str, CompetencyStats]:
+    def stats(self, standards: Iterable[Standard]) -> dict[str, CompetencyStats]:
+        """The statistics, given every distinct standard the plan used."""
         required: defaultdict[str, int] = defaultdict(int)
-        seen: set[int] = set()
-        for standard, _ in prepared.values():
-            if standard is None or id(standard) in seen:
-                continue
-            seen.add(id(standard))
+        for standard in standards:
             n = self.people_per_standard.get(id(standard), 0)
             for req in standard.requirements:
                 required[req.competency] += n
         stats: dict[str, CompetencyStats] = {}
-        for code, counted in self.outcomes.items():
+        for code, counted in self.statuses.items():
             out = {s: n for s in Status if (n := counted.get(s, 0))}
             met = required[code] - sum(out.values())
             if met:
@@ -755,37 +673,270 @@ class _Tally:
         return stats
 
 
-def _offer_table(m: Mappings, as_of: dt.date) -> dict[str, list[_Entry]]:
-    table: dict[str, list[_Entry]] = {}
+class _Catalogue:
+    """The mapping tables made ready for the loop, the course loads and the counters."""
+
+    def __init__(self, mappings: Mappings | Mapping[str, Mappings], as_of: dt.date) -> None:
+        self.single: Mappings | None = None
+        self.by_unit: Mapping[str, Mappings] = {}
+        if isinstance(mappings, Mappings):
+            self.single = mappings
+            self.mappings: dict[str, Mappings] = {mappings.unit: mappings}
+        else:
+            self.by_unit = mappings
+            self.mappings = dict(sorted(mappings.items()))
+        self.as_of = as_of
+        self.known_codes = {c for m in self.mappings.values() for c in m.competencies}
+        self.loads = _course_loads(self.mappings)
+        self.tally = _Tally(self.mappings)
+        self.queues: dict[_QueueKey, _Queue] = {}
+        self._tables = {id(m): _offer_table(m, as_of) for m in self.mappings.values()}
+        self._steps: dict[tuple[int, str], tuple[Standard | None, tuple[_Step, ...]]] = {}
+
+    def route(self, unit: str) -> Mappings | None:
+        """The mappings that plan the people of ``unit`` (``None``: the unit has none)."""
+        return self.single if self.single is not None else self.by_unit.get(unit)
+
+    def steps(self, m: Mappings, jabatan: str) -> tuple[Standard | None, tuple[_Step, ...]]:
+        """The standard of ``jabatan`` in ``m`` and its requirements made ready (cached)."""
+        key = (id(m), jabatan)
+        ready = self._steps.get(key)
+        if ready is None:
+            table = self._tables[id(m)]
+            ready = self._steps[key] = _prepare(m, jabatan, table, self.tally, self.queues)
+        return ready
+
+    def standards(self) -> list[Standard]:
+        """Every distinct standard :meth:`steps` found."""
+        found = {id(s): s for s, _ in self._steps.values() if s is not None}
+        return list(found.values())
+
+
+class _Planning:
+    """Everyone's plans, built person by person in NIP order, then the seats allocated across
+    them all at once."""
+
+    def __init__(
+        self,
+        catalogue: _Catalogue,
+        ranks: Callable[[str], Mapping[str, int] | None],
+        history: _History,
+    ) -> None:
+        self.catalogue = catalogue
+        #: NIP -> competency -> rank of the latest assessment (see LatestAssessments).
+        self.ranks = ranks
+        self.history = history
+        self.plans: dict[str, PersonPlan] = {}
+        # The people with a standard and their outcomes, by index in NIP order (queues hold
+        # the index: a small int is cheaper than a NIP).
+        self.order: list[PersonPlan] = []
+        self.slots: list[list[GapOutcome | None]] = []
+        self.inactive: list[str] = []
+        self.unmapped: defaultdict[str, list[str]] = defaultdict(list)
+        self.missing: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+        self.not_assessed: dict[str, tuple[str, ...]] = {}
+        self._shared: dict[tuple[Status, int], GapOutcome] = {}
+
+    def outcome(self, status: Status, offer: CourseOffer | None) -> GapOutcome:
+        """The one shared outcome of ``status`` in ``offer`` (no waiting position)."""
+        key = (status, id(offer))
+        found = self._shared.get(key)
+        if found is None:
+            found = self._shared[key] = GapOutcome(status, offer)
+        return found
+
+    def add(self, person: PersonLike) -> None:
+        """Plan ``person``: route them to their unit's mappings, then settle their levels."""
+        nip = person.nip
+        if not person.active:
+            self.inactive.append(nip)
+            return
+        m = self.catalogue.route(person.unit)
+        if m is None:
+            self.unmapped[person.unit].append(nip)
+            return
+        standard, steps = self.catalogue.steps(m, person.jabatan)
+        used = self.history.used.get(nip, 0)
+        plan = PersonPlan(nip, person.unit, person.jabatan, standard, m.annual_cap, used)
+        self.plans[nip] = plan
+        if standard is None:
+            self.missing[(person.unit, normalise_jabatan(person.jabatan))].append(nip)
+            return
+        self.catalogue.tally.people_per_standard[id(standard)] += 1
+        self._settle(plan, m, steps)
+
+    def _settle(self, plan: PersonPlan, m: Mappings, steps: tuple[_Step, ...]) -> None:
+        """Each requirement's level and, for each gap, its outcome or a request for a seat."""
+        nip, index = plan.nip, len(self.order)
+        ranks = self.ranks(nip) or _NO_RANKS
+        done = self.history.completed.get(nip)
+        raised = _raised_levels(m, ranks, done) if done else None
+        mine = self.history.enrolled.get(nip)
+        levels: list[int | None] = []
+        outcomes: list[GapOutcome | None] = []
+        missed: list[str] = []
+        for slot, (comp, need, offers, statuses, at_level, of_size, queues) in enumerate(steps):
+            rank = ranks.get(comp)
+            if rank is None:
+                levels.append(None)
+                outcomes.append(None)
+                missed.append(comp)
+                statuses[Status.NOT_ASSESSED] += 1
+                continue
+            level = raised[comp][1] if raised is not None and comp in raised else rank_level(rank)
+            levels.append(level)
+            gap = need - level
+            if gap <= 0:
+                outcomes.append(None)
+                continue
+            at_level[level] += 1
+            of_size[gap] += 1
+            entry = offers[level]
+            free = entry.still_open if entry is not None else ()
+            if mine is not None or done is not None or not free:
+                outcome = self._without_seat(nip, entry, mine, done)
+                if outcome is not None:
+                    statuses[outcome.status] += 1
+                    outcomes.append(outcome)
+                    continue
+                if done is not None:
+                    free = tuple(o for o in free if o.course_shortname not in done)
+            queue = queues[gap]
+            queue.people.append(index)
+            queue.slots.append(slot)
+            queue.windows.append(free)
+            outcomes.append(None)  # settled by allocate()
+        plan.levels = tuple(levels)
+        if raised:
+            plan.raised = {c: (assessed, course) for c, (assessed, _, course) in raised.items()}
+        if missed:
+            self.not_assessed[nip] = tuple(missed)
+        self.order.append(plan)
+        self.slots.append(outcomes)
+
+    def _without_seat(
+        self,
+        nip: str,
+        entry: _Offers | None,
+        mine: set[str] | None,
+        done: Mapping[str, dt.date] | None,
+    ) -> GapOutcome | None:
+        """The outcome of a gap settled without asking for a seat; ``None`` when it asks."""
+        if entry is None:
+            return self.outcome(Status.NO_COURSE, None)
+        if mine is not None:
+            kept = next((o for o in entry.every if o.course_shortname in mine), None)
+            if kept is not None:
+                window = self.history.windows.get((nip, kept.course_shortname), kept)
+                return self.outcome(Status.ENROLLED, window)
+        if not entry.still_open:
+            return self.outcome(Status.WINDOW_CLOSED, entry.every[-1])
+        if done is not None and all(o.course_shortname in done for o in entry.still_open):
+            return self.outcome(Status.ALREADY_COMPLETED, entry.still_open[0])
+        return None
+
+    def allocate(self) -> None:
+        """Serve the requests in priority order across everyone: cap, then seats, else wait."""
+        queues, loads, slots = self.catalogue.queues, self.catalogue.loads, self.slots
+        left = [max(0, p.cap - p.used_before) for p in self.order]
+        chosen, cap_reached, waiting_list = Status.CHOSEN, Status.CAP_REACHED, Status.WAITING
+        for key in sorted(queues):
+            queue = queues.pop(key)  # freed once served
+            statuses = self.catalogue.tally.statuses[key[2]]
+            for index, slot, windows in zip(queue.people, queue.slots, queue.windows, strict=True):
+                if left[index] <= 0:
+                    outcome = self.outcome(cap_reached, windows[0])
+                else:
+                    for candidate in windows:
+                        load = loads[id(candidate)]
+                        cap = candidate.capacity
+                        if cap is None or load.existing + load.chosen < cap:
+                            load.chosen += 1
+                            left[index] -= 1
+                            outcome = self.outcome(chosen, candidate)
+                            break
+                    else:
+                        waiting = loads[id(windows[0])].waiting
+                        waiting.append(self.order[index].nip)
+                        outcome = GapOutcome(waiting_list, windows[0], len(waiting))
+                statuses[outcome.status] += 1
+                slots[index][slot] = outcome
+
+    def result(
+        self,
+        roster: Mapping[str, PersonLike],
+        latest: LatestAssessments,
+        unknown_codes: Mapping[str, int],
+    ) -> GapPlan:
+        """The plan, once :meth:`allocate` has run."""
+        # Popped, not read: each person's list is freed once it is a tuple.
+        while self.slots:
+            self.order.pop().outcomes = tuple(self.slots.pop())
+        catalogue, known = self.catalogue, self.catalogue.known_codes
+        loads = {id(c): c for c in catalogue.loads.values()}.values()
+        return GapPlan(
+            as_of=catalogue.as_of,
+            people=MappingProxyType(self.plans),
+            courses=tuple(sorted(loads, key=lambda c: _offer_sort(c.offer))),
+            stats=MappingProxyType(catalogue.tally.stats(catalogue.standards())),
+            not_assessed=MappingProxyType(self.not_assessed),
+            without_standard=tuple(
+                MissingStandard(unit, roster[nips[0]].jabatan, tuple(nips))
+                for (unit, _), nips in sorted(self.missing.items())
+            ),
+            inactive=tuple(self.inactive),
+            unmapped_units=MappingProxyType(
+                {u: tuple(n) for u, n in sorted(self.unmapped.items())}
+            ),
+            unknown_competencies=MappingProxyType(dict(sorted(unknown_codes.items()))),
+            unknown_people=sum(
+                1
+                for nip, ranks in latest.by_nip.items()
+                if nip not in roster and not known.isdisjoint(ranks)
+            ),
+            mappings=MappingProxyType(catalogue.mappings),
+        )
+
+
+def _offer_table(m: Mappings, as_of: dt.date) -> dict[str, list[_Offers | None]]:
+    table: dict[str, list[_Offers | None]] = {}
     for code in m.competencies:
-        row: list[_Entry] = [None] * 6
+        row: list[_Offers | None] = [None] * 6
         for level in range(1, 6):
             options = m.offers(code, level)
             if options:
-                row[level] = (options, tuple(o for o in options if not o.is_closed(as_of)))
+                row[level] = _Offers(options, tuple(o for o in options if not o.is_closed(as_of)))
         table[code] = row
     return table
 
 
 def _prepare(
-    m: Mappings, jabatan: str, table: Mapping[str, list[_Entry]], tally: _Tally
-) -> tuple[Standard | None, tuple[_Prepared, ...]]:
+    m: Mappings,
+    jabatan: str,
+    table: Mapping[str, list[_Offers | None]],
+    tally: _Tally,
+    queues: dict[_QueueKey, _Queue],
+) -> tuple[Standard | None, tuple[_Step, ...]]:
     standard = m.standard_for(jabatan)
     if standard is None:
         return None, ()
-    return standard, tuple(
-        (
-            req,
-            req.competency,
-            req.level,
-            m.competencies[req.competency].priority,
-            table[req.competency],
-            tally.outcomes[req.competency],
-            tally.at_level[req.competency],
-            tally.of_size[req.competency],
+    steps: list[_Step] = []
+    for req in standard.requirements:
+        code = req.competency
+        priority = m.competencies[code].priority
+        by_gap = tuple(queues.setdefault((-gap, priority, code), _Queue()) for gap in range(6))
+        steps.append(
+            _Step(
+                competency=code,
+                required=req.level,
+                offers=table[code],
+                statuses=tally.statuses[code],
+                at_level=tally.at_level[code],
+                of_size=tally.of_size[code],
+                queues=by_gap,
+            )
         )
-        for req in standard.requirements
-    )
+    return standard, tuple(steps)
 
 
 def _collect_people(people: Iterable[PersonLike]) -> dict[str, PersonLike]:
@@ -797,42 +948,7 @@ def _collect_people(people: Iterable[PersonLike]) -> dict[str, PersonLike]:
     return roster
 
 
-def _latest_assessments(
-    assessments: Iterable[AssessmentLike],
-    roster: Mapping[str, PersonLike],
-    known_codes: set[str],
-) -> tuple[dict[str, dict[str, int]], Counter[str], int]:
-    """NIP -> competency -> packed (date, row, level) of the latest assessment.
-
-    One int per entry (date ordinal, then row, then level, in that order of significance)
-    keeps a quarter of a million people's assessments small and makes "latest" one ``>``.
-    """
-    latest: dict[str, dict[str, int]] = {}
-    unknown_codes: Counter[str] = Counter()
-    strangers: set[str] = set()
-    shift = _DATE_SHIFT
-    for a in assessments:
-        nip, comp = a.nip, a.competency
-        if comp not in known_codes:
-            unknown_codes[comp] += 1
-            continue
-        per = latest.get(nip)
-        if per is None:
-            if nip not in roster:
-                strangers.add(nip)
-                continue
-            per = latest[nip] = {}
-        row = a.row
-        if not 0 <= row <= _ROW_MASK:
-            row = 0 if row < 0 else _ROW_MASK
-        key = (a.date.toordinal() << shift) | (row << 3) | a.level
-        old = per.get(comp)
-        if old is None or key > old:
-            per[comp] = key
-    return latest, unknown_codes, len(strangers)
-
-
-def _collect_completions(completions: Iterable[Completion]) -> dict[str, dict[str, dt.date]]:
+def _collect_completions(completions: Iterable[CompletedCourse]) -> dict[str, dict[str, dt.date]]:
     """NIP -> course -> the latest completion day."""
     done: dict[str, dict[str, dt.date]] = {}
     for c in completions:
@@ -845,7 +961,7 @@ def _collect_completions(completions: Iterable[Completion]) -> dict[str, dict[st
 
 
 def _raised_levels(
-    m: Mappings, per: Mapping[str, int], done: Mapping[str, dt.date]
+    m: Mappings, ranks: Mapping[str, int], done: Mapping[str, dt.date]
 ) -> dict[str, tuple[int, int, str]]:
     """Competency -> (assessed level, raised level, course) for completions that count."""
     raised: dict[str, tuple[int, int, str]] = {}
@@ -853,10 +969,10 @@ def _raised_levels(
         step = m.course_step(course)
         if step is None:
             continue
-        key = per.get(step.competency)
-        if key is None or done[course].toordinal() < key >> _DATE_SHIFT:
+        rank = ranks.get(step.competency)
+        if rank is None or done[course].toordinal() < rank_day(rank):
             continue
-        assessed = key & 7
+        assessed = rank_level(rank)
         old = raised.get(step.competency)
         best = old[1] if old is not None else assessed
         if step.to_level > best:
@@ -921,46 +1037,3 @@ def _count_enrolments(
         best.existing += 1
         where[(nip, course)] = best.offer
     return enrolled, where
-
-
-def _allocate(
-    requests: list[_Request],
-    order: Sequence[PersonPlan],
-    loads: Mapping[int, CourseLoad],
-    found: list[list[Decision] | None],
-    tally: _Tally,
-) -> None:
-    """Serve the requests in priority order across everyone: cap, then seats, else wait."""
-    requests.sort()
-    left = [max(0, p.cap - p.used_before) for p in order]
-    outcomes = tally.outcomes
-    chosen, waiting_list, cap_reached = Status.CHOSEN, Status.WAITING, Status.CAP_REACHED
-    for _, _, comp, index, avail, req, assessed, level, raised_by in requests:
-        offer = avail[0]
-        position = 0
-        if left[index] <= 0:
-            status = cap_reached
-        else:
-            for candidate in avail:
-                load = loads[id(candidate)]
-                cap = candidate.capacity
-                if cap is None or load.existing + load.chosen < cap:
-                    load.chosen += 1
-                    left[index] -= 1
-                    status, offer = chosen, candidate
-                    break
-            else:
-                status = waiting_list
-                waiting = loads[id(offer)].waiting
-                waiting.append(order[index].nip)
-                position = len(waiting)
-        outcomes[comp][status] += 1
-        decision = Decision(
-            order[index].nip, comp, req.level, assessed, level, status, offer, position,
-            raised_by, req.origin,
-        )  # fmt: skip
-        mine = found[index]
-        if mine is None:
-            found[index] = [decision]
-        else:
-            mine.append(decision)
