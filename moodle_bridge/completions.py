@@ -55,6 +55,7 @@ __all__ = [
     "PullOptions",
     "PullProgress",
     "PullReport",
+    "PullScope",
     "Reach",
     "ReportColumns",
     "ReportLookup",
@@ -68,8 +69,8 @@ __all__ = [
     "read_conditions",
 ]
 
-#: ``progress(done)``: ``done`` more people were asked.
-PullProgress = Callable[[int], None]
+#: ``progress(done, total)``: ``done`` more of ``total`` people were asked.
+PullProgress = Callable[[int, int], None]
 
 #: Source of a ledger entry whose time Moodle did not tell (a completion written directly,
 #: e.g. by an administrator, read person by person): the pull's own time stands in.
@@ -531,14 +532,27 @@ def _access_problem(error: errors.MoodleError) -> str:
 
 
 # --- the pull -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PullScope:
+    """Which enrolments a pull asks about (None: no limit).
+
+    ``units`` limits the pull to people of these units, ``only`` to these (NIP, course)
+    enrolments, ``closing_before`` to enrolments whose window closes (``timeend``) at or before
+    that Unix time: the nightly sync passes its next run's time so that the per-person path
+    asks about every window before it closes.
+    """
+
+    units: set[str] | None = None
+    only: Collection[Key] | None = None
+    closing_before: int | None = None
+
+
 def pull_completions(
     caller: Caller,
     store: Store,
     catalogue: Mapping[str, CourseOffer],
+    scope: PullScope = PullScope(),
     *,
-    units: set[str] | None = None,
-    only: Collection[Key] | None = None,
-    closing_before: int | None = None,
     options: PullOptions | None = None,
     progress: PullProgress | None = None,
     now: int | None = None,
@@ -547,13 +561,11 @@ def pull_completions(
     to the ledger with the course's JP and competency from ``catalogue``, the enrolment's
     method and start, and Moodle's completion time.
 
-    ``units`` limits the pull to people of these units, ``only`` to these (NIP, course)
-    enrolments, ``closing_before`` to enrolments whose window closes (``timeend``) at or before
-    that Unix time: the nightly sync passes its next run's time so that the per-person path
-    asks about every window before it closes. A full pull reads the completion report when
-    there is one and asks person by person what the report cannot vouch for; a targeted one
-    (``only``, ``closing_before``) reads the report only when the last read shows that is
-    cheaper than asking the people. ``now`` is the pull's clock (default: the system's).
+    A full pull reads the completion report when there is one and asks person by person what
+    the report cannot vouch for; a targeted one (``scope.only``, ``scope.closing_before``)
+    reads the report only when the last read shows that is cheaper than asking the people.
+    ``progress(n, total)`` hears of each ``n`` more people asked; ``now`` is the pull's clock
+    (default: the system's).
 
     Never raises for one person or one report page: their failure is reported, and what was
     read before it is recorded. A fatal error stops the pull and is reported in ``stopped``.
@@ -564,7 +576,7 @@ def pull_completions(
     report = PullReport()
     pull = _Pull(counting, store, catalogue, options, report, now or int(time.time()), progress)
     try:
-        pull.run(units=units, only=only, closing_before=closing_before)
+        pull.run(units=scope.units, only=scope.only, closing_before=scope.closing_before)
     except errors.Fatal as error:
         report.stopped = str(error)
     except errors.Retriable as error:
@@ -840,7 +852,7 @@ class _Pull:
             with self._lock:
                 self.report.people_asked += 1
             if self.progress is not None:
-                self.progress(1)
+                self.progress(1, len(wanted))
 
         run_parallel(sorted(wanted), ask, self.options.workers)
 

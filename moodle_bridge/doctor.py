@@ -9,6 +9,7 @@ from moodle_bridge import errors
 from moodle_bridge.completions import find_completion_report
 from moodle_bridge.moodle import courses, site, users
 from moodle_bridge.moodle.api import Caller
+from moodle_bridge.sync.observe import PROBE_COHORT, probe_cohort_sync
 
 #: Every web-service function the bridge calls; the token's service must include them all.
 BRIDGE_FUNCTIONS: tuple[str, ...] = (
@@ -41,6 +42,13 @@ REPORT_HINT = (
     "Time completed; conditions Course completion: Completed = Yes and Time completed "
     '"In the last" 30 days; audience "Manually added users": the bridge\'s user (see the '
     "README, The Moodle side)"
+)
+
+PROBE_HINT = (
+    "set Site administration > Plugins > Enrolments > Cohort sync > External unenrol action to "
+    "'Disable course enrolment and remove roles', create a course for the probe, link the "
+    f"cohort {PROBE_COHORT} to it (Enrolment methods > Cohort sync; the bridge creates the "
+    "cohort on its first probe) and name the course in [cohorts] probe_course"
 )
 
 SERVICE_HINT = (
@@ -118,11 +126,13 @@ def run_doctor(
     completion_report: int | str | None = None,
     use_report: bool = True,
     timezone: str = "Asia/Jakarta",
+    probe_course: str | None = None,
 ) -> DoctorReport:
     """Check the site, the token, the service's functions and user lookups, that every
-    course of the ``catalogue`` (shortnames) exists in Moodle, and (unless ``use_report`` is
+    course of the ``catalogue`` (shortnames) exists in Moodle, (unless ``use_report`` is
     off) the completion report: ``completion_report`` by id or name, else the one the pull
-    would find, with its dates shown in ``timezone``."""
+    would find, with its dates shown in ``timezone``; and what the site's cohort sync does on
+    removal, with the probe course ``probe_course`` (see ``[cohorts] probe_course``)."""
     report = DoctorReport()
     try:
         info = site.get_site_info(caller)
@@ -151,7 +161,26 @@ def run_doctor(
         report.checks.append(
             _report_check(caller, info.userid, available, completion_report, timezone)
         )
+    report.checks.append(_cohort_sync_check(caller, info.userid, probe_course))
     return report
+
+
+def _cohort_sync_check(caller: Caller, userid: int, probe_course: str | None) -> Check:
+    """What removing a member of a cohort linked to a course does on this site: the bridge
+    removes people from its unit and gap cohorts only when it is proven to suspend."""
+    name = "cohort sync removal"
+    if probe_course is None:
+        return Check(
+            name,
+            True,
+            "not probed: the bridge holds every removal from its unit and gap cohorts "
+            "(a removal could unenrol people from courses linked to them)",
+            PROBE_HINT,
+        )
+    finding = probe_cohort_sync(caller, None, probe_course, userid)
+    if finding.suspends:
+        return Check(name, True, f"probed on {probe_course}: {finding.note}")
+    return Check(name, False, f"probed on {probe_course}: {finding.note}", PROBE_HINT)
 
 
 def _report_check(

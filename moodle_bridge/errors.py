@@ -53,7 +53,6 @@ class MoodleError(BridgeError):
         exception: str | None = None,
         http_status: int | None = None,
         debuginfo: str | None = None,
-        record: Any = None,
         raw: str | None = None,
     ) -> None:
         super().__init__(message)
@@ -63,7 +62,8 @@ class MoodleError(BridgeError):
         self.exception = exception
         self.http_status = http_status
         self.debuginfo = debuginfo
-        self.record = record
+        #: The record the error concerns, once known (see :meth:`with_record`).
+        self.record: Any = None
         #: Moodle's answer as received (token removed, at most RAW_LIMIT characters), when
         #: there was one: for the run report, never for a person-facing line.
         self.raw = raw

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -104,9 +105,11 @@ def newest(base: Path, pattern: str) -> Path | None:
     return max(files, key=lambda p: (p.stat().st_mtime, p.name))
 
 
-def digest(paths: Iterable[Path | None]) -> str:
-    """A digest of the files' contents, in order: equal digests, equal input."""
+def digest(paths: Iterable[Path | None], facts: object = None) -> str:
+    """A digest of the files' contents, in order, and of JSON-able ``facts``: equal digests,
+    equal input."""
     h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps(facts, sort_keys=True, default=str).encode("utf-8"))
     for path in paths:
         h.update(b"\0file\0")
         if path is None:

@@ -132,6 +132,14 @@ class CourseOffer:
         start_ok = self.window_start is None or self.window_start <= day
         return start_ok and (self.window_end is None or day <= self.window_end)
 
+    def window_status(self, day: dt.date) -> str:
+        """``open``, ``upcoming`` or ``closed`` on ``day`` (a row without a window: open)."""
+        if self.window_end is not None and self.window_end < day:
+            return "closed"
+        if self.window_start is not None and self.window_start > day:
+            return "upcoming"
+        return "open"
+
     def label(self) -> str:
         """``SHORTNAME (window 2025-03-01..2025-03-31)``, for messages."""
         if self.window_start is None and self.window_end is None:
@@ -448,24 +456,64 @@ def _position_rules(reader: _Reader) -> list[PositionRule]:
     return rules
 
 
-def _annual_cap(reader: _Reader, unit: str) -> int:
-    cap = DEFAULT_ANNUAL_CAP
-    seen: dict[str, int] = {}
-    for row in reader.rows(("unit", "annual_cap"), optional=True):
+def _unit_rows(reader: _Reader) -> dict[str, SourceRow]:
+    """The rows of ``units.csv`` by unit code (the file is optional)."""
+    found: dict[str, SourceRow] = {}
+    for row in reader.rows(("unit",), optional=True):
         code = reader.cell(row, "unit").upper()
         if not _UNIT.fullmatch(code):
             reader.error(row.row, "unit", f"{code!r} is not a unit code (like PENDIS)")
-            continue
-        if code in seen:
-            reader.error(row.row, "unit", f"{code} is already listed on row {seen[code]}")
-            continue
-        seen[code] = row.row
+        elif code in found:
+            reader.error(row.row, "unit", f"{code} is already listed on row {found[code].row}")
+        else:
+            found[code] = row
+    return found
+
+
+def _annual_cap(reader: _Reader, unit: str) -> int:
+    rows = _unit_rows(reader)
+    cap = DEFAULT_ANNUAL_CAP
+    for code, row in rows.items():
         if not reader.cell(row, "annual_cap"):
             continue
         value = reader.integer(row, "annual_cap", low=0, high=52, what="the annual cap")
         if value is not None and code == unit:
             cap = value
     return cap
+
+
+class UnitCohort(NamedTuple):
+    """A unit's cohort in Moodle: everyone whose current unit it is. An empty ``name`` leaves
+    the plugin's."""
+
+    idnumber: str
+    name: str
+
+
+def load_unit_cohorts(folder: Path) -> dict[str, UnitCohort]:
+    """Each unit's cohort from ``units.csv``: ``cohort_idnumber`` (default ``unit:<CODE>``) and
+    ``name``. Raises BrokenMappings for a bad file."""
+    errors: list[RowError] = []
+    reader = _Reader(folder, "units.csv", errors)
+    cohorts: dict[str, UnitCohort] = {}
+    for code, row in _unit_rows(reader).items():
+        idnumber = reader.cell(row, "cohort_idnumber") or f"unit:{code}"
+        if len(idnumber) > 100 or not idnumber.isprintable():
+            reader.error(row.row, "cohort_idnumber", f"{idnumber!r} cannot be a cohort idnumber")
+            continue
+        cohorts[code] = UnitCohort(idnumber, reader.cell(row, "name"))
+    taken: dict[str, str] = {}
+    for code, cohort in cohorts.items():
+        if taken.setdefault(cohort.idnumber, code) != code:
+            reader.error(
+                0,
+                "cohort_idnumber",
+                f"{code} and {taken[cohort.idnumber]} share the cohort {cohort.idnumber}",
+            )
+    if errors:
+        scope = "every unit (units.csv)"
+        raise BrokenMappings(scope, tuple(errors))
+    return cohorts
 
 
 def _standards(

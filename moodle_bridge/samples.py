@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import re
 from bisect import bisect
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
@@ -288,69 +288,59 @@ def _kantor(province_weight: int = 1, regency_weight: int = 1, bidang: str = "")
     )
 
 
-def _satker_pools() -> dict[str, tuple[str, ...]]:
-    madrasah = tuple(
-        (f"{kind} {n} {r}", weight)
-        for r in _REGENCIES
-        for kind, count, weight in (("MIN", 4, 3), ("MTsN", 3, 3), ("MAN", 2, 3))
-        for n in range(1, count + 1)
-    )
-    campus = tuple(
-        (f"{kind} {c}", 4)
-        for kind, cities in (("UIN", _CITIES[:8]), ("IAIN", _CITIES[8:]))
-        for c in cities
-    )
-    bali = tuple(r for r in dict(_PROVINCES)["Bali"])
-    return {
-        "PENDIS": _pool((*madrasah, *campus, *_kantor(1, 1, "Pendidikan Madrasah"))),
-        "BIMAS_ISLAM": _pool(
-            (
-                *((f"KUA Kecamatan {k} {r}", 2) for r in _REGENCIES for k in _KECAMATAN[:3]),
-                *_kantor(1, 2),
-            )
-        ),
-        "SETJEN": _pool(
-            (
-                ("Biro Sumber Daya Manusia", 6),
-                ("Biro Keuangan dan BMN", 5),
-                ("Biro Umum", 5),
-                ("Biro Hukum dan Kerja Sama Luar Negeri", 3),
-                ("Biro Perencanaan", 3),
-                ("Pusat Data dan Informasi", 3),
-                ("Biro Humas dan Komunikasi Publik", 3),
-                *_kantor(1, 1, "Bagian Tata Usaha"),
-            )
-        ),
-        "ITJEN": _pool(
-            (
-                ("Inspektorat Wilayah I", 3),
-                ("Inspektorat Wilayah II", 3),
-                ("Inspektorat Wilayah III", 3),
-                ("Inspektorat Wilayah IV", 3),
-                ("Inspektorat Investigasi", 2),
-                ("Sekretariat Inspektorat Jenderal", 2),
-            )
-        ),
-        "BMBPSDM": _pool(
-            (
-                ("Pusdiklat Tenaga Administrasi", 3),
-                ("Pusdiklat Tenaga Teknis Pendidikan dan Keagamaan", 3),
-                *((f"Balai Diklat Keagamaan {c}", 2) for c in _CITIES[:9]),
-                *((f"Balai Litbang Agama {c}", 1) for c in _CITIES[:3]),
-            )
-        ),
-        "BIMAS_KRISTEN": _pool(_kantor(1, 1, "Pembimas Kristen")),
-        "BIMAS_KATOLIK": _pool(_kantor(1, 1, "Pembimas Katolik")),
-        "BIMAS_HINDU": _pool(
-            (
-                *((f"Kankemenag {r} (Penyelenggara Hindu)", 4) for r in bali),
-                ("Kanwil Kemenag Provinsi Bali (Pembimas Hindu)", 3),
-                *_kantor(0, 1, "Penyelenggara Hindu"),
-            )
-        ),
-        "BIMAS_BUDDHA": _pool(_kantor(1, 1, "Pembimas Buddha")),
-        "": _pool(_kantor(1, 2)),  # any other unit
-    }
+_MADRASAH: _Weighted = tuple(
+    (f"{kind} {n} {r}", weight)
+    for r in _REGENCIES
+    for kind, count, weight in (("MIN", 4, 3), ("MTsN", 3, 3), ("MAN", 2, 3))
+    for n in range(1, count + 1)
+)
+_CAMPUS: _Weighted = tuple(
+    (f"{kind} {c}", 4)
+    for kind, cities in (("UIN", _CITIES[:8]), ("IAIN", _CITIES[8:]))
+    for c in cities
+)
+_BALI = tuple(r for r in dict(_PROVINCES)["Bali"])
+#: Each unit's work units (satker), with their weights.
+_SATKER_WEIGHTS: dict[str, _Weighted] = {
+    "PENDIS": (*_MADRASAH, *_CAMPUS, *_kantor(1, 1, "Pendidikan Madrasah")),
+    "BIMAS_ISLAM": (
+        *((f"KUA Kecamatan {k} {r}", 2) for r in _REGENCIES for k in _KECAMATAN[:3]),
+        *_kantor(1, 2),
+    ),
+    "SETJEN": (
+        ("Biro Sumber Daya Manusia", 6),
+        ("Biro Keuangan dan BMN", 5),
+        ("Biro Umum", 5),
+        ("Biro Hukum dan Kerja Sama Luar Negeri", 3),
+        ("Biro Perencanaan", 3),
+        ("Pusat Data dan Informasi", 3),
+        ("Biro Humas dan Komunikasi Publik", 3),
+        *_kantor(1, 1, "Bagian Tata Usaha"),
+    ),
+    "ITJEN": (
+        ("Inspektorat Wilayah I", 3),
+        ("Inspektorat Wilayah II", 3),
+        ("Inspektorat Wilayah III", 3),
+        ("Inspektorat Wilayah IV", 3),
+        ("Inspektorat Investigasi", 2),
+        ("Sekretariat Inspektorat Jenderal", 2),
+    ),
+    "BMBPSDM": (
+        ("Pusdiklat Tenaga Administrasi", 3),
+        ("Pusdiklat Tenaga Teknis Pendidikan dan Keagamaan", 3),
+        *((f"Balai Diklat Keagamaan {c}", 2) for c in _CITIES[:9]),
+        *((f"Balai Litbang Agama {c}", 1) for c in _CITIES[:3]),
+    ),
+    "BIMAS_KRISTEN": _kantor(1, 1, "Pembimas Kristen"),
+    "BIMAS_KATOLIK": _kantor(1, 1, "Pembimas Katolik"),
+    "BIMAS_HINDU": (
+        *((f"Kankemenag {r} (Penyelenggara Hindu)", 4) for r in _BALI),
+        ("Kanwil Kemenag Provinsi Bali (Pembimas Hindu)", 3),
+        *_kantor(0, 1, "Penyelenggara Hindu"),
+    ),
+    "BIMAS_BUDDHA": _kantor(1, 1, "Pembimas Buddha"),
+    "": _kantor(1, 2),  # any other unit
+}
 
 
 def _levels(base: str, levels: Iterable[tuple[str, int]]) -> _Weighted:
@@ -374,75 +364,65 @@ def _penyuluh(agama: str) -> _Weighted:
     )  # fmt: skip
 
 
-def _jabatan_pools() -> dict[str, tuple[str, ...]]:
-    return {
-        "PENDIS": _pool(
-            (
-                ("Guru Ahli Pertama", 30),
-                ("Guru Ahli Muda", 25),
-                ("Guru Ahli Madya", 15),
-                ("Guru Ahli Utama", 1),
-                ("Pengawas Sekolah Ahli Muda", 2),
-                ("Dosen Asisten Ahli", 3),
-                ("Dosen Lektor", 4),
-                ("Dosen Lektor Kepala", 2),
-                ("Guru Besar", 1),
-                ("Pustakawan Ahli Pertama", 1),
-                ("Pranata Laboratorium Pendidikan Terampil", 1),
-                ("Kepala Seksi Pendidikan Madrasah", 1),
-                *_COMMON_JABATAN,
-            )
+#: Each unit's positions (jabatan), with their weights.
+_JABATAN_WEIGHTS: dict[str, _Weighted] = {
+    "PENDIS": (
+        ("Guru Ahli Pertama", 30),
+        ("Guru Ahli Muda", 25),
+        ("Guru Ahli Madya", 15),
+        ("Guru Ahli Utama", 1),
+        ("Pengawas Sekolah Ahli Muda", 2),
+        ("Dosen Asisten Ahli", 3),
+        ("Dosen Lektor", 4),
+        ("Dosen Lektor Kepala", 2),
+        ("Guru Besar", 1),
+        ("Pustakawan Ahli Pertama", 1),
+        ("Pranata Laboratorium Pendidikan Terampil", 1),
+        ("Kepala Seksi Pendidikan Madrasah", 1),
+        *_COMMON_JABATAN,
+    ),
+    "BIMAS_ISLAM": (
+        *_levels(
+            "Penyuluh Agama Islam",
+            (("Ahli Pertama", 8), ("Ahli Muda", 6), ("Ahli Madya", 3)),
         ),
-        "BIMAS_ISLAM": _pool(
-            (
-                *_levels(
-                    "Penyuluh Agama Islam",
-                    (("Ahli Pertama", 8), ("Ahli Muda", 6), ("Ahli Madya", 3)),
-                ),
-                *_levels("Penghulu", (("Ahli Pertama", 5), ("Ahli Muda", 4), ("Ahli Madya", 2))),
-                ("Kepala Kantor Urusan Agama", 3),
-                ("Kepala Seksi Bimbingan Masyarakat Islam", 1),
-                *_COMMON_JABATAN,
-            )
-        ),
-        "SETJEN": _pool(
-            (
-                *_levels("Analis Kepegawaian", _AHLI),
-                *_levels("Perencana", _AHLI),
-                *_levels("Analis Anggaran", _AHLI),
-                *_levels("Pranata Komputer", _AHLI),
-                *_levels("Pranata Hubungan Masyarakat", _AHLI),
-                ("Kepala Bagian Umum", 1),
-                *_COMMON_JABATAN,
-            )
-        ),
-        "ITJEN": _pool(
-            (
-                *_levels("Auditor", (*_AHLI, ("Ahli Utama", 1))),
-                ("Auditor Terampil", 2),
-                *_COMMON_JABATAN,
-            )
-        ),
-        "BMBPSDM": _pool(
-            (
-                *_levels("Widyaiswara", (*_AHLI, ("Ahli Utama", 1))),
-                *_levels("Peneliti", _AHLI),
-                ("Pengembang Teknologi Pembelajaran Ahli Muda", 2),
-                *_COMMON_JABATAN,
-            )
-        ),
-        "BIMAS_KRISTEN": _pool(_penyuluh("Kristen")),
-        "BIMAS_KATOLIK": _pool(_penyuluh("Katolik")),
-        "BIMAS_HINDU": _pool(_penyuluh("Hindu")),
-        "BIMAS_BUDDHA": _pool(_penyuluh("Buddha")),
-        "": _pool(_COMMON_JABATAN),
-    }
+        *_levels("Penghulu", (("Ahli Pertama", 5), ("Ahli Muda", 4), ("Ahli Madya", 2))),
+        ("Kepala Kantor Urusan Agama", 3),
+        ("Kepala Seksi Bimbingan Masyarakat Islam", 1),
+        *_COMMON_JABATAN,
+    ),
+    "SETJEN": (
+        *_levels("Analis Kepegawaian", _AHLI),
+        *_levels("Perencana", _AHLI),
+        *_levels("Analis Anggaran", _AHLI),
+        *_levels("Pranata Komputer", _AHLI),
+        *_levels("Pranata Hubungan Masyarakat", _AHLI),
+        ("Kepala Bagian Umum", 1),
+        *_COMMON_JABATAN,
+    ),
+    "ITJEN": (
+        *_levels("Auditor", (*_AHLI, ("Ahli Utama", 1))),
+        ("Auditor Terampil", 2),
+        *_COMMON_JABATAN,
+    ),
+    "BMBPSDM": (
+        *_levels("Widyaiswara", (*_AHLI, ("Ahli Utama", 1))),
+        *_levels("Peneliti", _AHLI),
+        ("Pengembang Teknologi Pembelajaran Ahli Muda", 2),
+        *_COMMON_JABATAN,
+    ),
+    "BIMAS_KRISTEN": _penyuluh("Kristen"),
+    "BIMAS_KATOLIK": _penyuluh("Katolik"),
+    "BIMAS_HINDU": _penyuluh("Hindu"),
+    "BIMAS_BUDDHA": _penyuluh("Buddha"),
+    "": _COMMON_JABATAN,
+}
 
 
-_SATKER = _satker_pools()
+_SATKER = {unit: _pool(weights) for unit, weights in _SATKER_WEIGHTS.items()}
 _PENDIS_MADRASAH = tuple(s for s in _SATKER["PENDIS"] if s.startswith(("MIN ", "MTsN ", "MAN ")))
 _PENDIS_CAMPUS = tuple(s for s in _SATKER["PENDIS"] if s.startswith(("UIN ", "IAIN ")))
-_JABATAN = _jabatan_pools()
+_JABATAN = {unit: _pool(weights) for unit, weights in _JABATAN_WEIGHTS.items()}
 _GOLONGAN = (
     "II/a", "II/b", "II/c", "II/d", "III/a", "III/b", "III/c", "III/d",
     "IV/a", "IV/b", "IV/c", "IV/d", "IV/e",
@@ -626,77 +606,119 @@ class _Maker:
 
     def dirty(self, kind: str) -> list[SampleRow]:
         """The row(s) of one dirty kind."""
+        make = _DIRTY_MAKERS.get(kind)
+        if make is None:
+            msg = f"unknown dirty kind {kind!r}"
+            raise ValueError(msg)
+        return [replace(row, dirty=kind) for row in make(self, self.person())]
+
+    def _nip_spaces(self, row: SampleRow) -> list[SampleRow]:
         rng = self.rng
-        row = self.person()
         nip = row.nip
-        if kind == "nip_spaces":
-            sep = rng.choice((" ", " ", " ", ".", "-"))
-            spaced = sep.join((nip[:8], nip[8:14], nip[14], nip[15:]))
-            if rng.random() < 0.2:
-                spaced = f"NIP. {spaced}"
-            return [replace(row, nip=spaced, dirty=kind)]
-        if kind == "nip_scientific":
-            return [replace(row, nip=f"{int(nip):.5E}", dirty=kind)]
-        if kind == "nip_bad_birth_date":
-            bad = rng.choice(("13", "00", "02-30", "04-31", "02-31"))
-            month, day = (bad[:2], bad[3:]) if "-" in bad else (bad, nip[6:8])
-            return [replace(row, nip=f"{nip[:4]}{month}{day}{nip[8:]}", dirty=kind)]
-        if kind == "nip_17_digits":
-            cut = rng.randrange(len(nip))
-            return [replace(row, nip=nip[:cut] + nip[cut + 1 :], dirty=kind)]
-        if kind == "email_messy":
-            email = self.fresh_email(row).upper()
-            padded = rng.choice((f" {email}", f"{email} ", f"  {email}  ", f"{email}\t"))
-            return [replace(row, email=padded, dirty=kind)]
-        if kind == "email_invalid":
-            local = self.fresh_email(row).partition("@")[0]
-            bad = rng.choice(
-                (
-                    f"{local} at kemenag",
-                    f"{local}@kemenag",
-                    f"{local}@@kemenag.example",
-                    f"{local}@kemenag.example; {local}@pendis.example",
-                    f"{local} @kemenag.example",
-                )
+        sep = rng.choice((" ", " ", " ", ".", "-"))
+        spaced = sep.join((nip[:8], nip[8:14], nip[14], nip[15:]))
+        if rng.random() < 0.2:
+            spaced = f"NIP. {spaced}"
+        return [replace(row, nip=spaced)]
+
+    def _nip_scientific(self, row: SampleRow) -> list[SampleRow]:
+        return [replace(row, nip=f"{int(row.nip):.5E}")]
+
+    def _nip_bad_birth_date(self, row: SampleRow) -> list[SampleRow]:
+        rng = self.rng
+        nip = row.nip
+        bad = rng.choice(("13", "00", "02-30", "04-31", "02-31"))
+        month, day = (bad[:2], bad[3:]) if "-" in bad else (bad, nip[6:8])
+        return [replace(row, nip=f"{nip[:4]}{month}{day}{nip[8:]}")]
+
+    def _nip_17_digits(self, row: SampleRow) -> list[SampleRow]:
+        rng = self.rng
+        nip = row.nip
+        cut = rng.randrange(len(nip))
+        return [replace(row, nip=nip[:cut] + nip[cut + 1 :])]
+
+    def _email_messy(self, row: SampleRow) -> list[SampleRow]:
+        rng = self.rng
+        email = self.fresh_email(row).upper()
+        padded = rng.choice((f" {email}", f"{email} ", f"  {email}  ", f"{email}\t"))
+        return [replace(row, email=padded)]
+
+    def _email_invalid(self, row: SampleRow) -> list[SampleRow]:
+        rng = self.rng
+        local = self.fresh_email(row).partition("@")[0]
+        bad = rng.choice(
+            (
+                f"{local} at kemenag",
+                f"{local}@kemenag",
+                f"{local}@@kemenag.example",
+                f"{local}@kemenag.example; {local}@pendis.example",
+                f"{local} @kemenag.example",
             )
-            return [replace(row, email=bad, dirty=kind)]
-        if kind == "email_shared":
-            email = self.fresh_email(row)
-            other = self.person()
-            return [replace(row, email=email, dirty=kind), replace(other, email=email, dirty=kind)]
-        if kind == "duplicate_row":
-            return [replace(row, dirty=kind), replace(row, dirty=kind)]
-        if kind == "nip_conflict":
-            moved = replace(
-                row,
-                satker=self.satker(row.unit, row.jabatan),
-                golongan=_GOLONGAN[(_GOLONGAN.index(row.golongan) + 1) % len(_GOLONGAN)],
-                dirty=kind,
+        )
+        return [replace(row, email=bad)]
+
+    def _email_shared(self, row: SampleRow) -> list[SampleRow]:
+        email = self.fresh_email(row)
+        other = self.person()
+        return [replace(row, email=email), replace(other, email=email)]
+
+    def _duplicate_row(self, row: SampleRow) -> list[SampleRow]:
+        return [row, row]
+
+    def _nip_conflict(self, row: SampleRow) -> list[SampleRow]:
+        moved = replace(
+            row,
+            satker=self.satker(row.unit, row.jabatan),
+            golongan=_GOLONGAN[(_GOLONGAN.index(row.golongan) + 1) % len(_GOLONGAN)],
+        )
+        return [row, moved]
+
+    def _name_missing(self, row: SampleRow) -> list[SampleRow]:
+        rng = self.rng
+        return [replace(row, nama=rng.choice(_NO_NAME))]
+
+    def _status_unknown(self, row: SampleRow) -> list[SampleRow]:
+        rng = self.rng
+        return [replace(row, status=rng.choice(_UNKNOWN_STATUSES))]
+
+    def _name_formula(self, row: SampleRow) -> list[SampleRow]:
+        rng = self.rng
+        plain = row.nama.split(",")[0].replace('"', "")
+        payload = rng.choice(
+            (
+                f'=HYPERLINK("http://contoh.example/login","{plain}")',
+                f"=CMD|' /C calc'!A0 {plain}",
+                f"+{plain}",
+                f"@SUM(A1:A9) {plain}",
+                f"-{plain}",
             )
-            return [replace(row, dirty=kind), moved]
-        if kind == "name_missing":
-            return [replace(row, nama=rng.choice(_NO_NAME), dirty=kind)]
-        if kind == "status_unknown":
-            return [replace(row, status=rng.choice(_UNKNOWN_STATUSES), dirty=kind)]
-        if kind == "name_formula":
-            plain = row.nama.split(",")[0].replace('"', "")
-            payload = rng.choice(
-                (
-                    f'=HYPERLINK("http://contoh.example/login","{plain}")',
-                    f"=CMD|' /C calc'!A0 {plain}",
-                    f"+{plain}",
-                    f"@SUM(A1:A9) {plain}",
-                    f"-{plain}",
-                )
-            )
-            return [replace(row, nama=payload, dirty=kind)]
-        if kind == "name_invisible":
-            mark = rng.choice(_INVISIBLES)
-            nama = row.nama
-            at = rng.randrange(len(nama) + 1)
-            return [replace(row, nama=nama[:at] + mark + nama[at:], dirty=kind)]
-        msg = f"unknown dirty kind {kind!r}"
-        raise ValueError(msg)
+        )
+        return [replace(row, nama=payload)]
+
+    def _name_invisible(self, row: SampleRow) -> list[SampleRow]:
+        rng = self.rng
+        mark = rng.choice(_INVISIBLES)
+        nama = row.nama
+        at = rng.randrange(len(nama) + 1)
+        return [replace(row, nama=nama[:at] + mark + nama[at:])]
+
+
+#: How each kind of dirty row is made from a clean one.
+_DIRTY_MAKERS: dict[str, Callable[[_Maker, SampleRow], list[SampleRow]]] = {
+    "nip_spaces": _Maker._nip_spaces,
+    "nip_scientific": _Maker._nip_scientific,
+    "nip_bad_birth_date": _Maker._nip_bad_birth_date,
+    "nip_17_digits": _Maker._nip_17_digits,
+    "email_messy": _Maker._email_messy,
+    "email_invalid": _Maker._email_invalid,
+    "email_shared": _Maker._email_shared,
+    "duplicate_row": _Maker._duplicate_row,
+    "nip_conflict": _Maker._nip_conflict,
+    "name_missing": _Maker._name_missing,
+    "status_unknown": _Maker._status_unknown,
+    "name_formula": _Maker._name_formula,
+    "name_invisible": _Maker._name_invisible,
+}
 
 
 def _check_units(units: Mapping[str, float]) -> dict[str, float]:

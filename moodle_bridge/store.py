@@ -1184,6 +1184,19 @@ class Store:
         with self._transaction() as db:
             db.executemany("DELETE FROM units_seen WHERE unit = ?", [(u,) for u in units])
 
+    def markers(self) -> list[Any]:
+        """What changes whenever the ledger or the enrolments change: cheap to read, for the
+        digests that let a run skip work whose input is unchanged."""
+        with self._lock:
+            ledger = self._db.execute(
+                "SELECT count(*), coalesce(max(recorded_at), 0) FROM completions"
+            ).fetchone()
+            enrolments = self._db.execute(
+                "SELECT count(*), coalesce(sum(suspended), 0), coalesce(max(updated_at), 0) "
+                "FROM enrolments"
+            ).fetchone()
+        return [*ledger, *enrolments]
+
     # -- manifest sources --------------------------------------------------------------------------
     def source_digest(self, name: str) -> str | None:
         """The digest of the input of source ``name``'s last successful run, or None."""

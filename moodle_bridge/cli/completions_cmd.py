@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from moodle_bridge.cli.app import AppContext, BridgeGroup, emit_json, finish
+from moodle_bridge.cli.app import AppContext, BridgeGroup, emit_json, finish, progress_bars
 from moodle_bridge.cli.connect import connect
 from moodle_bridge.cli.failures import ExitCode
 from moodle_bridge.cli.options import JSON_OPTION, unit_codes
 from moodle_bridge.cli.render import pull_data, pull_lines
-from moodle_bridge.completions import pull_completions, pull_options
+from moodle_bridge.completions import PullScope, pull_completions, pull_options
 from moodle_bridge.files import exclusive
 from moodle_bridge.store import Store
 from moodle_bridge.sync.gaps import load_all_mappings
@@ -48,9 +48,12 @@ def completions_pull(app: AppContext, units: tuple[str, ...], as_json: bool) -> 
         Store.open(app.state_file) as store,
     ):
         chosen = unit_codes(units, app.mappings_dir, store)
-        report = pull_completions(
-            client, store, catalogue, units=set(chosen) or None, options=pull_options(settings)
-        )
+        scope = PullScope(units=set(chosen) or None)
+        with progress_bars(not as_json) as bars:
+            progress = (lambda n, total: bars("people asked", n, total)) if bars else None
+            report = pull_completions(
+                client, store, catalogue, scope, options=pull_options(settings), progress=progress
+            )
     if as_json:
         emit_json(pull_data(report))
     else:

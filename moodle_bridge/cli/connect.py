@@ -7,6 +7,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
+
 from moodle_bridge.cli.app import AppContext
 from moodle_bridge.config import Settings
 from moodle_bridge.errors import ConfigError
@@ -72,4 +74,9 @@ def site_and_state(app: AppContext, use_emulator: bool) -> Iterator[tuple[Moodle
         tempfile.TemporaryDirectory(prefix="moodle-bridge-emulator-") as folder,
         connect(app, use_emulator=True) as client,
     ):
+        click.echo(
+            f"moodle-bridge: --emulator: a throwaway state in {folder}, removed afterwards "
+            f"(the configured state {app.settings.state.dir} is not opened)",
+            err=True,
+        )
         yield client, Path(folder)

@@ -43,6 +43,7 @@ def doctor(app: AppContext, use_emulator: bool, check_catalogue: bool, as_json: 
             completion_report=completions.report,
             use_report=completions.use_report,
             timezone=zone,
+            probe_course=app.settings.cohorts.probe_course,
         )
     if as_json:
         emit_json(doctor_data(report))

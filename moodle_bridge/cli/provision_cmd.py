@@ -36,6 +36,7 @@ from moodle_bridge.cli.render import change_lines, plan_lines, plan_rows, result
 from moodle_bridge.completions import pull_options
 from moodle_bridge.config import Settings
 from moodle_bridge.files import exclusive, private_dir, write_private_text
+from moodle_bridge.mappings import load_unit_cohorts
 from moodle_bridge.moodle.api import Caller
 from moodle_bridge.reports.changes import write_changes
 from moodle_bridge.roster.statuses import load_statuses
@@ -92,13 +93,16 @@ def sync_options(settings: Settings, request: RunRequest, mappings_dir: Path) ->
         stop_gaps=request.stop_gaps,
         probe_course=settings.cohorts.probe_course,
         guards=Guards(sync.suspend_share, sync.suspend_max, request.allow_suspend),
-        policy=AccountPolicy(sync.profile_fields, sync.placeholder_email_domain),
+        policy=AccountPolicy(
+            sync.profile_fields, sync.placeholder_email_domain, load_unit_cohorts(mappings_dir)
+        ),
         workers=settings.moodle.workers,
         max_failure_rate=sync.max_failure_rate,
         role_id=settings.enrol.role_id,
         role_shortname=settings.enrol.role,
         mappings_dir=mappings_dir,
         pull=pull_options(settings),
+        slow_user_seconds=settings.moodle.slow_user_ms / 1000,
     )
 
 

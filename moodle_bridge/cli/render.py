@@ -114,6 +114,10 @@ def plan_lines(report: SyncReport) -> list[str]:
     planned = ", ".join(f"{n} {k}" for k, n in report.planned.items() if n) or "nothing"
     lines.append(f"Plan: {planned}.")
     lines += change_lines(plan_rows(report))
+    estimate = report.estimate
+    if estimate is not None and report.plan is not None and not report.plan.is_empty:
+        basis = "this site's measured rates" if estimate.measured else "the contract's rates"
+        lines.append(f"Applying it takes Moodle about {_duration(estimate.seconds)} ({basis}).")
     if report.guard:
         lines.append(f"STOPPED by a safety guard: {report.guard.reason}.")
         if report.proposed_removals:
@@ -166,6 +170,11 @@ def _findings(report: SyncReport) -> list[str]:
                 f"{len(plan.absences)} people absent from their unit's roster, within the grace "
                 f"period (the first would be suspended on {_day(first)})."
             )
+    if report.gaps_unchanged:
+        lines.append(
+            "Competency gaps: roster, assessments, mapping tables and ledger unchanged since the "
+            "last successful run; enrolments left as they are."
+        )
     if report.resumed:
         resumed = ", ".join(f"{n} {a}" for a, n in sorted(report.resumed.items()))
         lines.append(f"Re-checked from an interrupted run: {resumed}")
@@ -195,7 +204,21 @@ def result_lines(report: SyncReport) -> list[str]:
         if result.stopped:
             lines.append(f"STOPPED: {result.stopped}. The next run resumes where this one ended.")
     lines.append(f"{sum(report.calls.values())} Moodle calls in {report.seconds:.1f} s.")
+    if report.slow_user_seconds is not None:
+        lines.append(
+            f"Moodle took {report.slow_user_seconds * 1000:.0f} ms per created user: the site "
+            "is probably scanning mdl_user for every email. See docs/OPERATIONS.md (the "
+            "lower(email) index)."
+        )
     return lines
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"
 
 
 def gaps_data(plan: GapPlan) -> dict[str, Any]:

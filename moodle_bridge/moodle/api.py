@@ -18,7 +18,8 @@ Conventions of the models:
 from __future__ import annotations
 
 import threading
-from collections import Counter
+import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -199,11 +200,13 @@ def expect_count(wsfunction: str, sent: Sequence[Any], received: Sequence[Any]) 
 
 
 class CountingCaller:
-    """Wraps a client and counts the calls made, per function (thread-safe)."""
+    """Wraps a client and counts the calls made and the seconds they took, per function
+    (thread-safe): what a run cost Moodle."""
 
     def __init__(self, caller: Caller) -> None:
         self.caller = caller
         self.calls: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
         self._lock = threading.Lock()
 
     def call(
@@ -213,10 +216,16 @@ class CountingCaller:
         *,
         retry_writes: bool = True,
     ) -> Any:
-        """Count, then pass the call on."""
+        """Count, then pass the call on, timing it."""
         with self._lock:
             self.calls[wsfunction] += 1
-        return self.caller.call(wsfunction, params, retry_writes=retry_writes)
+        started = time.monotonic()
+        try:
+            return self.caller.call(wsfunction, params, retry_writes=retry_writes)
+        finally:
+            elapsed = time.monotonic() - started
+            with self._lock:
+                self.seconds[wsfunction] += elapsed
 
     def chunks(
         self,

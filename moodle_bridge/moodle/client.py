@@ -12,7 +12,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -29,6 +29,7 @@ __all__ = [
     "ENDPOINT_PATH",
     "MoodleClient",
     "RetryPolicy",
+    "Timing",
     "parse_retry_after",
 ]
 
@@ -51,6 +52,18 @@ T = TypeVar("T")
 #: mode takes minutes to an hour; a night's run that has waited four hours had better stop
 #: and say so.
 DEFAULT_MAX_SITE_WAIT = 4 * 3600.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The clocks a client reads and the sleep it takes between retries: ``clock`` (monotonic
+    seconds), ``wall_clock`` (epoch seconds, for an HTTP-date ``Retry-After``), ``sleep``, and
+    ``rng`` for the jitter of the waits."""
+
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    wall_clock: Callable[[], float] = time.time
+    rng: random.Random = field(default_factory=random.Random)
 
 
 @dataclass(frozen=True)
@@ -187,8 +200,8 @@ class MoodleClient:
     ``url`` is the site's address (``https://lms.example.go.id``; a trailing slash or the full
     ``/webservice/rest/server.php`` endpoint is accepted). The token is sent in the POST body
     only, first of all fields, and never appears in this object's repr, in log records or in
-    any error raised. ``clock`` (monotonic seconds), ``sleep``, ``wall_clock`` (epoch seconds,
-    for HTTP-date ``Retry-After``) and ``rng`` (jitter) are injectable so tests never wait.
+    any error raised. ``timing`` (the clocks, sleep and jitter) is injectable so tests never
+    wait.
     """
 
     def __init__(
@@ -199,10 +212,7 @@ class MoodleClient:
         transport: SupportsPost | None = None,
         retry: RetryPolicy | None = None,
         field_budget: int = DEFAULT_FIELD_BUDGET,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        wall_clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
+        timing: Timing | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self.endpoint = _endpoint(url)
@@ -218,10 +228,11 @@ class MoodleClient:
         self._owns_transport = transport is None
         self._transport: SupportsPost = transport if transport is not None else Transport()
         self.retry = retry if retry is not None else RetryPolicy()
-        self._clock = clock
-        self._sleep = sleep
-        self._wall_clock = wall_clock
-        self._rng = rng if rng is not None else random.Random()
+        timing = timing or Timing()
+        self._clock = timing.clock
+        self._sleep = timing.sleep
+        self._wall_clock = timing.wall_clock
+        self._rng = timing.rng
         self._log = logger if logger is not None else log
         host = urlsplit(self.endpoint).hostname or ""
         if self.endpoint.startswith("http://") and host not in _LOOPBACK:
@@ -275,7 +286,7 @@ class MoodleClient:
         if total > self.field_budget:
             msg = (
                 f"{total} form fields exceed the budget of {self.field_budget} "
-                "(split the list with split_for_budget or call_batched)"
+                "(split the list with chunks())"
             )
             raise errors.RequestTooLarge(msg, wsfunction=wsfunction)
         # The token goes first: when PHP cuts a body at max_input_vars it drops the last fields.
@@ -498,64 +509,6 @@ class MoodleClient:
         return None, data
 
     # --- request size -----------------------------------------------------------------------
-    def split_for_budget(
-        self, wsfunction: str, params: Mapping[str, Any], list_key: str
-    ) -> list[dict[str, Any]]:
-        """Split ``params[list_key]`` into the fewest consecutive chunks that fit the budget.
-
-        Returns one params dict per call, each a copy of ``params`` with a slice of the list;
-        items keep their order. An empty list gives a single call, as calling directly would.
-        Raises RequestTooLarge if one item (with the other parameters) cannot fit alone.
-        """
-        items = params.get(list_key)
-        if isinstance(items, str | bytes) or not isinstance(items, list | tuple):
-            msg = f"params[{list_key!r}] must be a list to split, not {type(items).__name__}"
-            raise TypeError(msg)
-        others = {key: value for key, value in params.items() if key != list_key}
-        base = FIXED_FIELDS + field_count(others)
-        if base > self.field_budget:
-            msg = (
-                f"{base} form fields without any {list_key} item exceed the budget of "
-                f"{self.field_budget}"
-            )
-            raise errors.RequestTooLarge(msg, wsfunction=wsfunction)
-        room = self.field_budget - base
-        chunks: list[list[Any]] = [[]]
-        used = 0
-        # Greedy filling is optimal here: chunks are consecutive and sizes simply add up.
-        for index, item in enumerate(items):
-            size = value_field_count(item)
-            if size > room:
-                msg = (
-                    f"{list_key}[{index}] alone needs {size} form fields; with the other "
-                    f"parameters that exceeds the budget of {self.field_budget}"
-                )
-                raise errors.RequestTooLarge(msg, wsfunction=wsfunction, record=item)
-            if used + size > room:
-                chunks.append([])
-                used = 0
-            chunks[-1].append(item)
-            used += size
-        return [{**params, list_key: chunk} for chunk in chunks]
-
-    def call_batched(
-        self,
-        wsfunction: str,
-        params: Mapping[str, Any],
-        list_key: str,
-        *,
-        retry_writes: bool = True,
-    ) -> list[Any]:
-        """Call ``wsfunction`` once per budget-sized chunk of ``params[list_key]``.
-
-        Returns each call's answer, in order. A failure stops at the failing chunk; earlier
-        chunks have been applied. See :meth:`call` for ``retry_writes``.
-        """
-        return [
-            self.call(wsfunction, chunk, retry_writes=retry_writes)
-            for chunk in self.split_for_budget(wsfunction, params, list_key)
-        ]
-
     def chunks(
         self,
         items: Iterable[T],

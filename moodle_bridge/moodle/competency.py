@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+from pydantic import Field
+
 from moodle_bridge.moodle.api import (
     Caller,
     Context,
+    MoodleInput,
     MoodleModel,
     name_value_list,
     parse_list,
@@ -19,6 +22,7 @@ __all__ = [
     "CompetencyFramework",
     "CourseCompetency",
     "CourseCompetencyLink",
+    "FrameworkQuery",
     "list_competencies",
     "list_competency_frameworks",
     "list_course_competencies",
@@ -83,32 +87,27 @@ class CourseCompetency(MoodleModel):
     coursecompetency: CourseCompetencyLink
 
 
+class FrameworkQuery(MoodleInput):
+    """Which frameworks ``core_competency_list_competency_frameworks`` lists: of ``context``
+    (the system context by default) and, with ``includes``, of its children or parents;
+    ``limit`` 0 means no limit."""
+
+    sort: str = "shortname"
+    order: SortOrder = ""
+    skip: int = 0
+    limit: int = 0
+    context: Context = Field(default_factory=Context.system)
+    includes: Literal["children", "parents", "self"] = "children"
+    onlyvisible: bool = False
+    query: str = ""
+
+
 def list_competency_frameworks(
-    caller: Caller,
-    *,
-    context: Context | None = None,
-    includes: Literal["children", "parents", "self"] = "children",
-    onlyvisible: bool = False,
-    query: str = "",
-    sort: str = "shortname",
-    order: SortOrder = "",
-    skip: int = 0,
-    limit: int = 0,
+    caller: Caller, query: FrameworkQuery | None = None
 ) -> list[CompetencyFramework]:
-    """Return the frameworks of ``context`` (the system context by default) and, with
-    ``includes``, of its children or parents; ``limit`` 0 means no limit.
-    """
+    """Return the frameworks ``query`` asks for (by default every framework of the site)."""
     wsfunction = "core_competency_list_competency_frameworks"
-    params = {
-        "sort": sort,
-        "order": order,
-        "skip": skip,
-        "limit": limit,
-        "context": to_params(context or Context.system()),
-        "includes": includes,
-        "onlyvisible": onlyvisible,
-        "query": query,
-    }
+    params = to_params(query or FrameworkQuery())
     return parse_list(wsfunction, CompetencyFramework, caller.call(wsfunction, params))
 
 

@@ -9,8 +9,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from moodle_bridge.mappings import UnitCohort
 from moodle_bridge.roster.person import DEFAULT_PROFILE_FIELDS, Person, RowError
 from moodle_bridge.sync.plan import Record
+from moodle_bridge.units import COHORT_PREFIX, CohortSpec
 
 #: Prefix of custom profile fields inside an account record (``profile_field_satker``),
 #: the same spelling Moodle uses in its own user upload.
@@ -55,6 +57,23 @@ class AccountPolicy:
     profile_fields: Mapping[str, str] = field(default_factory=lambda: DEFAULT_PROFILE_FIELDS)
     #: Domain of the placeholder email given to people without one (Moodle requires one).
     placeholder_domain: str = "no-email.invalid"
+    #: Unit code -> its cohort as ``units.csv`` names it, in place of the plugin's default.
+    unit_cohorts: Mapping[str, UnitCohort] = field(default_factory=dict)
+
+
+def unit_cohorts_of(person: Person, rules: AccountRules, policy: AccountPolicy) -> list[CohortLike]:
+    """The person's cohorts from their plugin, with their unit's cohort as ``units.csv`` says."""
+    found: list[CohortLike] = list(rules.cohorts_for(person))
+    mapped = policy.unit_cohorts.get(person.unit)
+    if mapped is None:
+        return found
+    default = f"{COHORT_PREFIX}{person.unit}"
+    return [
+        CohortSpec(idnumber=mapped.idnumber, name=mapped.name or c.name)
+        if c.idnumber == default
+        else c
+        for c in found
+    ]
 
 
 def placeholder_email(nip: str, policy: AccountPolicy) -> str:
@@ -185,46 +204,54 @@ def build_desired(
             continue
         email = person.email
         if email in shared:
-            state.warnings.append(
-                _refusal(
-                    person,
-                    "email",
-                    "email shared with another person in the roster: the "
-                    "account gets a placeholder email instead",
-                )
-            )
+            state.warnings.append(_refusal(person, "email", SHARED_EMAIL))
             email = None
         record = account_record(person, rules, policy, email)
-        username = record["username"]
-        problem = None
-        if not USERNAME.fullmatch(username):
-            problem = (
-                f"Moodle does not accept the username {username!r} (only lower-case letters, "
-                "digits and _ . @ -)"
-            )
-        elif usernames.setdefault(username, person.nip) != person.nip:
-            problem = "another person in the roster has the same username"
+        problem = _username_problem(record["username"], person.nip, usernames)
         if problem is not None:
             refusal = _refusal(person, "username", problem)
             state.errors.append(refusal)
             state.kept[person.nip] = refusal
             continue
         cohorts = (
-            [*rules.cohorts_for(person), *(extra_cohorts or {}).get(person.nip, ())]
+            [*unit_cohorts_of(person, rules, policy), *(extra_cohorts or {}).get(person.nip, ())]
             if person.active
             else []
         )
         for cohort in cohorts:
             state.cohort_names.setdefault(cohort.idnumber, cohort.name)
-        state.accounts[person.nip] = DesiredAccount(
-            nip=person.nip,
-            unit=person.unit,
-            record=record,
-            active=person.active,
-            cohorts=frozenset(c.idnumber for c in cohorts),
-            source=person.source,
-            row=person.row,
-            display_name=person.display_name,
-            status=person.status,
-        )
+        state.accounts[person.nip] = _desired_account(person, record, cohorts)
     return state
+
+
+SHARED_EMAIL = (
+    "email shared with another person in the roster: the account gets a placeholder email instead"
+)
+
+
+def _username_problem(username: str, nip: str, usernames: dict[str, str]) -> str | None:
+    """Why Moodle would refuse ``username`` (``usernames`` holds those given so far)."""
+    if not USERNAME.fullmatch(username):
+        return (
+            f"Moodle does not accept the username {username!r} (only lower-case letters, "
+            "digits and _ . @ -)"
+        )
+    if usernames.setdefault(username, nip) != nip:
+        return "another person in the roster has the same username"
+    return None
+
+
+def _desired_account(
+    person: Person, record: Record, cohorts: Sequence[CohortLike]
+) -> DesiredAccount:
+    return DesiredAccount(
+        nip=person.nip,
+        unit=person.unit,
+        record=record,
+        active=person.active,
+        cohorts=frozenset(c.idnumber for c in cohorts),
+        source=person.source,
+        row=person.row,
+        display_name=person.display_name,
+        status=person.status,
+    )

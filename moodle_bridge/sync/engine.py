@@ -21,14 +21,15 @@ from pathlib import Path
 from typing import Protocol, cast
 
 from moodle_bridge import errors
-from moodle_bridge.completions import PullOptions, pull_completions
+from moodle_bridge.completions import PullOptions, PullScope, pull_completions
 from moodle_bridge.files import private_dir, write_private
+from moodle_bridge.manifest import digest as manifest_digest
 from moodle_bridge.moodle.api import Caller, CountingCaller
 from moodle_bridge.roster.assessment import LatestAssessments
 from moodle_bridge.roster.generic import RosterResult
 from moodle_bridge.roster.person import RowError
 from moodle_bridge.store import Account, EnrolmentRow, FinalStatus, NewAccount, Store
-from moodle_bridge.sync import observe
+from moodle_bridge.sync import observe, rates
 from moodle_bridge.sync.desired import AccountPolicy, AccountRules, DesiredState, build_desired
 from moodle_bridge.sync.executor import ExecutionResult, Executor, Progress, RunOptions
 from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state, load_all_mappings
@@ -50,6 +51,8 @@ DAY = 86400
 #: Completions of windows closing within this many seconds are pulled before planning: the
 #: next nightly run may come too late, once Moodle no longer answers about the closed window.
 CLOSING_MARGIN = 2 * DAY
+#: Where the state keeps Moodle's measured seconds per record of each kind.
+RATES = "moodle_rates"
 
 
 class Unit(AccountRules, Protocol):
@@ -89,6 +92,8 @@ class SyncOptions:
     mappings_dir: Path | None = None
     #: How completions are pulled during a sync (report or person by person).
     pull: PullOptions = field(default_factory=PullOptions)
+    #: Moodle's time per created user above which the run warns of a slow site.
+    slow_user_seconds: float = rates.SLOW_USER_SECONDS
 
 
 @dataclass(frozen=True)
@@ -153,16 +158,20 @@ class Engine:
             report.result = ExecutionResult(stopped="stopped by a configuration error")
             self._finish(report, started)
             raise
-        return self._guard_and_apply(the_plan, report, started, confirm)
+        return self._guard_and_apply(the_plan, report, (source, started), confirm)
 
     def _guard_and_apply(
         self,
         the_plan: Plan,
         report: SyncReport,
-        started: float,
+        run: tuple[Source, float],
         confirm: Callable[[Plan, SyncReport], bool] | None,
     ) -> SyncReport:
+        source, started = run
         report.plan, report.guard = the_plan, the_plan.guard
+        report.estimate = rates.estimate(
+            the_plan.summary(), self.store.value(RATES), self.options.workers
+        )
         if the_plan.guard is not None:
             report.proposed_removals = self._write_removals(the_plan, report)
             return self._finish(report, started)
@@ -174,7 +183,29 @@ class Engine:
         self.store.record_observations(the_plan.seen, the_plan.absent_since)
         if not the_plan.is_empty:
             report.result = self._apply(the_plan, report)
+            self._measure(report)
+        self._remember_gaps(report, source)
         return self._finish(report, started)
+
+    def _remember_gaps(self, report: SyncReport, source: Source) -> None:
+        """After a successful run, what the gap engine read (the enrolments as they are now),
+        so that the next run with the same input need not plan again."""
+        stopped = report.result is not None and (report.result.stopped or report.failures)
+        if source.gaps is None or report.gaps_digest is None or stopped:
+            return
+        self.store.set_value(self._gaps_key(source), self._gaps_digest(source, source.gaps))
+
+    def _measure(self, report: SyncReport) -> None:
+        """Remember what this run cost Moodle per record, for the next plan's estimate, and
+        say when user creation is slow enough to mean a scan of ``mdl_user`` per user."""
+        if report.result is None:
+            return
+        latest = rates.measured(self.caller.seconds, report.result.applied)
+        if latest:
+            self.store.set_value(RATES, rates.merged(self.store.value(RATES), latest))
+        per_user = latest.get("create")
+        if per_user is not None and per_user > self.options.slow_user_seconds:
+            report.slow_user_seconds = per_user
 
     def revert(
         self, run_id: int, *, confirm: Callable[[Plan, SyncReport], bool] | None = None
@@ -217,33 +248,42 @@ class Engine:
     def _gaps(self, roster: RosterResult, source: Source, report: SyncReport) -> GapState | None:
         """The gap plan, after the completions that matter now are in the ledger: those of
         windows closing before the next nightly run (Moodle stops answering about a closed
-        window), so that a completion on a window's last day raises the level in time."""
+        window), so that a completion on a window's last day raises the level in time.
+
+        None when the run does not manage gaps, or when nothing the gap engine reads changed
+        since the last successful run of this source: then enrolments and gap cohorts stay as
+        they are, which is what planning again would have decided.
+        """
         if source.gaps is None:
             return None
         if self.options.apply:
-            catalogue = {
-                o.course_shortname: o
-                for m in load_all_mappings(source.gaps.mappings_dir).values()
-                for o in m.catalogue
-            }
-            pull_completions(
-                self.caller,
-                self.store,
-                catalogue,
-                closing_before=int(self.clock()) + CLOSING_MARGIN,
-                options=PullOptions(workers=self.options.workers),
-                now=int(self.clock()),
-            )
-        gap = gap_state(
-            roster.people,
-            source.unit,
-            source.gaps,
-            self.store.enrolments(),
-            self.store.completions(),
-        )
+            self._pull(closing_before=int(self.clock()) + CLOSING_MARGIN)
+        report.gaps_digest = self._gaps_digest(source, source.gaps)
+        if self.store.value(self._gaps_key(source)) == report.gaps_digest:
+            report.gaps_unchanged = True
+            return None
+        enrolments, ledger = self.store.enrolments(), self.store.completions()
+        gap = gap_state(roster.people, source.unit, source.gaps, enrolments, ledger)
         report.gap_plan = gap.plan
         report.row_errors.extend(gap.errors)
         return gap
+
+    @staticmethod
+    def _gaps_key(source: Source) -> str:
+        return f"gaps:{source.name or source.plugin}:{source.roster.name}"
+
+    def _gaps_digest(self, source: Source, inputs: GapInputs) -> str:
+        """What the gap engine's answer depends on: the roster, the assessments, the mapping
+        tables, the ledger and the enrolments, the year, and which windows are open."""
+        tables = sorted(inputs.mappings_dir.rglob("*.csv"))
+        mappings = load_all_mappings(inputs.mappings_dir)
+        windows = sorted(
+            (o.course_shortname, str(o.window_start), o.window_status(inputs.as_of))
+            for m in mappings.values()
+            for o in m.catalogue
+        )
+        facts = [inputs.as_of.year, windows, self.store.markers()]
+        return manifest_digest([source.roster, inputs.assessments, *tables], facts)
 
     def _desired(
         self, roster: RosterResult, source: Source, gap: GapState | None, report: SyncReport
@@ -311,8 +351,11 @@ class Engine:
         the_plan = plan(desired, known, members, rules, findings.view, enrolments)
         if the_plan.held_removals and apply and options.probe_course:
             token_user = self.store.site()
-            if token_user is not None and observe.probe_cohort_sync(
-                self.caller, self.store, options.probe_course, token_user.token_userid
+            if (
+                token_user is not None
+                and observe.probe_cohort_sync(
+                    self.caller, self.store, options.probe_course, token_user.token_userid
+                ).suspends
             ):
                 safe = dataclasses.replace(findings.view, removal_safe=True)
                 the_plan = plan(desired, known, members, rules, safe, enrolments)
@@ -369,8 +412,7 @@ class Engine:
             self.caller,
             self.store,
             catalogue,
-            only=only,
-            closing_before=closing_before,
+            PullScope(only=only, closing_before=closing_before),
             options=self.options.pull,
             now=int(self.clock()),
         )

@@ -105,25 +105,7 @@ def gap_state(
     mapped = {u for u in units if (inputs.mappings_dir / "standards" / f"{u}.csv").exists()}
     mappings = load_unit_mappings(inputs.mappings_dir, mapped)
     assessments, errors = reader.latest_assessments(inputs.assessments)
-
-    def day(moment: int) -> dt.date | None:
-        return local_date(moment, zone) if moment else None
-
-    # An enrolment holds its seat in the window it was made for (its timestart; a course
-    # without a window has none, then the day the bridge made it)...
-    current = [
-        CurrentEnrolment(e.nip, e.course, day(e.timestart or e.enrolled_at))
-        for e in known.values()
-        if not e.suspended
-    ]
-    # ...and counts against the cap of the year it was chosen in (the bridge made it) as well
-    # as of the year its window opens, as the plan that chose it counted it: a training in
-    # next year's window, chosen now, is part of this year's cap too.
-    used = Counter(
-        e.nip
-        for e in known.values()
-        if inputs.as_of.year in {d.year for d in (day(e.timestart), day(e.enrolled_at)) if d}
-    )
+    current, used = _history(known, inputs.as_of, zone)
     completions = [
         CompletedCourse(c.nip, c.course, local_date(c.timecompleted, zone)) for c in completed
     ]
@@ -148,7 +130,39 @@ def gap_state(
     if len(kept) != len(current):
         plan = planned(kept)
     state = GapState(plan, errors=errors, releasable=releasable)
-    state.errors.extend(
+    state.errors.extend(_unmapped(units - mapped))
+    _desired_in_moodle(state, mappings, zone)
+    return state
+
+
+def _history(
+    known: Mapping[tuple[str, str], EnrolmentRow], as_of: dt.date, zone: ZoneInfo
+) -> tuple[list[CurrentEnrolment], Counter[str]]:
+    """The enrolments that hold seats now, and the trainings each person used this year."""
+
+    def day(moment: int) -> dt.date | None:
+        return local_date(moment, zone) if moment else None
+
+    # An enrolment holds its seat in the window it was made for (its timestart; a course
+    # without a window has none, then the day the bridge made it)...
+    current = [
+        CurrentEnrolment(e.nip, e.course, day(e.timestart or e.enrolled_at))
+        for e in known.values()
+        if not e.suspended
+    ]
+    # ...and counts against the cap of the year it was chosen in (the bridge made it) as well
+    # as of the year its window opens, as the plan that chose it counted it: a training in
+    # next year's window, chosen now, is part of this year's cap too.
+    used = Counter(
+        e.nip
+        for e in known.values()
+        if as_of.year in {d.year for d in (day(e.timestart), day(e.enrolled_at)) if d}
+    )
+    return current, used
+
+
+def _unmapped(units: Iterable[str]) -> list[RowError]:
+    return [
         RowError(
             source="mappings",
             row=0,
@@ -156,10 +170,8 @@ def gap_state(
             reason=f"unit {unit} has no mapping tables (standards/{unit}.csv): its "
             "people get no enrolments",
         )
-        for unit in sorted(units - mapped)
-    )
-    _desired_in_moodle(state, mappings, zone)
-    return state
+        for unit in sorted(units)
+    ]
 
 
 def _desired_in_moodle(state: GapState, mappings: Mapping[str, Mappings], zone: ZoneInfo) -> None:

@@ -273,19 +273,38 @@ def probe_result(store: Store) -> bool:
     return bool(found and found.get("suspends"))
 
 
+@dataclass(frozen=True)
+class ProbeFinding:
+    """What the probe found: whether a removal keeps the enrolment, and how it knows."""
+
+    suspends: bool
+    note: str
+
+
 def probe_cohort_sync(
-    caller: Caller, store: Store, course_shortname: str, token_userid: int
-) -> bool:
-    """Prove what the site's cohort sync does when a member is removed: True when it keeps
-    the enrolment (suspended), False when it deletes it or the probe is not set up.
+    caller: Caller, store: Store | None, course_shortname: str, token_userid: int
+) -> ProbeFinding:
+    """Prove what the site's cohort sync does when a member is removed: ``suspends`` when it
+    keeps the enrolment (suspended), not when it deletes it or the probe is not set up.
 
     The administrator links the cohort ``bridge:probe`` (the bridge creates it) to a course
     of their choice, by cohort sync; the token's own user joins the cohort, leaves it, and
-    the course's participants tell whether the enrolment stayed.
+    the course's participants tell whether the enrolment stayed. The finding is remembered in
+    ``store`` for the runs that plan without probing (``plan``).
     """
+    finding = _probe(caller, course_shortname, token_userid)
+    if store is not None:
+        store.set_value(
+            PROBE_VALUE,
+            {"suspends": finding.suspends, "note": finding.note, "at": int(time.time())},
+        )
+    return finding
+
+
+def _probe(caller: Caller, course_shortname: str, token_userid: int) -> ProbeFinding:
     courses = moodle_courses.get_courses_by_field(caller, "shortname", course_shortname)
     if not courses:
-        return _remember_probe(store, suspends=False, note=f"no course {course_shortname}")
+        return ProbeFinding(False, f"there is no course {course_shortname}")
     course = courses[0].id
     cohort = find_cohorts(caller, [PROBE_COHORT]).get(PROBE_COHORT)
     if cohort is None:
@@ -297,7 +316,7 @@ def probe_cohort_sync(
     enrolled = moodle_enrol.get_users_courses(caller, token_userid, returnusercount=False)
     if not any(c.id == course for c in enrolled):
         note = f"cohort {PROBE_COHORT} is not linked to {course_shortname} by cohort sync"
-        return _remember_probe(store, suspends=False, note=note)
+        return ProbeFinding(False, note)
     moodle_cohorts.delete_cohort_members(
         caller, [moodle_cohorts.CohortMember(cohortid=cohort.id, userid=token_userid)]
     )
@@ -305,13 +324,9 @@ def probe_cohort_sync(
         user.id == token_userid
         for user in moodle_enrol.iter_enrolled_users(caller, course, userfields=("id",))
     )
-    note = "removal suspends the enrolment" if stayed else "removal deletes the enrolment"
-    return _remember_probe(store, suspends=stayed, note=note)
-
-
-def _remember_probe(store: Store, *, suspends: bool, note: str) -> bool:
-    store.set_value(PROBE_VALUE, {"suspends": suspends, "note": note, "at": int(time.time())})
-    return suspends
+    if stayed:
+        return ProbeFinding(True, "a removal suspends the enrolment (it stays, with its history)")
+    return ProbeFinding(False, "a removal deletes the enrolment: removals are held")
 
 
 # --- courses and enrolments ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ from moodle_bridge.logs import mask
 from moodle_bridge.roster.person import RowError
 from moodle_bridge.sync.executor import ExecutionResult, RecordFailure
 from moodle_bridge.sync.plan import GuardTrip, Plan
+from moodle_bridge.sync.rates import Estimate
 
 __all__ = ["EXIT_FATAL", "EXIT_GUARD", "EXIT_OK", "EXIT_RECORD_ERRORS", "SyncReport"]
 
@@ -50,6 +51,14 @@ class SyncReport:
     result: ExecutionResult | None = None
     declined: bool = False
     gap_plan: GapPlan | None = None
+    #: The digest of what the gap engine read, and whether it was the same as last time (then
+    #: the engine did not run and enrolments were left as they are).
+    gaps_digest: str | None = None
+    gaps_unchanged: bool = False
+    #: How long applying the plan takes Moodle, at this state's measured rates or the contract's.
+    estimate: Estimate | None = None
+    #: Moodle's seconds per created user, when above the threshold of a slow site.
+    slow_user_seconds: float | None = None
     calls: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -128,6 +137,9 @@ class SyncReport:
                 }
                 for f in self.failures
             ],
+            "gaps_unchanged": self.gaps_unchanged,
+            "estimated_seconds": round(self.estimate.seconds, 1) if self.estimate else None,
+            "slow_user_seconds": self.slow_user_seconds,
             "calls": dict(self.calls),
             "seconds": round(self.seconds, 3),
         }

@@ -33,6 +33,7 @@ from moodle_bridge.completions import (
     SOURCE_REPORT,
     PullOptions,
     PullReport,
+    PullScope,
     pull_completions,
 )
 from moodle_bridge.doctor import run_doctor
@@ -181,8 +182,7 @@ class Site:
             self.client,
             self.store,
             CATALOGUE,
-            only=only,
-            closing_before=closing_before,
+            PullScope(only=only, closing_before=closing_before),
             options=PullOptions(**options),
             now=self.now,
         )

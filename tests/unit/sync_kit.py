@@ -9,7 +9,7 @@ from typing import Any
 
 from moodle_bridge.emulator import Emulator, default_seed
 from moodle_bridge.emulator.inprocess import InProcessTransport
-from moodle_bridge.moodle.client import MoodleClient, RetryPolicy
+from moodle_bridge.moodle.client import MoodleClient, RetryPolicy, Timing
 from moodle_bridge.moodle.transport import RawResponse
 from moodle_bridge.store import Changes, CohortRow, Store
 from moodle_bridge.sync.desired import PROFILE_PREFIX
@@ -108,7 +108,7 @@ def make_site(tmp_path: Path, *, field_budget: int = 4990) -> Site:
     client = MoodleClient(
         "http://127.0.0.1", emulator.token_for("bridge"), transport=transport,
         retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_total_wait=0.1),
-        field_budget=field_budget, sleep=lambda _seconds: None,
+        field_budget=field_budget, timing=Timing(sleep=lambda _seconds: None),
     )
     store = Store.open(tmp_path / "state.sqlite3")
     return Site(emulator, transport, client, store, store.begin_run("sync", None))

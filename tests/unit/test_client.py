@@ -14,12 +14,9 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 import responses
-from hypothesis import given
-from hypothesis import strategies as st
 
 from moodle_bridge import errors
-from moodle_bridge.moodle.client import MoodleClient, RetryPolicy, parse_retry_after
-from moodle_bridge.moodle.encoding import field_count
+from moodle_bridge.moodle.client import MoodleClient, RetryPolicy, Timing, parse_retry_after
 from moodle_bridge.moodle.transport import RawResponse
 from tests.unit.test_errors import recorded
 
@@ -63,15 +60,11 @@ def fake_time() -> FakeTime:
     return FakeTime()
 
 
-def make_client(fake_time: FakeTime, **kwargs: Any) -> MoodleClient:
-    options: dict[str, Any] = {
-        "clock": fake_time.clock,
-        "sleep": fake_time.sleep,
-        "wall_clock": lambda: WALL,
-        "rng": random.Random(7),
-    }
-    options.update(kwargs)
-    return MoodleClient(SITE + "/", TOKEN, **options)
+def make_client(
+    fake_time: FakeTime, *, rng: random.Random | None = None, **kwargs: Any
+) -> MoodleClient:
+    timing = Timing(fake_time.clock, fake_time.sleep, lambda: WALL, rng or random.Random(7))
+    return MoodleClient(SITE + "/", TOKEN, timing=timing, **kwargs)
 
 
 @pytest.fixture
@@ -838,102 +831,6 @@ def test_call_exactly_at_budget_is_sent(mocked: responses.RequestsMock, fake_tim
 
 def test_default_budget_leaves_a_margin_under_max_input_vars(client: MoodleClient):
     assert 4900 <= client.field_budget < 5001
-
-
-def test_split_gives_the_fewest_chunks(fake_time: FakeTime):
-    client = make_client(fake_time, field_budget=20)
-    users = [
-        {"username": f"u{i}", "firstname": "F", "lastname": "L", "email": "e", "x": 1}
-        for i in range(10)
-    ]
-    chunks = client.split_for_budget("core_user_create_users", {"users": users, "y": 1}, "users")
-    # 20 - 3 fixed - 1 other = 16 fields per call: 3 users of 5 fields each.
-    assert [len(c["users"]) for c in chunks] == [3, 3, 3, 1]
-    assert [u for c in chunks for u in c["users"]] == users
-    assert all(c["y"] == 1 for c in chunks)
-
-
-def _min_chunks(sizes: list[int], room: int) -> int:
-    """The optimum by dynamic programming, to check the greedy split against."""
-    best = [0] + [len(sizes) + 1] * len(sizes)
-    for end in range(1, len(sizes) + 1):
-        total = 0
-        for start in range(end - 1, -1, -1):
-            total += sizes[start]
-            if total > room:
-                break
-            best[end] = min(best[end], best[start] + 1)
-    return best[-1]
-
-
-@given(
-    sizes=st.lists(st.integers(min_value=0, max_value=6), min_size=1, max_size=40),
-    budget=st.integers(min_value=10, max_value=40),
-)
-def test_split_is_minimal_ordered_and_within_budget(sizes: list[int], budget: int):
-    client = MoodleClient(SITE, TOKEN, field_budget=budget)
-    items = [[f"v{i}"] * size for i, size in enumerate(sizes)]
-    params = {"courseid": 3, "items": items}
-    chunks = client.split_for_budget("f", params, "items")
-    assert [item for chunk in chunks for item in chunk["items"]] == items
-    for chunk in chunks:
-        assert 3 + field_count(chunk) <= budget
-    assert len(chunks) == _min_chunks(sizes, budget - 3 - 1)
-
-
-def test_split_refuses_an_item_too_large_alone(fake_time: FakeTime):
-    client = make_client(fake_time, field_budget=10)
-    big = {f"f{i}": i for i in range(8)}
-    with pytest.raises(errors.RequestTooLarge) as info:
-        client.split_for_budget("core_user_create_users", {"users": [{"a": 1}, big]}, "users")
-    assert info.value.record == big
-    assert "users[1]" in str(info.value)
-
-
-def test_split_refuses_when_the_other_params_alone_are_too_large(fake_time: FakeTime):
-    client = make_client(fake_time, field_budget=5)
-    with pytest.raises(errors.RequestTooLarge, match="without any"):
-        client.split_for_budget("f", {"a": [1, 2, 3], "items": [1]}, "items")
-
-
-def test_split_of_an_empty_list_is_one_call(fake_time: FakeTime):
-    client = make_client(fake_time)
-    assert client.split_for_budget("f", {"items": [], "a": 1}, "items") == [{"items": [], "a": 1}]
-
-
-@pytest.mark.parametrize("params", [{"items": "abc"}, {"items": {"a": 1}}, {}])
-def test_split_needs_a_list(fake_time: FakeTime, params: dict[str, Any]):
-    with pytest.raises(TypeError, match="must be a list"):
-        make_client(fake_time).split_for_budget("f", params, "items")
-
-
-def test_call_batched_sends_each_chunk_in_order(
-    mocked: responses.RequestsMock, fake_time: FakeTime
-):
-    for n in range(3):
-        mocked.post(ENDPOINT, json=[{"chunk": n}])
-    client = make_client(fake_time, field_budget=10)
-    values = [f"1990{i:014d}" for i in range(16)]
-    results = client.call_batched(
-        "core_user_get_users_by_field", {"field": "username", "values": values}, "values"
-    )
-    assert results == [[{"chunk": 0}], [{"chunk": 1}], [{"chunk": 2}]]
-    sent = [sent_pairs(call) for call in mocked.calls]
-    assert [len(pairs) for pairs in sent] == [10, 10, 8]
-    assert [v for pairs in sent for k, v in pairs if k.startswith("values[")] == values
-
-
-def test_call_batched_passes_retry_writes(mocked: responses.RequestsMock, fake_time: FakeTime):
-    mocked.post(ENDPOINT, status=502)
-    client = make_client(fake_time)
-    with pytest.raises(errors.ServerError):
-        client.call_batched(
-            "enrol_manual_enrol_users",
-            {"enrolments": [{"userid": 1}]},
-            "enrolments",
-            retry_writes=False,
-        )
-    assert len(mocked.calls) == 1
 
 
 # --- logging and secrecy ----------------------------------------------------------------------

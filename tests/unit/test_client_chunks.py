@@ -13,11 +13,23 @@ from moodle_bridge import errors
 from moodle_bridge.moodle.api import CountingCaller
 from moodle_bridge.moodle.client import MoodleClient
 from moodle_bridge.moodle.encoding import encode_params
-from tests.unit.test_client import _min_chunks
 
 SITE = "https://lms.example.go.id"
 ENDPOINT = SITE + "/webservice/rest/server.php"
 
+
+
+def _min_chunks(sizes: list[int], room: int) -> int:
+    """The optimum by dynamic programming, to check the greedy split against."""
+    best = [0] + [len(sizes) + 1] * len(sizes)
+    for end in range(1, len(sizes) + 1):
+        total = 0
+        for start in range(end - 1, -1, -1):
+            total += sizes[start]
+            if total > room:
+                break
+            best[end] = min(best[end], best[start] + 1)
+    return best[-1]
 
 @given(
     sizes=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=40),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from moodle_bridge.roster.person import Person
 from moodle_bridge.sync.desired import AccountPolicy, build_desired
@@ -63,3 +64,38 @@ def test_inactive_people_belong_to_no_cohort():
     state = build_desired([person(1, active=False)], Rules(), AccountPolicy())
     assert state.accounts[person(1).nip].cohorts == frozenset()
     assert state.cohort_names == {}
+
+
+def test_units_csv_names_and_keys_the_unit_cohorts(tmp_path):
+    from moodle_bridge.mappings import load_unit_cohorts
+    from moodle_bridge.units import discover_units
+
+    (tmp_path / "units.csv").write_text(
+        "unit,annual_cap,name,cohort_idnumber\n"
+        "ITJEN,3,Inspektorat,unit:INSPEKTORAT\nSETJEN,4,,\n",
+        encoding="utf-8",
+    )
+    cohorts = load_unit_cohorts(tmp_path)
+    assert cohorts["ITJEN"] == ("unit:INSPEKTORAT", "Inspektorat")
+    assert cohorts["SETJEN"] == ("unit:SETJEN", "")
+    unit = discover_units().require("generic")
+    sample = Path(__file__).parents[2] / "plugins" / "samples" / "generic.csv"
+    people = unit.read_roster(sample).people
+    state = build_desired(people, unit, AccountPolicy(unit_cohorts=cohorts))
+    by_unit = {a.unit: a.cohorts for a in state.accounts.values()}
+    assert by_unit["ITJEN"] == frozenset({"unit:INSPEKTORAT"})
+    assert state.cohort_names["unit:INSPEKTORAT"] == "Inspektorat"
+    # No name in units.csv: the plugin's name for the unit stays.
+    assert state.cohort_names["unit:SETJEN"] == "Sekretariat Jenderal"
+
+
+def test_two_units_cannot_share_a_cohort(tmp_path):
+    import pytest
+
+    from moodle_bridge.mappings import BrokenMappings, load_unit_cohorts
+
+    (tmp_path / "units.csv").write_text(
+        "unit,cohort_idnumber\nPENDIS,unit:X\nSETJEN,unit:X\n", encoding="utf-8"
+    )
+    with pytest.raises(BrokenMappings, match="share the cohort unit:X"):
+        load_unit_cohorts(tmp_path)

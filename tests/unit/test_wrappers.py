@@ -759,7 +759,7 @@ def test_list_reports() -> None:
 def test_list_competency_frameworks() -> None:
     caller = replaying("core_competency_list_competency_frameworks", "success")
     [framework] = competency.list_competency_frameworks(
-        caller, context=api.Context(contextid=1), order="ASC"
+        caller, competency.FrameworkQuery(context=api.Context(contextid=1), order="ASC")
     )
     assert_sent_as_recorded(caller, "core_competency_list_competency_frameworks", "success")
     assert (framework.id, framework.idnumber, framework.competenciescount) == (1, "KOMP-ASN", 3)

@@ -1,0 +1,303 @@
+"""The engine's phases, each on its own, against the emulator in process (no sockets):
+observe (the site, cohorts, courses, someone else's enrolments, the cohort-sync probe), plan
+(pure, in test_planner), guard and apply; and a whole run through :class:`Engine`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from moodle_bridge.emulator import Emulator, default_seed
+from moodle_bridge.emulator.cohorts import link_cohort_to_course
+from moodle_bridge.emulator.inprocess import InProcessTransport
+from moodle_bridge.moodle.client import MoodleClient, RetryPolicy, Timing
+from moodle_bridge.store import CohortRow, EnrolmentRow, NewAccount, SiteIdentity, Store
+from moodle_bridge.sync import observe
+from moodle_bridge.sync.engine import Engine, Source, SyncOptions
+from moodle_bridge.sync.planner import Guards
+from moodle_bridge.units import discover_units
+
+NOW = 1_790_000_000
+
+
+def client_of(emulator: Emulator, user: str = "bridge") -> MoodleClient:
+    return MoodleClient(
+        "http://127.0.0.1:8080",
+        emulator.token_for(user),
+        transport=InProcessTransport(emulator),
+        retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_total_wait=0.05),
+        timing=Timing(sleep=lambda _seconds: None),
+    )
+
+
+@pytest.fixture
+def emulator() -> Emulator:
+    return Emulator(default_seed())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store.open(tmp_path / "state.sqlite3") as opened:
+        yield opened
+
+
+def roster(path: Path, rows: list[tuple[str, str, str]], mtime: int = NOW) -> Path:
+    """A generic roster of (nip, name, unit) rows, dated ``mtime``."""
+    lines = ["nip,nama,email,unit,satker,jabatan,golongan,status"]
+    lines += [f"{nip},{name},{nip}@kemenag.example,{unit},,,," for nip, name, unit in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def nip(i: int) -> str:
+    return f"198001012005011{i:03d}"
+
+
+# --- observe: the site ------------------------------------------------------------------------
+def test_the_first_applied_run_binds_the_state_and_another_site_is_refused(emulator, store):
+    client = client_of(emulator)
+    here = observe.bind_site(client, store, client.url, record=True)
+    assert store.site() == here
+    assert here.siteurl == emulator.world.settings["wwwroot"]
+    store.record_site(here._replace(siteurl="https://lms.other.example", sitename="Other"))
+    with pytest.raises(observe.SiteMismatch, match="belongs to the Moodle site 'Other'"):
+        observe.bind_site(client, store, client.url, record=True)
+
+
+def test_a_plan_never_binds_the_state(emulator, store):
+    client = client_of(emulator)
+    observe.bind_site(client, store, client.url, record=False)
+    assert store.site() is None
+
+
+# --- observe: cohorts ---------------------------------------------------------------------------
+def test_a_cohort_the_bridge_did_not_make_is_foreign_until_adopted(emulator, store):
+    client = client_of(emulator)
+    wanted = ["unit:PENDIS", "unit:NEW"]
+    findings = observe.cohort_view(client, store, wanted, {}, adopt=False, record=True)
+    assert findings.foreign == ["unit:PENDIS"]
+    assert "unit:PENDIS" not in findings.view.usable
+    # Remembered as someone else's: the next run needs no lookup, and still leaves it alone.
+    assert store.cohorts()["unit:PENDIS"].created_by_bridge is False
+    again = observe.cohort_view(client, store, wanted, {}, adopt=False, record=True)
+    assert again.foreign == ["unit:PENDIS"]
+    adopted = observe.cohort_view(client, store, wanted, {}, adopt=True, record=True)
+    assert adopted.adopted == ["unit:PENDIS"]
+    assert "unit:PENDIS" in adopted.view.usable
+    assert store.cohorts()["unit:PENDIS"].adopted is True
+
+
+# --- observe: courses and enrolments --------------------------------------------------------------
+def test_courses_are_resolved_once_with_their_full_name_and_missing_ones_named(emulator, store):
+    client = client_of(emulator)
+    ids, missing = observe.resolve_courses(
+        client, store, ["TEK-KEU-1", "NO-SUCH-COURSE"], record=True
+    )
+    assert "TEK-KEU-1" in ids
+    assert missing == ["NO-SUCH-COURSE"]
+    assert store.course_names()["TEK-KEU-1"] == "Pengelolaan Keuangan Negara"
+
+
+def test_an_enrolment_someone_else_made_is_found_and_never_written(emulator, store):
+    client = client_of(emulator)
+    world = emulator.world
+    course = next(c for c in world.courses.values() if c["shortname"] == "TEK-KEU-1")
+    enrolled = min(
+        userid
+        for enrolid, course_id in world.instance_course.items()
+        if course_id == course["id"]
+        for userid in world.instance_users[enrolid]
+    )
+    user = world.users[enrolled]
+    store.record_accounts([NewAccount(user["idnumber"], enrolled, user["username"], "PENDIS", "h")])
+    found = observe.enrolled_elsewhere(
+        client, store.accounts(), {"TEK-KEU-1": course["id"]}, [(user["idnumber"], "TEK-KEU-1")]
+    )
+    assert found == [EnrolmentRow(user["idnumber"], "TEK-KEU-1", False, method="other")]
+
+
+# --- observe: the cohort-sync probe ---------------------------------------------------------------
+def probe_site(emulator: Emulator, unenrolaction: str) -> int:
+    """A probe course linked to the probe cohort, as an administrator sets it up."""
+    emulator.world.settings["enrol_cohort_unenrolaction"] = unenrolaction
+    admin = client_of(emulator, "admin")
+    [course] = admin.call(
+        "core_course_create_courses",
+        {"courses": [{"fullname": "Probe", "shortname": "MB-PROBE", "categoryid": 1}]},
+    )
+    [cohort] = admin.call(
+        "core_cohort_create_cohorts",
+        {
+            "cohorts": [
+                {
+                    "name": "probe",
+                    "idnumber": observe.PROBE_COHORT,
+                    "categorytype": {"type": "system", "value": ""},
+                }
+            ]
+        },
+    )
+    link_cohort_to_course(emulator, int(course["id"]), int(cohort["id"]))
+    return int(course["id"])
+
+
+@pytest.mark.parametrize(("action", "suspends"), [("3", True), ("0", False)])
+def test_the_probe_tells_a_suspending_cohort_sync_from_an_unenrolling_one(
+    emulator, store, action: str, suspends: bool
+):
+    probe_site(emulator, action)
+    client = client_of(emulator)
+    me = client.call("core_webservice_get_site_info")["userid"]
+    finding = observe.probe_cohort_sync(client, store, "MB-PROBE", me)
+    assert finding.suspends is suspends
+    assert observe.probe_result(store) is suspends
+
+
+def test_an_unlinked_probe_proves_nothing(emulator, store):
+    client = client_of(emulator)
+    admin = client_of(emulator, "admin")
+    admin.call(
+        "core_course_create_courses",
+        {"courses": [{"fullname": "Probe", "shortname": "MB-PROBE", "categoryid": 1}]},
+    )
+    me = client.call("core_webservice_get_site_info")["userid"]
+    finding = observe.probe_cohort_sync(client, store, "MB-PROBE", me)
+    assert not finding.suspends
+    assert "not linked" in finding.note
+
+
+# --- a whole run: guard and apply -----------------------------------------------------------------
+def engine(emulator: Emulator, store: Store, tmp_path: Path, **options: object) -> Engine:
+    opts = SyncOptions(**options)  # type: ignore[arg-type]
+    return Engine(client_of(emulator), store, tmp_path, opts, clock=lambda: NOW)
+
+
+def source(path: Path) -> Source:
+    return Source("generic", discover_units().require("generic"), path)
+
+
+def test_plan_writes_nothing_to_moodle_nor_to_the_state(emulator, store, tmp_path):
+    users = len(emulator.world.users)
+    report = engine(emulator, store, tmp_path, apply=False).run(
+        source(roster(tmp_path / "r.csv", [(nip(1), "Nur Aini", "BIMAS_ISLAM")]))
+    )
+    assert report.plan is not None
+    assert [c.nip for c in report.plan.creates] == [nip(1)]
+    assert len(emulator.world.users) == users
+    assert store.accounts() == {}
+    assert store.runs() == []
+
+
+def test_apply_creates_records_the_changes_and_a_rerun_plans_nothing(emulator, store, tmp_path):
+    path = roster(tmp_path / "r.csv", [(nip(i), f"Nur Aini{i}", "BIMAS_ISLAM") for i in range(3)])
+    first = engine(emulator, store, tmp_path).run(source(path))
+    assert first.exit_code == 0, first.to_dict()
+    assert first.run_id is not None
+    assert {c.action for c in store.run_changes(first.run_id)} == {"create", "cohort_add"}
+    assert store.accounts()[nip(1)].seen_at == NOW
+    assert store.display_names()[nip(1)] == "Nur Aini1"
+    again = engine(emulator, store, tmp_path).run(source(path))
+    assert again.plan is not None
+    assert again.plan.is_empty
+    assert again.result is None
+
+
+def test_the_guard_stops_before_any_write_and_names_whom_it_would_suspend(
+    emulator, store, tmp_path
+):
+    rows = [(nip(i), f"Nur Aini{i}", "BIMAS_ISLAM") for i in range(30)]
+    engine(emulator, store, tmp_path).run(source(roster(tmp_path / "r.csv", rows)))
+    calls_before = len(emulator.calls)
+    half = roster(tmp_path / "half.csv", rows[:10], mtime=NOW + 60)
+    report = engine(emulator, store, tmp_path, absent_grace_days=0, guards=Guards()).run(
+        source(half)
+    )
+    assert report.exit_code == 3
+    assert report.proposed_removals is not None
+    assert report.proposed_removals.read_text().count("\n") == 21
+    writes = [name for name, _ in emulator.calls[calls_before:] if "get" not in name]
+    assert writes == []
+    assert all(not a.suspended for a in store.accounts().values())
+
+
+def test_a_run_against_another_sites_state_stops_before_anything(emulator, store, tmp_path):
+    store.record_site(SiteIdentity("https://x", "https://lms.other.example", "Other", "4.5", 2))
+    with pytest.raises(observe.SiteMismatch):
+        engine(emulator, store, tmp_path).run(
+            source(roster(tmp_path / "r.csv", [(nip(1), "Nur Aini", "BIMAS_ISLAM")]))
+        )
+    assert store.accounts() == {}
+    assert store.cohorts() == {} or all(isinstance(c, CohortRow) for c in store.cohorts().values())
+
+
+def test_a_run_remembers_moodles_rates_and_says_when_user_creation_is_slow(
+    emulator, store, tmp_path
+):
+    path = roster(tmp_path / "r.csv", [(nip(i), f"Nur Aini{i}", "BIMAS_ISLAM") for i in range(5)])
+    first = engine(emulator, store, tmp_path, apply=False).run(source(path))
+    assert first.estimate is not None
+    assert not first.estimate.measured
+    # Any time at all is "slow" against a threshold of a microsecond per user.
+    report = engine(emulator, store, tmp_path, slow_user_seconds=1e-6).run(source(path))
+    assert report.slow_user_seconds is not None
+    assert set(store.value("moodle_rates")) >= {"create", "cohort_add"}
+    rerun = engine(emulator, store, tmp_path, apply=False).run(
+        source(roster(tmp_path / "r2.csv", [(nip(9), "Nur Baru", "BIMAS_ISLAM")], NOW + 1))
+    )
+    assert rerun.estimate is not None
+    assert rerun.estimate.measured
+
+
+def test_a_normal_site_is_not_called_slow(emulator, store, tmp_path):
+    path = roster(tmp_path / "r.csv", [(nip(1), "Nur Aini", "BIMAS_ISLAM")])
+    report = engine(emulator, store, tmp_path, slow_user_seconds=60.0).run(source(path))
+    assert report.slow_user_seconds is None
+
+
+def test_the_gap_engine_is_skipped_when_nothing_it_reads_changed(emulator, store, tmp_path):
+    """A nightly run with the same roster, assessments, tables and ledger plans no gaps: the
+    answer would be the same. New assessments make it plan again."""
+    from moodle_bridge.sync.gaps import GapInputs
+
+    admin = client_of(emulator, "admin")
+    admin.call(
+        "core_course_create_courses",
+        {
+            "courses": [
+                {"fullname": n, "shortname": n, "categoryid": 1}
+                for n in ("SOS-KULT-23", "SOS-KULT-12")
+            ]
+        },
+    )
+    mappings = Path(__file__).parents[2] / "mappings"
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "nip,nama,email,unit,satker,jabatan,golongan,status\n"
+        f"{nip(1)},Nur Aini,a@kemenag.example,BIMAS_ISLAM,,Analis Kepegawaian Ahli Muda,,\n",
+        encoding="utf-8",
+    )
+    os.utime(path, (NOW, NOW))
+    assessments = tmp_path / "a.csv"
+    assessments.write_text(f"nip,kompetensi,level,tanggal\n{nip(1)},SOS-KULT,2,2026-01-10\n")
+    today = __import__("datetime").date(2026, 8, 20)
+    unit = discover_units().require("generic")
+    run_source = Source("generic", unit, path, GapInputs(assessments, mappings, today))
+
+    def run() -> object:
+        return engine(emulator, store, tmp_path, mappings_dir=mappings).run(run_source)
+
+    first = run()
+    assert not first.gaps_unchanged
+    assert first.gap_plan is not None
+    assert first.plan.summary()["enrol_enrol"] == 1
+    second = run()
+    assert second.gaps_unchanged
+    assert second.gap_plan is None
+    assert second.plan.is_empty
+    assessments.write_text(f"nip,kompetensi,level,tanggal\n{nip(1)},SOS-KULT,3,2026-08-01\n")
+    third = run()
+    assert not third.gaps_unchanged
+    assert third.gap_plan is not None
