@@ -20,6 +20,29 @@ from the first *run* that missed the person, which is always later than the expo
 listed them. (A refused row read after the grace ran out does not protect: the person may have
 been suspended for their absence already, and a refused row changes nothing, so they stay
 suspended until a row the reader accepts lists them.)
+
+The others, by the name the driver files their violations under:
+
+* ``unit_follows_person`` (:func:`stale_units`): an account whose state is active carries the
+  unit of the person's latest active row in its profile field ``unit``.
+* ``one_account`` (:func:`duplicate_accounts`): no two Moodle users share an idnumber (NIP).
+* ``suspension_explained`` (:func:`unexplained_suspensions`): every suspended account the
+  bridge owns has a reason and a date in the state; every suspended manual enrolment it made
+  has a reason and the run that suspended it.
+* ``other_site_untouched`` (:func:`writes`, :func:`changed_accounts`): a run for another site
+  (``--emulator``, another Moodle) sends no write and changes no account, and the real state's
+  files stay as they were.
+* ``gaps_need_assessments`` (:func:`gap_changes`): a run without assessments changes no
+  enrolment (status, start, end) and no member of a gap or audience cohort.
+* ``history_kept`` (:class:`History`): no enrolment row, course completion (or its time),
+  activity or criteria completion Moodle ever held is gone (the emulator keeps no gradebook:
+  grades go with the enrolment in Moodle, so a deleted enrolment is a lost grade here).
+* ``ledger_complete`` (:func:`ledger_gaps`): after a pull, every completion Moodle holds of a
+  course the bridge chose for the person (any enrolment method) is in the ledger, once.
+* ``cap`` (:func:`over_cap`): nobody is enrolled in more catalogue courses in one year than the
+  cap, counting every enrolment method, once the bridge has made one of those enrolments.
+* ``hand_untouched`` (:class:`HandEnrolments`): an enrolment an administrator made by hand
+  keeps its status, window, roles and modifier.
 """
 
 from __future__ import annotations
