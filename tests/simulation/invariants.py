@@ -236,16 +236,24 @@ class GapSnapshot:
 
 
 def gap_snapshot(world: World) -> GapSnapshot:
-    """Take a :class:`GapSnapshot` of ``world``."""
+    """Take a :class:`GapSnapshot` of ``world``: manual enrolments, enrolments by cohort sync
+    from gap and audience cohorts, and those cohorts' members. (A new member of a unit cohort
+    that the site links to a course is enrolled there on any run: not the gaps' doing.)"""
+    gaps = {
+        cid
+        for cid, cohort in world.cohorts.items()
+        if str(cohort.get("idnumber") or "").startswith((GAP_COHORT, AUDIENCE_COHORT))
+    }
     return GapSnapshot(
         {
             key: (row["status"], row["timestart"], row["timeend"])
             for key, row in world.enrolments.items()
+            if row["enrol"] == "manual"
+            or world.enrol_instances.get(key[0], {}).get("cohortid") in gaps
         },
         {
-            str(cohort["idnumber"]): frozenset(world.cohort_member_sets.get(cid, ()))
-            for cid, cohort in world.cohorts.items()
-            if str(cohort.get("idnumber") or "").startswith((GAP_COHORT, AUDIENCE_COHORT))
+            str(world.cohorts[cid]["idnumber"]): frozenset(world.cohort_member_sets.get(cid, ()))
+            for cid in gaps
         },
     )
 
