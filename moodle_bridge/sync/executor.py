@@ -10,6 +10,7 @@ back (:func:`~moodle_bridge.sync.journal.recover`), and what is still missing is
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -85,6 +86,8 @@ class ExecutionResult:
     applied: Counter[str] = field(default_factory=Counter)
     failures: list[RecordFailure] = field(default_factory=list)
     stopped: str | None = None
+    #: What Moodle answered when the run stopped, for the run report (it may name people).
+    stopped_raw: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ class Executor:
             # One line; a site fault's starts with what the site answered ("database
             # unavailable", "site in maintenance until about 14:05").
             self._result.stopped = str(error)
+            self._result.stopped_raw = error.raw
         return self._result
 
     def _run(self, queue: Callable[[], object]) -> None:
@@ -238,7 +242,8 @@ class Executor:
             self.store.resolve_batch(batch, outcome.result, outcome.changes, run_id=self.run_id)
         else:
             self.store.fail_batch(batch, error.errorcode or type(error).__name__)
-            outcome = Settled(None, failures=[outcome])
+            # Moodle's own answer goes to the run report (owner-only), never to the terminal.
+            outcome = Settled(None, failures=[dataclasses.replace(outcome, raw=error.raw)])
         self._settled(stage, 1, outcome)
 
     def _recover(self, stage: Stage[Any], batch: int) -> Changes:

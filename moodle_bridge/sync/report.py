@@ -107,6 +107,11 @@ class SyncReport:
             "planned": self.planned,
             "applied": dict(result.applied) if result else {},
             "stopped": result.stopped if result else None,
+            **(
+                {"stopped_moodle_answer": result.stopped_raw}
+                if personal and result and result.stopped_raw
+                else {}
+            ),
             "declined": self.declined,
             "guard": self.guard.reason if self.guard else None,
             "proposed_removals": str(self.proposed_removals) if self.proposed_removals else None,
@@ -134,6 +139,7 @@ class SyncReport:
                     "nip": show(f.nip),
                     "errorcode": f.errorcode,
                     "reason": f.reason,
+                    **({"moodle_answer": f.raw} if personal and f.raw else {}),
                 }
                 for f in self.failures
             ],

@@ -28,6 +28,8 @@ class RecordFailure:
     reason: str
     source: str = ""
     row: int = 0
+    #: Moodle's answer, as received (token removed), for the run report only.
+    raw: str | None = None
 
 
 @dataclass
