@@ -443,7 +443,8 @@ def site_failure(
     evidence_text = (debuginfo or "").lower()
     for failure in SITE_FAILURES:
         named = errorcode == failure.signal or (
-            errorcode is None and failure.exception is not None
+            errorcode is None
+            and failure.exception is not None
             and short_exception == failure.exception
         )
         if not named:

@@ -123,6 +123,7 @@ def _recorded(name: str) -> tuple[int, dict[str, str], str]:
     case = json.loads(text.read_text("utf-8"))["cases"][name]
     return int(case["http_status"]), dict(case["headers"]), str(case["body"])
 
+
 _HTML = (
     "<!DOCTYPE html>\n<html><head><title>{status} - Site under maintenance</title></head>"
     "<body><h1>Bad Gateway</h1><p>The site is being upgraded; try again shortly.</p>"

@@ -361,7 +361,10 @@ class MoodleClient:
 
     def _give_up(self, err: errors.Retriable, why: str) -> None:
         self._log.warning(
-            "%s: giving up, %s (%s, http=%s)", err.wsfunction, why, type(err).__name__,
+            "%s: giving up, %s (%s, http=%s)",
+            err.wsfunction,
+            why,
+            type(err).__name__,
             err.http_status,
         )
 

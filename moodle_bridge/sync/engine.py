@@ -265,9 +265,37 @@ class Engine:
             return None
         enrolments, ledger = self.store.enrolments(), self.store.completions()
         gap = gap_state(roster.people, source.unit, source.gaps, enrolments, ledger)
+        others = self._catalogue_enrolments(gap, enrolments)
+        if others:
+            # Someone else's enrolments in catalogue courses serve their steps and count for
+            # the annual cap: plan again knowing them.
+            if self.options.apply:
+                self.store.record_enrolments(others)
+            enrolments = {**{(o.nip, o.course): o for o in others}, **enrolments}
+            gap = gap_state(roster.people, source.unit, source.gaps, enrolments, ledger)
         report.gap_plan = gap.plan
         report.row_errors.extend(gap.errors)
         return gap
+
+    def _catalogue_enrolments(
+        self, gap: GapState, enrolments: Mapping[tuple[str, str], EnrolmentRow]
+    ) -> list[EnrolmentRow]:
+        """The catalogue courses the people about to be enrolled are already in, by anyone's
+        hand, that the state does not know: a hand enrolment in another course of a step, or
+        of another step, counts for the person's plan and cap."""
+        fresh = {
+            nip
+            for nip, course in [*gap.wanted, *_audience_joins(gap)]
+            if (nip, course) not in enrolments
+        }
+        catalogue = {o.course_shortname for m in gap.plan.mappings.values() for o in m.catalogue}
+        course_ids, _missing = observe.resolve_courses(
+            self.caller, self.store, catalogue, record=self.options.apply
+        )
+        found = observe.catalogue_enrolments(
+            self.caller, self.store.accounts(), course_ids, sorted(fresh), len(enrolments)
+        )
+        return [row for row in found if (row.nip, row.course) not in enrolments]
 
     @staticmethod
     def _gaps_key(source: Source) -> str:
@@ -380,22 +408,28 @@ class Engine:
             self.caller, self.store, needed, record=apply
         )
         wanted = {key: w for key, w in wanted.items() if w.course in course_ids}
+        # Participants include suspended enrolments, which a person's course list does not:
+        # an administrator's suspended enrolment in the chosen course is theirs, never ours.
         fresh = [key for key in [*wanted, *joining] if key not in rows]
         others = observe.enrolled_elsewhere(self.caller, accounts, course_ids, fresh)
         if others and apply:
             self.store.record_enrolments(others)
-            rows = self.store.enrolments()
+        rows = {**{(o.nip, o.course): o for o in others}, **rows}
         releasable = dict(gap.releasable) if gap is not None else {}
         if self.options.stop_gaps:
             wanted, releasable = {}, _stop_gaps(rows, accounts, frozenset(report.scope))
+        completed = {(c.nip, c.course) for c in self.store.completions()}
+        # A completed enrolment is left as it is: it stays known (so it is never enrolled
+        # again) and is never released.
+        releasable = {k: r for k, r in releasable.items() if k not in completed}
         if releasable and apply:
             # Moodle stops listing a suspended enrolment: ask about a completion first.
             self._pull(only=set(releasable))
-        completed = {(c.nip, c.course) for c in self.store.completions()}
+            completed = {(c.nip, c.course) for c in self.store.completions()}
+            releasable = {k: r for k, r in releasable.items() if k not in completed}
         known = {
             key: KnownEnrolment(e.nip, e.course, e.suspended, e.timestart, e.timeend, e.method)
             for key, e in rows.items()
-            if key not in completed
         }
         return EnrolmentView(wanted, known, releasable)
 

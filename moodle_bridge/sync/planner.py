@@ -459,9 +459,7 @@ def _check_guards(
     return None
 
 
-def plan_enrolments(
-    view: EnrolmentView, listed: Collection[str]
-) -> list[EnrolChange]:
+def plan_enrolments(view: EnrolmentView, listed: Collection[str]) -> list[EnrolChange]:
     """What must change so the bridge's manual enrolments match ``view.wanted``.
 
     Only enrolments the bridge made itself (method ``manual``) are ever written: someone

@@ -1,4 +1,4 @@
-"""Bugs the simulated years found, each reduced to a few runs (the integrator fixes them)."""
+"""Bugs the simulated years found, each reduced to a few runs, so they stay fixed."""
 
 from __future__ import annotations
 
@@ -86,14 +86,6 @@ def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Scene]:
         scene.bridge.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Engine._enrolments leaves every enrolment in the ledger out of `known`, while "
-    "gap_state still counts it as current: once a newer assessment puts the person below the "
-    "course's level again, the plan 'enrols' them in the course they completed, and "
-    "enrol_manual_enrol_users rewrites an administrator's hand enrolment (window, modifier) "
-    "and the state takes it over as the bridge's",
-)
 def test_a_completed_hand_enrolment_is_never_taken_over(scene: Scene) -> None:
     march = dt.date(2026, 3, 2)
     scene.sync(march, tek_a=1)  # the account is made; the TEK-A gap is from level 1
@@ -118,12 +110,6 @@ def test_a_completed_hand_enrolment_is_never_taken_over(scene: Scene) -> None:
     assert scene.bridge.store.enrolments()[(NIP, "SIM-A-23")].method == "other"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Engine._enrolments leaves completed enrolments out of `known` while the gap plan "
-    "still keeps them as current: every later run whose inputs changed plans to enrol the "
-    "learner in the course they completed again (enrol_manual_enrol_users each time)",
-)
 def test_a_completed_course_is_not_enrolled_again(scene: Scene) -> None:
     scene.sync(dt.date(2026, 3, 2), tek_a=2)  # the bridge enrols the learner in SIM-A-23
     assert (NIP, "SIM-A-23") in scene.bridge.store.enrolments()
@@ -140,13 +126,6 @@ def test_a_completed_course_is_not_enrolled_again(scene: Scene) -> None:
         assert again == [], day
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="before enrolling, the bridge looks for someone else's enrolment only in the course "
-    "it is about to fill: an administrator's hand enrolment in another catalogue course of the "
-    "same step (SIM-A-23 for TEK-A 2->3, where the bridge picks PENDIS-A-23) is not seen, so "
-    "the person is enrolled twice for one step and over the annual cap",
-)
 @pytest.mark.parametrize("scene", ["PENDIS"], indirect=True)
 def test_a_hand_enrolment_in_another_course_of_the_step_counts_for_the_step_and_the_cap(
     scene: Scene,

@@ -13,8 +13,6 @@ variant, suspends, as the bridge's probe proves.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from tests.simulation.driver import Verdicts, year_of_months
@@ -22,34 +20,8 @@ from tests.simulation.world import Scale
 
 CI = Scale(people=500, days=365, seed=13)
 SCALE = Scale.from_env(CI)
-#: Invariants a known bug breaks (tests/simulation/test_findings.py reduces each to a few runs):
-#: invariant -> (the bug, whether the CI-sized year shows it). The long year may show any.
-KNOWN = {
-    "cap": (
-        "the bridge looks for someone else's enrolment only in the course it is about to fill: "
-        "a hand enrolment in another catalogue course of the step is not counted, so the "
-        "person is enrolled twice for one step and over the annual cap",
-        True,
-    ),
-    "hand_untouched": (
-        "a completed hand enrolment is taken over when a newer assessment keeps the gap open",
-        False,
-    ),
-}
-
-
-def case(name: str) -> Any:
-    """``name`` as a test parameter, expected to fail where a known bug breaks it."""
-    if name not in KNOWN:
-        return name
-    reason, at_ci_size = KNOWN[name]
-    if not SCALE.long and not at_ci_size:
-        return name
-    return pytest.param(name, marks=pytest.mark.xfail(strict=not SCALE.long, reason=reason))
-
-
 INVARIANTS = [
-    case(name)
+    name
     for name in (
         "history_kept",
         "ledger_complete",
