@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from moodle_bridge.i18n import _
 from moodle_bridge.roster.person import DEFAULT_PROFILE_FIELDS, Person, RowError
 from moodle_bridge.sync.plan import Record
 
@@ -153,9 +154,15 @@ class AccountRules(Protocol):
 USERNAME = re.compile(r"[a-z0-9_.@-]{1,100}")
 
 
-def _refusal(person: Person, column: str, reason: str) -> RowError:
+def _refusal(person: Person, column: str, reason: str, value: str, fix: str = "") -> RowError:
     return RowError(
-        source=person.source, row=person.row, column=column, reason=reason, nip=person.nip
+        source=person.source,
+        row=person.row,
+        column=column,
+        reason=reason,
+        nip=person.nip,
+        value=value,
+        fix=fix,
     )
 
 
@@ -185,27 +192,28 @@ def build_desired(
             continue
         email = person.email
         if email in shared:
-            state.warnings.append(
-                _refusal(
-                    person,
-                    "email",
-                    "email shared with another person in the roster: the "
-                    "account gets a placeholder email instead",
-                )
+            reason = _(
+                "email shared with another person in the roster: the account gets a "
+                "placeholder email instead"
             )
+            state.warnings.append(_refusal(person, "email", reason, email or ""))
             email = None
         record = account_record(person, rules, policy, email)
         username = record["username"]
         problem = None
         if not USERNAME.fullmatch(username):
-            problem = (
-                f"Moodle does not accept the username {username!r} (only lower-case letters, "
+            problem = _(
+                "Moodle does not accept the username {username!r} (only lower-case letters, "
                 "digits and _ . @ -)"
-            )
+            ).format(username=username)
         elif usernames.setdefault(username, person.nip) != person.nip:
-            problem = "another person in the roster has the same username"
+            problem = _("another person in the roster has the same username")
         if problem is not None:
-            refusal = _refusal(person, "username", problem)
+            fix = _(
+                "The username comes from the unit plugin: ask the bridge's administrator to "
+                "correct it."
+            )
+            refusal = _refusal(person, "username", problem, username, fix)
             state.errors.append(refusal)
             state.kept[person.nip] = refusal
             continue
