@@ -319,29 +319,13 @@ class _RowParser:
             fields = self._rest(values, warnings)
         if isinstance(fields, _Problem):
             column, reason, value, unknown = fields
-            fix = _(_FIXES[column])
+            found = {
+                "source": source, "row": number, "column": column, "reason": reason, "nip": nip,
+                "value": value, "fix": _(_FIXES[column]),
+            }  # fmt: skip
             if unknown is not None:
-                found = UnknownStatus(
-                    source=source,
-                    row=number,
-                    column=column,
-                    reason=reason,
-                    nip=nip,
-                    value=value,
-                    fix=fix,
-                    status=unknown,
-                )
-                return found, ()
-            error = RowError(
-                source=source,
-                row=number,
-                column=column,
-                reason=reason,
-                nip=nip,
-                value=value,
-                fix=fix,
-            )
-            return error, ()
+                return UnknownStatus(**found, status=unknown), ()
+            return RowError(**found), ()
         unit, status, meaning, email, satker, jabatan, golongan = fields
         person = Person(
             nip=nip,
