@@ -37,22 +37,26 @@ from moodle_bridge.cli.render import change_lines, plan_lines, plan_rows, result
 from moodle_bridge.completions import pull_options
 from moodle_bridge.config import Settings
 from moodle_bridge.files import exclusive, private_dir, write_private_text
+from moodle_bridge.i18n import _
 from moodle_bridge.mappings import load_unit_cohorts
 from moodle_bridge.moodle.api import Caller
 from moodle_bridge.notify import sync_part
 from moodle_bridge.reports.changes import write_changes
+from moodle_bridge.reports.repairs import refused_rows, repairs_path, write_repairs
 from moodle_bridge.roster.statuses import load_statuses
 from moodle_bridge.store import Store
 from moodle_bridge.sync.desired import AccountPolicy
 from moodle_bridge.sync.engine import Engine, Source, SyncOptions, SyncReport
 from moodle_bridge.sync.plan import Plan
 from moodle_bridge.sync.planner import Guards
+from moodle_bridge.units import UnitMapper
 
 __all__ = [
     "RunRequest",
     "confirmer",
     "plan_command",
     "run_engine",
+    "save_repairs",
     "save_report",
     "source_for",
     "sync_command",
@@ -124,16 +128,11 @@ def confirmer(request: RunRequest) -> Callable[[Plan, SyncReport], bool]:
         if request.yes or not sys.stdin.isatty():
             return True
         click.echo("\n".join(plan_lines(report)))
+        # Translators: only an answer starting with "y" applies and one with "l" lists; keep
+        # those letters (Indonesian "ya" and "lihat" keep them too).
+        question = _("Apply this plan to Moodle? [y]es, [n]o, [l]ist every change")
         while True:
-            answer = (
-                click.prompt(
-                    "Apply this plan to Moodle? [y]es, [n]o, [l]ist every change",
-                    default="n",
-                    show_default=False,
-                )
-                .strip()
-                .lower()
-            )
+            answer = click.prompt(question, default="n", show_default=False).strip().lower()
             if answer.startswith("l"):
                 click.echo_via_pager("\n".join(change_lines(plan_rows(report), limit=None)))
                 continue
@@ -143,8 +142,8 @@ def confirmer(request: RunRequest) -> Callable[[Plan, SyncReport], bool]:
 
 
 def save_report(state_dir: Path, store: Store, report: SyncReport) -> Path:
-    """The run report with NIPs, and the run's per-person changes, owner-only, under
-    ``<state>/reports/``."""
+    """The run report with NIPs, the run's per-person changes and the HR error file (see
+    :func:`save_repairs`), owner-only, under ``<state>/reports/``."""
     folder = private_dir(state_dir / "reports")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = folder / f"{report.command}-{report.run_id or 'dry'}-{stamp}"
@@ -153,7 +152,18 @@ def save_report(state_dir: Path, store: Store, report: SyncReport) -> Path:
             base.with_suffix(".csv"), store.run_changes(report.run_id), store.display_names()
         )
     data = json.dumps(report.to_dict(personal=True), indent=2, ensure_ascii=False)
-    return write_private_text(base.with_suffix(".json"), data)
+    saved = write_private_text(base.with_suffix(".json"), data)
+    save_repairs(saved, report)
+    return saved
+
+
+def save_repairs(beside: Path, report: SyncReport) -> Path | None:
+    """The HR error file of the run's refused rows, next to the file ``beside`` (the run
+    report or the plan file), in the run's language; None when no row was refused."""
+    rows = refused_rows(report.row_errors, report.row_warnings)
+    if not rows:
+        return None
+    return write_repairs(repairs_path(beside), rows, report.nip_columns)
 
 
 def sync_source(
@@ -165,7 +175,10 @@ def sync_source(
     options = sync_options(app.settings, request, app.mappings_dir)
     with progress_bars(not request.as_json) as progress:
         engine = Engine(client, store, state_dir, options, progress=progress)
-        return engine.run(source, confirm=confirmer(request))
+        report = engine.run(source, confirm=confirmer(request))
+    names = source.unit.column_names if isinstance(source.unit, UnitMapper) else {}
+    report.nip_columns = tuple(sorted({"nip", names.get("nip", "nip")}))
+    return report
 
 
 def run_engine(app: AppContext, request: RunRequest) -> None:
@@ -184,16 +197,42 @@ def run_engine(app: AppContext, request: RunRequest) -> None:
                 saved = save_report(state_dir, store, report) if keep else None
                 if request.out is not None:
                     _write_out(request.out, store, report)
+                repairs = _repairs_file(request, state_dir, report, saved)
         parts.append(sync_part(report.to_dict(), str(saved) if saved else None))
-        if request.as_json:
-            emit_json({**report.to_dict(), "report_file": str(saved) if saved else None})
-        else:
-            lines = plan_lines(report)
-            if request.apply:
-                lines += result_lines(report)
-                lines += [f"Report: {saved}"] if saved else []
-            click.echo("\n".join(lines))
+        _show(request, report, saved, repairs)
         finish(report.exit_code)
+
+
+def _show(
+    request: RunRequest, report: SyncReport, saved: Path | None, repairs: Path | None
+) -> None:
+    if request.as_json:
+        files = {"report_file": str(saved) if saved else None}
+        emit_json({**report.to_dict(), **files, "repairs_file": str(repairs) if repairs else None})
+        return
+    lines = plan_lines(report)
+    if request.apply:
+        lines += result_lines(report)
+        lines += [_("Report: {path}").format(path=saved)] if saved else []
+    if repairs is not None:
+        lines.append(_("Rows for HR to correct, with how to fix each: {path}").format(path=repairs))
+    click.echo("\n".join(lines))
+
+
+def _repairs_file(
+    request: RunRequest, state_dir: Path, report: SyncReport, saved: Path | None
+) -> Path | None:
+    """Where the HR error file went: beside the run report (sync), beside ``--out`` or in
+    ``<state>/reports/`` (plan); None when no row was refused or there is nowhere to keep it
+    (a plan on the emulator without ``--out``)."""
+    if saved is not None:
+        return repairs_path(saved) if refused_rows(report.row_errors, report.row_warnings) else None
+    if request.out is not None:
+        return save_repairs(request.out, report)
+    if request.apply or request.use_emulator:
+        return None
+    folder = private_dir(state_dir / "reports")
+    return save_repairs(folder / f"{report.command}-{time.strftime('%Y%m%d-%H%M%S')}", report)
 
 
 def _write_out(out: Path, store: Store, report: SyncReport) -> None:

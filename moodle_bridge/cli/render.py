@@ -1,6 +1,7 @@
 """Reports turned into what a person reads (lines of text) and what a script reads (JSON data).
 
-Nothing here prints or decides an exit code; NIPs are masked in everything it returns.
+Nothing here prints or decides an exit code; NIPs are masked in everything it returns. The plan
+and run summaries are in the language of the run (:mod:`moodle_bridge.i18n`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from moodle_bridge.completions import PullReport
 from moodle_bridge.demo import DemoResult
 from moodle_bridge.doctor import DoctorReport
 from moodle_bridge.gap_engine import GapPlan
+from moodle_bridge.i18n import N_, _
 from moodle_bridge.logs import mask
 from moodle_bridge.reports.changes import change_rows
 from moodle_bridge.store import PersonChange
@@ -21,6 +23,7 @@ from moodle_bridge.sync.engine import SyncReport
 __all__ = [
     "FIRST",
     "SHOWN",
+    "action_label",
     "change_dicts",
     "change_lines",
     "demo_data",
@@ -62,6 +65,38 @@ def doctor_data(report: DoctorReport) -> dict[str, Any]:
 #: Per-person lines shown per action before the counts take over.
 FIRST = 5
 
+# Translators: the actions of a plan or a run, each shown after a count ("3 create") or as a
+# heading of the people it concerns ("create (3):"). Keep them short.
+_ACTIONS = {
+    "create": N_("create"),
+    "update": N_("update"),
+    "suspend": N_("suspend"),
+    "unsuspend": N_("unsuspend"),
+    "move": N_("move"),
+    "cohort_create": N_("cohort_create"),
+    "cohort_add": N_("cohort_add"),
+    "cohort_remove": N_("cohort_remove"),
+    "cohort_remove_held": N_("cohort_remove_held"),
+    "cohort_sync": N_("cohort_sync"),
+    "enrol_enrol": N_("enrol_enrol"),
+    "enrol_suspend": N_("enrol_suspend"),
+    "enrol_reactivate": N_("enrol_reactivate"),
+    "enrol_retime": N_("enrol_retime"),
+    "absent": N_("absent"),
+    "kept": N_("kept"),
+}
+
+
+def action_label(action: str) -> str:
+    """An action's name as people read it in the run's language (the code itself in English)."""
+    label = _ACTIONS.get(action)
+    return _(label) if label is not None else action
+
+
+def _counts(counts: Iterable[tuple[str, int]]) -> str:
+    """``3 create, 1 suspend`` for the actions counted (none: "nothing")."""
+    return ", ".join(f"{n} {action_label(k)}" for k, n in counts if n) or _("nothing")
+
 
 def change_dicts(changes: Iterable[PersonChange], names: Mapping[str, str]) -> list[dict[str, str]]:
     """Per-person changes as rows a person reads (NIPs masked)."""
@@ -88,58 +123,74 @@ def change_lines(rows: list[dict[str, str]], *, limit: int | None = FIRST) -> li
     for row in rows:
         actions.setdefault(row["action"], []).append(row)
     for action, group in actions.items():
-        lines.append(f"  {action} ({len(group)}):")
+        lines.append(f"  {action_label(action)} ({len(group)}):")
         for row in group[:limit]:
             target = f" {row['target']}" if row["target"] else ""
             change = f" [{row['changes']}]" if row["changes"] else ""
             lines.append(f"    {row['nip']} {row['name']}{target}: {row['reason']}{change}")
         if limit is not None and len(group) > limit:
-            lines.append(f"    ... and {len(group) - limit} more")
+            lines.append("    " + _("... and {count} more").format(count=len(group) - limit))
     return lines
 
 
 def plan_lines(report: SyncReport) -> list[str]:
     """The roster's refused rows and warnings, what the run found, the plan and its guard."""
     if report.command == "revert":
-        return [f"Revert of {report.roster}:", *_plan_and_guard(report)]
-    lines = [
-        f"Roster {report.roster}: {report.rows} rows, {report.people} people, "
-        f"{len(report.row_errors)} refused, {len(report.row_warnings)} warnings"
-        + (f", {report.untied} rows with no readable NIP" if report.untied else "")
-        + (f"; scope {', '.join(report.scope)}" if report.scope else "")
-        + "."
-    ]
-    lines += _rows("Refused rows", report.row_errors)
-    lines += _rows("Warnings", report.row_warnings)
+        return [_("Revert of {run}:").format(run=report.roster), *_plan_and_guard(report)]
+    head = _(
+        "Roster {roster}: {rows} rows, {people} people, {refused} refused, {warnings} warnings"
+    )
+    line = head.format(
+        roster=report.roster,
+        rows=report.rows,
+        people=report.people,
+        refused=len(report.row_errors),
+        warnings=len(report.row_warnings),
+    )
+    if report.untied:
+        # Translators: continues "Roster ...: 5 rows, ..., 1 warnings".
+        line += _(", {count} rows with no readable NIP").format(count=report.untied)
+    if report.scope:
+        # Translators: continues the roster line with the units the run speaks for.
+        line += _("; scope {units}").format(units=", ".join(report.scope))
+    lines = [line + "."]
+    lines += _rows(_("Refused rows ({count}):"), report.row_errors)
+    lines += _rows(_("Warnings ({count}):"), report.row_warnings)
     lines += _findings(report)
     return lines + _plan_and_guard(report)
 
 
 def _plan_and_guard(report: SyncReport) -> list[str]:
-    lines = []
-    planned = ", ".join(f"{n} {k}" for k, n in report.planned.items() if n) or "nothing"
-    lines.append(f"Plan: {planned}.")
+    lines = [_("Plan: {actions}.").format(actions=_counts(report.planned.items()))]
     lines += change_lines(plan_rows(report))
     estimate = report.estimate
     if estimate is not None and report.plan is not None and not report.plan.is_empty:
-        basis = "this site's measured rates" if estimate.measured else "the contract's rates"
-        lines.append(f"Applying it takes Moodle about {_duration(estimate.seconds)} ({basis}).")
+        text = (
+            _("Applying it takes Moodle about {duration} (this site's measured rates).")
+            if estimate.measured
+            else _("Applying it takes Moodle about {duration} (the contract's rates).")
+        )
+        lines.append(text.format(duration=_duration(estimate.seconds)))
     if report.guard:
-        lines.append(f"STOPPED by a safety guard: {report.guard.reason}.")
+        lines.append(_("STOPPED by a safety guard: {reason}.").format(reason=report.guard.reason))
         if report.proposed_removals:
-            lines.append(f"Proposed suspensions written to {report.proposed_removals}")
+            lines.append(
+                _("Proposed suspensions written to {path}").format(path=report.proposed_removals)
+            )
     return lines
 
 
 def _rows(title: str, rows: list[Any]) -> list[str]:
     if not rows:
         return []
-    lines = [f"{title} ({len(rows)}):"]
+    lines = [title.format(count=len(rows))]
     for error in rows[:SHOWN]:
         column = f" [{error.column}]" if error.column else ""
-        lines.append(f"  {error.source} row {error.row}{column}: {mask(error.reason)}")
+        where = _("{source} row {row}").format(source=error.source, row=error.row)
+        lines.append(f"  {where}{column}: {mask(error.reason)}")
     if len(rows) > SHOWN:
-        lines.append(f"  ... and {len(rows) - SHOWN} more (in the run report and --json)")
+        more = _("... and {count} more (in the run report and --json)")
+        lines.append("  " + more.format(count=len(rows) - SHOWN))
     return lines
 
 
@@ -148,44 +199,59 @@ def _findings(report: SyncReport) -> list[str]:
     lines = []
     if report.missing_courses:
         lines.append(
-            "Courses the mapping tables name but Moodle lacks (nobody is enrolled in them until "
-            f"they exist): {', '.join(report.missing_courses)}"
+            _(
+                "Courses the mapping tables name but Moodle lacks (nobody is enrolled in them "
+                "until they exist): {courses}"
+            ).format(courses=", ".join(report.missing_courses))
         )
     if report.foreign_cohorts:
         lines.append(
-            "Cohorts that exist in Moodle but were not made by the bridge, left alone (use "
-            f"--adopt-cohorts to use them): {', '.join(report.foreign_cohorts)}"
+            _(
+                "Cohorts that exist in Moodle but were not made by the bridge, left alone (use "
+                "--adopt-cohorts to use them): {cohorts}"
+            ).format(cohorts=", ".join(report.foreign_cohorts))
         )
     plan = report.plan
     if plan is not None:
+        link = _(
+            "Link cohort {cohort} to course {course} (Enrolment methods > Cohort sync): its "
+            "people join at the next sync."
+        )
         for cohort, course in sorted(plan.awaiting_link.items()):
-            lines.append(
-                f"Link cohort {cohort} to course {course} (Enrolment methods > Cohort sync): "
-                "its people join at the next sync."
-            )
+            lines.append(link.format(cohort=cohort, course=course))
         if plan.held_removals:
             lines.append(
-                f"{len(plan.held_removals)} cohort removals held: the site's cohort sync is not "
-                "proven to suspend rather than unenrol (see [cohorts] probe_course)."
+                _(
+                    "{count} cohort removals held: the site's cohort sync is not proven to "
+                    "suspend rather than unenrol (see [cohorts] probe_course)."
+                ).format(count=len(plan.held_removals))
             )
         if plan.kept:
-            lines.append(f"{len(plan.kept)} people kept unchanged (their rows could not be used).")
+            lines.append(
+                _("{count} people kept unchanged (their rows could not be used).").format(
+                    count=len(plan.kept)
+                )
+            )
         if plan.absences:
             first = min(a.suspend_on for a in plan.absences)
             lines.append(
-                f"{len(plan.absences)} people absent from their unit's roster, within the grace "
-                f"period (the first would be suspended on {_day(first)})."
+                _(
+                    "{count} people absent from their unit's roster, within the grace period "
+                    "(the first would be suspended on {day})."
+                ).format(count=len(plan.absences), day=_day(first))
             )
     if report.gaps_unchanged:
         lines.append(
-            "Competency gaps: roster, assessments, mapping tables and ledger unchanged since the "
-            "last successful run; enrolments left as they are."
+            _(
+                "Competency gaps: roster, assessments, mapping tables and ledger unchanged since "
+                "the last successful run; enrolments left as they are."
+            )
         )
     if report.resumed:
         resumed = ", ".join(f"{n} {a}" for a, n in sorted(report.resumed.items()))
-        lines.append(f"Re-checked from an interrupted run: {resumed}")
+        lines.append(_("Re-checked from an interrupted run: {batches}").format(batches=resumed))
     if report.adopted:
-        lines.append(f"Adopted {report.adopted} existing accounts.")
+        lines.append(_("Adopted {count} existing accounts.").format(count=report.adopted))
     return lines
 
 
@@ -196,35 +262,45 @@ def _day(moment: int) -> str:
 def result_lines(report: SyncReport) -> list[str]:
     """What a run applied, the records Moodle refused, and why it stopped."""
     if report.declined:
-        return ["Nothing applied."]
+        return [_("Nothing applied.")]
     lines = []
     result = report.result
     if result is not None:
-        applied = ", ".join(f"{n} {k}" for k, n in sorted(result.applied.items())) or "nothing"
-        lines.append(f"Applied: {applied}.")
+        applied = _counts(sorted(result.applied.items()))
+        lines.append(_("Applied: {actions}.").format(actions=applied))
         for failure in result.failures[:SHOWN]:
-            where = f"row {failure.row}: " if failure.row else ""
+            where = _("row {row}: ").format(row=failure.row) if failure.row else ""
             nip = mask(failure.nip) if failure.nip else "-"
             code = f" ({failure.errorcode})" if failure.errorcode else ""
-            lines.append(f"  {failure.action} {where}{nip}: {failure.reason}{code}")
+            action = action_label(failure.action)
+            lines.append(f"  {action} {where}{nip}: {failure.reason}{code}")
         if result.stopped:
-            lines.append(f"STOPPED: {result.stopped}. The next run resumes where this one ended.")
-    lines.append(f"{sum(report.calls.values())} Moodle calls in {report.seconds:.1f} s.")
+            lines.append(
+                _("STOPPED: {reason}. The next run resumes where this one ended.").format(
+                    reason=result.stopped
+                )
+            )
+    lines.append(
+        _("{calls} Moodle calls in {seconds:.1f} s.").format(
+            calls=sum(report.calls.values()), seconds=report.seconds
+        )
+    )
     if report.slow_user_seconds is not None:
         lines.append(
-            f"Moodle took {report.slow_user_seconds * 1000:.0f} ms per created user: the site "
-            "is probably scanning mdl_user for every email. See docs/OPERATIONS.md (the "
-            "lower(email) index)."
+            _(
+                "Moodle took {ms:.0f} ms per created user: the site is probably scanning "
+                "mdl_user for every email. See docs/OPERATIONS.md (the lower(email) index)."
+            ).format(ms=report.slow_user_seconds * 1000)
         )
     return lines
 
 
 def _duration(seconds: float) -> str:
     if seconds < 90:
-        return f"{max(seconds, 1):.0f} s"
+        return _("{count:.0f} s").format(count=max(seconds, 1))
     if seconds < 5400:
-        return f"{seconds / 60:.0f} minutes"
-    return f"{seconds / 3600:.1f} hours"
+        return _("{count:.0f} minutes").format(count=seconds / 60)
+    return _("{count:.1f} hours").format(count=seconds / 3600)
 
 
 def gaps_data(plan: GapPlan) -> dict[str, Any]:

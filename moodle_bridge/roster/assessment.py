@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
+from moodle_bridge.i18n import _
 from moodle_bridge.roster.nip import normalise_nip
 from moodle_bridge.roster.person import RowError
 from moodle_bridge.roster.sources import SourceRow
@@ -119,9 +120,15 @@ def parse_assessment_row(
     (lower-case) headers, so a plugin with other headers can reuse this function.
     """
 
-    def error(role: str, reason: str, nip: str | None = None) -> RowError:
+    def error(role: str, reason: str, fix: str, nip: str | None = None) -> RowError:
         return RowError(
-            source=source_name, row=row.row, column=columns[role], reason=reason, nip=nip
+            source=source_name,
+            row=row.row,
+            column=columns[role],
+            reason=reason,
+            nip=nip,
+            value=value(role),
+            fix=fix,
         )
 
     def value(role: str) -> str:
@@ -129,23 +136,27 @@ def parse_assessment_row(
 
     checked = normalise_nip(value("nip"))
     if checked.error is not None or checked.nip is None:
-        return error("nip", checked.error or "The NIP is not valid")
+        return error("nip", checked.error or _("The NIP is not valid"), checked.fix or "")
     nip = checked.nip
     competency = value("competency")
     if not competency:
-        return error("competency", "The competency code is empty", nip)
+        fix = _("Write the competency's code as the unit's competency dictionary lists it.")
+        return error("competency", _("The competency code is empty"), fix, nip)
     level = parse_level(value("level"))
     if level is None:
-        return error(
-            "level",
-            f"The level {value('level')!r} is not 1-5 ({', '.join(LEVEL_NAMES.values())})",
-            nip,
+        names = ", ".join(LEVEL_NAMES.values())
+        reason = _("The level {level!r} is not 1-5 ({names})").format(
+            level=value("level"), names=names
         )
+        fix = _("Write the level as a number 1-5 or its name ({names}).").format(names=names)
+        return error("level", reason, fix, nip)
     date = parse_date(value("date"))
     if date is None:
-        return error(
-            "date", f"The date {value('date')!r} is not a day written DD-MM-YYYY or YYYY-MM-DD", nip
+        reason = _("The date {date!r} is not a day written DD-MM-YYYY or YYYY-MM-DD").format(
+            date=value("date")
         )
+        fix = _("Write the assessment date as DD-MM-YYYY (31-12-2026) or YYYY-MM-DD.")
+        return error("date", reason, fix, nip)
     # A ministry file repeats each NIP, code and date millions of times: one string object
     # (and one date, from parse_date's cache) each, instead of a copy per row.
     return Assessment(

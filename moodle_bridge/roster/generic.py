@@ -47,6 +47,7 @@ from datetime import date
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
+from moodle_bridge.i18n import N_, _, current_language, ngettext
 from moodle_bridge.roster.names import InvalidName, MononymRule, split_name
 from moodle_bridge.roster.nip import normalise_nip
 from moodle_bridge.roster.person import Person, RowError, UnknownStatus
@@ -144,28 +145,48 @@ def normalise_email(raw: str) -> tuple[str | None, str | None]:
         return None, None
     if _EMAIL.fullmatch(email):
         if len(email) > MAX_EMAIL:
-            return None, f"The email address is longer than {MAX_EMAIL} characters"
+            return None, _("The email address is longer than {most} characters").format(
+                most=MAX_EMAIL
+            )
         return email, None
     if email.count("@") != 1:
-        return None, "An email address has exactly one @ (one address per cell)"
+        return None, _("An email address has exactly one @ (one address per cell)")
     if any(ch.isspace() for ch in email):
-        return None, "The email address contains a space"
+        return None, _("The email address contains a space")
     if not email.isascii():
-        return None, "The email address contains letters Moodle does not accept (use a-z, 0-9)"
-    return None, "Not a valid email address (expected name@domain.tld)"
+        return None, _("The email address contains letters Moodle does not accept (use a-z, 0-9)")
+    return None, _("Not a valid email address (expected name@domain.tld)")
 
 
-_INVISIBLE_REMOVED = "Invisible characters (control or right-to-left marks) were removed"
-_EXTRA_CELLS = (
-    "The row has {} more cell(s) than the header has columns; a comma or semicolon inside an "
-    "unquoted cell (such as a name with titles) shifts the columns: quote that cell or remove "
-    "the extra cells"
+_INVISIBLE_REMOVED = N_("Invisible characters (control or right-to-left marks) were removed")
+_EXTRA_CELLS = N_(
+    "The row has {count} more cell(s) than the header has columns; a comma or semicolon inside "
+    "an unquoted cell (such as a name with titles) shifts the columns: quote that cell or "
+    "remove the extra cells"
 )
-_UNKNOWN_STATUS = (
+_UNKNOWN_STATUS = N_(
     "Unknown status {status!r}: this row was not used and the person's account is left as it "
     "is. Add the status to mappings/statuses.csv (or mappings/statuses/{unit}.csv for this unit "
     "only) to say whether it means active"
 )
+#: How HR corrects a row, per column of the generic format (the NIP's fixes come with it).
+_FIXES = {
+    "nama": N_(
+        "Write the person's name as in SIASN (titles may stay); each part of the name at most "
+        "100 characters, without < or >."
+    ),
+    "unit": N_("Write the Eselon I unit code, such as PENDIS or BIMAS_ISLAM."),
+    "email": N_("Write one valid email address (name@domain), or leave the cell empty."),
+    "status": N_(
+        "Correct the status (such as AKTIF or PENSIUN), or ask the bridge's administrator to add "
+        "it to the status table."
+    ),
+}
+_FIX_EXTRA_CELLS = N_(
+    "Put the cell that holds a comma or semicolon in quotes, or remove the extra cells, and "
+    "export the file again."
+)
+_FIX_DUPLICATE = N_("Keep one correct row per person and delete the others.")
 #: Unknown statuses longer than this are shown cut, with "...".
 _STATUS_SHOWN = 40
 _NO_WARNINGS: tuple[tuple[str | None, str], ...] = ()
@@ -179,6 +200,8 @@ Outcome = tuple[Person | RowError, tuple[tuple[str | None, str], ...]]
 class _Problem(NamedTuple):
     column: str
     reason: str
+    #: The cell as written.
+    value: str
     #: Set for an unknown status (the normalised status): the row is set aside, not refused.
     unknown_status: str | None = None
 
@@ -196,7 +219,8 @@ class _Fields(NamedTuple):
 class _RowParser:
     """Parses rows of one file. Columns whose values repeat across the file (unit, satker,
     jabatan, golongan, status) are cleaned once per distinct value: that keeps 230,000 rows
-    fast and lets equal values share one string in memory."""
+    fast and lets equal values share one string in memory. Its memos hold text in the
+    language of the moment, so a parser serves one language only."""
 
     def __init__(
         self,
@@ -233,9 +257,9 @@ class _RowParser:
             unit = value.upper().replace(" ", "_")
             error: str | None = None
             if not unit:
-                error = "The unit is empty (an Eselon I code such as PENDIS)"
+                error = _("The unit is empty (an Eselon I code such as PENDIS)")
             elif not _UNIT.fullmatch(unit):
-                error = (
+                error = _(
                     "The unit must be a code of letters, digits and _ such as PENDIS or BIMAS_ISLAM"
                 )
             hit = _remember(self._unit_memo, raw, (unit, error, dropped))
@@ -257,36 +281,51 @@ class _RowParser:
         warnings: list[tuple[str, str]] = []
         raw_nip, dropped = _clean(values.get("nip", ""))
         if dropped:
-            warnings.append(("nip", _INVISIBLE_REMOVED))
+            warnings.append(("nip", _(_INVISIBLE_REMOVED)))
         checked = normalise_nip(raw_nip, today=self.today)
         nip = checked.nip
         if row.extra:
-            reason = _EXTRA_CELLS.format(len(row.extra))
-            error = RowError(source=source, row=number, column=ROW_COLUMN, reason=reason, nip=nip)
+            error = RowError(
+                source=source,
+                row=number,
+                column=ROW_COLUMN,
+                reason=_(_EXTRA_CELLS).format(count=len(row.extra)),
+                nip=nip,
+                value=", ".join(row.extra),
+                fix=_(_FIX_EXTRA_CELLS),
+            )
             return error, ()
         if nip is None:
-            reason = checked.error or "The NIP is not valid"
-            return RowError(source=source, row=number, column="nip", reason=reason), ()
+            error = RowError(
+                source=source,
+                row=number,
+                column="nip",
+                reason=checked.error or _("The NIP is not valid"),
+                value=values.get("nip", ""),
+                fix=checked.fix or "",
+            )
+            return error, ()
         if checked.warnings:
             warnings.extend(("nip", warning) for warning in checked.warnings)
 
         display, dropped = _clean(values.get("nama", ""))
         if dropped:
-            warnings.append(("nama", _INVISIBLE_REMOVED))
+            warnings.append(("nama", _(_INVISIBLE_REMOVED)))
         try:
             firstname, lastname = split_name(display, mononym=self.mononym, marker=self.marker)
         except InvalidName as exc:
-            fields: _Fields | _Problem = _Problem("nama", exc.reason)
+            fields: _Fields | _Problem = _Problem("nama", exc.reason, display)
         else:
             fields = self._rest(values, warnings)
         if isinstance(fields, _Problem):
-            column, reason, unknown = fields
+            column, reason, value, unknown = fields
+            found = {
+                "source": source, "row": number, "column": column, "reason": reason, "nip": nip,
+                "value": value, "fix": _(_FIXES[column]),
+            }  # fmt: skip
             if unknown is not None:
-                found = UnknownStatus(
-                    source=source, row=number, column=column, reason=reason, nip=nip, status=unknown
-                )
-                return found, ()
-            return RowError(source=source, row=number, column=column, reason=reason, nip=nip), ()
+                return UnknownStatus(**found, status=unknown), ()
+            return RowError(**found), ()
         unit, status, meaning, email, satker, jabatan, golongan = fields
         person = Person(
             nip=nip,
@@ -303,7 +342,7 @@ class _RowParser:
             status=status,
             source=source,
             row=number,
-            warnings=tuple(reason for _, reason in warnings) if warnings else (),
+            warnings=tuple(reason for _column, reason in warnings) if warnings else (),
         )
         return person, (tuple(warnings) if warnings else _NO_WARNINGS)
 
@@ -313,34 +352,35 @@ class _RowParser:
         get = values.get
         unit, error, dropped = self._unit(get("unit", ""))
         if dropped:
-            warnings.append(("unit", _INVISIBLE_REMOVED))
+            warnings.append(("unit", _(_INVISIBLE_REMOVED)))
         if error is not None:
-            return _Problem("unit", error)
+            return _Problem("unit", error, get("unit", ""))
 
         raw_email, dropped = _clean(get("email", ""))
         if dropped:
-            warnings.append(("email", _INVISIBLE_REMOVED))
+            warnings.append(("email", _(_INVISIBLE_REMOVED)))
         email, error = normalise_email(raw_email)
         if error is not None:
-            return _Problem("email", error)
+            return _Problem("email", error, raw_email)
 
         status, dropped = self._status(get("status", ""))
         if dropped:
-            warnings.append(("status", _INVISIBLE_REMOVED))
+            warnings.append(("status", _(_INVISIBLE_REMOVED)))
         meaning = self.statuses.meanings(unit).get(status)
         if meaning is None:
             shown = status if len(status) <= _STATUS_SHOWN else status[:_STATUS_SHOWN] + "..."
-            return _Problem("status", _UNKNOWN_STATUS.format(status=shown, unit=unit), status)
+            reason = _(_UNKNOWN_STATUS).format(status=shown, unit=unit)
+            return _Problem("status", reason, get("status", ""), status)
 
         satker, dropped = self._optional(get("satker", ""))
         if dropped:
-            warnings.append(("satker", _INVISIBLE_REMOVED))
+            warnings.append(("satker", _(_INVISIBLE_REMOVED)))
         jabatan, dropped = self._optional(get("jabatan", ""))
         if dropped:
-            warnings.append(("jabatan", _INVISIBLE_REMOVED))
+            warnings.append(("jabatan", _(_INVISIBLE_REMOVED)))
         golongan, dropped = self._optional(get("golongan", ""))
         if dropped:
-            warnings.append(("golongan", _INVISIBLE_REMOVED))
+            warnings.append(("golongan", _(_INVISIBLE_REMOVED)))
         return _Fields(unit, status, meaning, email, satker, jabatan, golongan)
 
 
@@ -374,7 +414,7 @@ def parse_generic_row(
     """
     day = today or date.today()
     table = shipped_statuses() if statuses is None else statuses
-    key = (source_name, mononym, marker, day, table)
+    key = (source_name, mononym, marker, day, table, current_language())
     parser = _PARSERS.get(key)
     if parser is None:
         parser = _RowParser(source_name, mononym=mononym, marker=marker, statuses=table, today=day)
@@ -384,8 +424,9 @@ def parse_generic_row(
     return parser.parse(row)[0]
 
 
-# Plugins call parse_generic_row once per row: reuse the parser (and its memos) per file.
-_PARSERS: dict[tuple[str, str, str, date, StatusTable], _RowParser] = {}
+# Plugins call parse_generic_row once per row: reuse the parser (and its memos) per file and
+# language.
+_PARSERS: dict[tuple[str, str, str, date, StatusTable, str], _RowParser] = {}
 _PARSERS_KEPT = 32
 
 
@@ -414,10 +455,12 @@ def _rows_text(rows: Iterable[int]) -> str:
     numbers = [str(r) for r in sorted(rows)]
     if len(numbers) > _ROWS_SHOWN:
         shown = ", ".join(numbers[:_ROWS_SHOWN])
-        return f"{shown} and {len(numbers) - _ROWS_SHOWN} more"
-    if len(numbers) <= 2:
-        return " and ".join(numbers)
-    return ", ".join(numbers[:-1]) + " and " + numbers[-1]
+        # Translators: a list of row numbers cut short: "2, 3, 5 and 4 more".
+        return _("{rows} and {count} more").format(rows=shown, count=len(numbers) - _ROWS_SHOWN)
+    if len(numbers) == 1:
+        return numbers[0]
+    # Translators: the end of a list of row numbers: "2, 3 and 5".
+    return _("{rows} and {last}").format(rows=", ".join(numbers[:-1]), last=numbers[-1])
 
 
 def read_generic_roster(
@@ -511,11 +554,11 @@ def collect_outcomes(
             if other is not outcome:
                 emails.setdefault(email, [other]).append(outcome)
 
-    for sharing in emails.values():
-        reason = (
-            f"Rows {_rows_text(p.row for p in sharing)} have the same email address; Moodle "
-            "refuses this unless the site allows accounts with the same email"
-        )
+    for email, sharing in emails.items():
+        reason = _(
+            "Rows {rows} have the same email address; Moodle refuses this unless the site allows "
+            "accounts with the same email"
+        ).format(rows=_rows_text(p.row for p in sharing))
         for person in sharing:
             result.warnings.append(
                 RowError(
@@ -524,6 +567,7 @@ def collect_outcomes(
                     column="email",
                     reason=reason,
                     nip=person.nip,
+                    value=email,
                 )
             )
     result.warnings.sort(key=lambda w: w.row)
@@ -549,32 +593,40 @@ def _settle_duplicates(
                     source=source,
                     row=person.row,
                     column="nip",
-                    reason=f"Row {person.row} repeats row {first.row} exactly; counted once",
+                    reason=_("Row {row} repeats row {first} exactly; counted once").format(
+                        row=person.row, first=first.row
+                    ),
                     nip=person.nip,
+                    value=person.nip,
                 )
             )
         return
     if len(people) == len(group):
-        reason = (
-            f"The same NIP is on rows {_rows_text(rows)} with different data; none of these "
-            "rows was used: keep one row per person"
-        )
+        reason = _(
+            "The same NIP is on rows {rows} with different data; none of these rows was used: "
+            "keep one row per person"
+        ).format(rows=_rows_text(rows))
     else:
         failed = [o.row for o in group if isinstance(o, RowError)]
-        which = (
-            f"row {failed[0]} has its own error"
-            if len(failed) == 1
-            else f"rows {_rows_text(failed)} have their own errors"
-        )
-        reason = (
-            f"The same NIP is on rows {_rows_text(rows)}, and {which}; "
-            "none of these rows was used: keep one correct row per person"
-        )
+        # Translators: completes "The same NIP is on rows {rows}, and {which}".
+        which = ngettext(
+            "row {rows} has its own error", "rows {rows} have their own errors", len(failed)
+        ).format(rows=_rows_text(failed))
+        reason = _(
+            "The same NIP is on rows {rows}, and {which}; none of these rows was used: keep one "
+            "correct row per person"
+        ).format(rows=_rows_text(rows), which=which)
     for i, outcome in zip(indexes, group, strict=True):
         if isinstance(outcome, Person):
             outcomes[i] = (
                 RowError(
-                    source=source, row=outcome.row, column="nip", reason=reason, nip=outcome.nip
+                    source=source,
+                    row=outcome.row,
+                    column="nip",
+                    reason=reason,
+                    nip=outcome.nip,
+                    value=outcome.nip,
+                    fix=_(_FIX_DUPLICATE),
                 ),
                 (),
             )

@@ -46,6 +46,8 @@ import unicodedata
 from functools import lru_cache
 from typing import Literal
 
+from moodle_bridge.i18n import _
+
 __all__ = [
     "FRONT_TITLES",
     "MAX_NAME_PART",
@@ -99,7 +101,8 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": 
 
 
 class InvalidName(ValueError):
-    """The name cannot become a Moodle firstname/lastname; ``reason`` says why, in plain words."""
+    """The name cannot become a Moodle firstname/lastname; ``reason`` says why, in plain words
+    (in the language of the run: it is a row error people read)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -212,16 +215,16 @@ def split_name(full: str, *, mononym: MononymRule = "repeat", marker: str = ".")
             msg = "the mononym marker must not be empty"
         raise ValueError(msg)
     if "<" in full or ">" in full:
-        msg = "The name contains '<' or '>', which Moodle does not keep in names"
+        msg = _("The name contains '<' or '>', which Moodle does not keep in names")
         raise InvalidName(msg)
     words = _name_words(full)
     if not words or _LETTER.search(full) is None or _only_titles(words):
         if not full.strip():
-            msg = "The name is empty"
+            msg = _("The name is empty")
         elif _LETTER.search(full) is None:
-            msg = "The name has no letters"
+            msg = _("The name has no letters")
         else:
-            msg = "The name has only titles (such as Dr. or S.Pd.) and no name"
+            msg = _("The name has only titles (such as Dr. or S.Pd.) and no name")
         raise InvalidName(msg)
     lastname = words.pop()
     if words:
@@ -231,14 +234,14 @@ def split_name(full: str, *, mononym: MononymRule = "repeat", marker: str = ".")
         if mononym == "marker":
             lastname = marker.strip()
     if len(firstname) > MAX_NAME_PART or len(lastname) > MAX_NAME_PART:
-        label, part = (
-            ("first name", firstname) if len(firstname) > MAX_NAME_PART else ("last name", lastname)
-        )
-        msg = (
-            f"The {label} is {len(part)} characters long; Moodle allows {MAX_NAME_PART}. "
-            "Shorten it in the HR data"
-        )
-        raise InvalidName(msg)
+        template, part = (
+            (_("The first name is {length} characters long; Moodle allows {most}. "
+               "Shorten it in the HR data"), firstname)
+            if len(firstname) > MAX_NAME_PART
+            else (_("The last name is {length} characters long; Moodle allows {most}. "
+                    "Shorten it in the HR data"), lastname)
+        )  # fmt: skip
+        raise InvalidName(template.format(length=len(part), most=MAX_NAME_PART))
     return firstname, lastname
 
 

@@ -18,6 +18,8 @@ from datetime import date
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
+from moodle_bridge.i18n import N_, _
+
 __all__ = [
     "MIN_APPOINTMENT_AGE",
     "MIN_BIRTH_YEAR",
@@ -46,9 +48,16 @@ _COMMON = re.compile(r"\s*([0-9]{8})[ .\-]?([0-9]{6})[ .\-]?([0-9])[ .\-]?([0-9]
 
 _SEX: dict[str, Literal["M", "F"]] = {"1": "M", "2": "F"}
 
-_SCIENTIFIC_REASON = (
+_SCIENTIFIC_REASON = N_(
     "Excel turned the NIP into a number; the digits are lost: export the column as text"
 )
+#: How HR corrects each kind of refused NIP, for the HR error file.
+_FIX_EMPTY = N_("Fill in the person's 18-digit NIP.")
+_FIX_NUMBER = N_(
+    "Format the NIP column as Text in Excel, type the 18 digits again and export the file again."
+)
+_FIX_DIGITS = N_("Type the NIP again as 18 plain digits 0-9, without letters or other signs.")
+_FIX_CHECK = N_("Check the NIP against the person's SK or SIASN data and correct it.")
 
 
 class NipResult(NamedTuple):
@@ -68,6 +77,8 @@ class NipResult(NamedTuple):
     appointment: tuple[int, int] | None = None
     #: ``"M"`` or ``"F"`` from the 15th digit, for ``kind == "PNS"``.
     sex: Literal["M", "F"] | None = None
+    #: With ``error``: how HR corrects the NIP, in a short sentence.
+    fix: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -75,8 +86,9 @@ class NipResult(NamedTuple):
         return self.nip is not None
 
 
-def _refuse(reason: str) -> NipResult:
-    return NipResult(nip=None, error=reason)
+def _refuse(reason: str, fix: str) -> NipResult:
+    """A refusal; ``reason`` is translated already, ``fix`` is a marked message id."""
+    return NipResult(nip=None, error=reason, fix=_(fix))
 
 
 def mask_nip(nip: str) -> str:
@@ -100,50 +112,64 @@ def normalise_nip(raw: str, *, today: date | None = None) -> NipResult:
     else:
         text = _LABEL.sub("", raw, count=1).strip()
         if not text:
-            return _refuse("The NIP is empty")
+            return _refuse(_("The NIP is empty"), _FIX_EMPTY)
         if _SCIENTIFIC.match(text) or _DECIMAL_NUMBER.match(text):
-            return _refuse(_SCIENTIFIC_REASON)
+            return _refuse(_(_SCIENTIFIC_REASON), _FIX_NUMBER)
         digits = _SEPARATORS.sub("", text)
         if len(digits) != 18 or not _ASCII_DIGITS.fullmatch(digits):
-            return _refuse(_shape_reason(digits))
+            return _refuse(_shape_reason(digits), _FIX_DIGITS)
 
     born = _birth_date(digits[:8])
-    if isinstance(born, str):
-        return _refuse(born)
+    if born is None:
+        return _refuse(
+            _(
+                "The first 8 digits of the NIP must be the birth date (YYYYMMDD); "
+                "{year}-{month}-{day} is not a real date"
+            ).format(year=digits[0:4], month=digits[4:6], day=digits[6:8]),
+            _FIX_CHECK,
+        )
+    if born.year < MIN_BIRTH_YEAR:
+        return _refuse(
+            _("The birth year in the NIP ({year}) is before {earliest}: check the number").format(
+                year=born.year, earliest=MIN_BIRTH_YEAR
+            ),
+            _FIX_CHECK,
+        )
     today = today or date.today()
     if born > today:
-        return _refuse(f"The birth date in the NIP ({born.isoformat()}) is in the future")
+        return _refuse(
+            _("The birth date in the NIP ({date}) is in the future").format(date=born.isoformat()),
+            _FIX_CHECK,
+        )
     return _check_middle(digits, born, today)
 
 
 @lru_cache(maxsize=65536)
-def _birth_date(text: str) -> date | str:
-    """The birth date of the first 8 digits, or why they are not one (cached: ~30,000 exist)."""
-    year, month, day = int(text[0:4]), int(text[4:6]), int(text[6:8])
+def _birth_date(text: str) -> date | None:
+    """The date of the first 8 digits, None when they are no real date (cached: ~30,000 exist).
+
+    Only dates are cached, never text: the reasons are in the language of the moment.
+    """
     try:
-        born = date(year, month, day)
+        return date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
     except ValueError:
-        return (
-            f"The first 8 digits of the NIP must be the birth date (YYYYMMDD); "
-            f"{text[0:4]}-{text[4:6]}-{text[6:8]} is not a real date"
-        )
-    if year < MIN_BIRTH_YEAR:
-        return f"The birth year in the NIP ({year}) is before {MIN_BIRTH_YEAR}: check the number"
-    return born
+        return None
 
 
 def _shape_reason(digits: str) -> str:
     for ch in digits:
         if ch.isdigit() and not ch.isascii():
-            return (
+            return _(
                 "The NIP contains digits that are not the plain digits 0-9 "
                 "(for example Arabic-Indic or full-width digits): retype it with 0-9"
             )
     for ch in digits:
         if not ("0" <= ch <= "9"):
             shown = ch if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"
-            return f"The NIP may contain only digits; it contains '{shown}'"
-    return f"The NIP must have exactly 18 digits; this one has {len(digits)}"
+            return _("The NIP may contain only digits; it contains '{character}'").format(
+                character=shown
+            )
+    return _("The NIP must have exactly 18 digits; this one has {count}").format(count=len(digits))
 
 
 def _check_middle(digits: str, born: date, today: date) -> NipResult:
@@ -154,28 +180,35 @@ def _check_middle(digits: str, born: date, today: date) -> NipResult:
     earliest = (born.year + MIN_APPOINTMENT_AGE) * 12 + born.month
     latest = today.year * 12 + today.month + _APPOINTMENT_SLACK_MONTHS
 
-    problem: str
+    warning: str
     if not 1 <= month <= 12:
-        problem = f"digits 9-14 ({digits[8:12]}-{digits[12:14]}) are not a real appointment month"
+        warning = _(
+            "The NIP does not have the PNS layout (digits 9-14 ({year}-{month}) are not a real "
+            "appointment month); it was accepted as a PPPK number. If this person is a PNS, "
+            "check the NIP"
+        ).format(year=digits[8:12], month=digits[12:14])
     elif appointed < earliest:
         # The middle reads as a real month, so it is what it says: an appointment before the
         # 17th birthday is an error in the number, PNS or PPPK alike.
         return _refuse(
-            f"The appointment date in the NIP ({digits[8:12]}-{digits[12:14]}, digits 9-14) is "
-            f"less than {MIN_APPOINTMENT_AGE} years after the birth date (digits 1-8): "
-            "check the number"
+            _(
+                "The appointment date in the NIP ({year}-{month}, digits 9-14) is less than "
+                "{age} years after the birth date (digits 1-8): check the number"
+            ).format(year=digits[8:12], month=digits[12:14], age=MIN_APPOINTMENT_AGE),
+            _FIX_CHECK,
         )
     elif appointed > latest:
-        problem = (
-            f"digits 9-14 ({digits[8:12]}-{digits[12:14]}) are an appointment month "
-            "too far in the future"
-        )
+        warning = _(
+            "The NIP does not have the PNS layout (digits 9-14 ({year}-{month}) are an "
+            "appointment month too far in the future); it was accepted as a PPPK number. If "
+            "this person is a PNS, check the NIP"
+        ).format(year=digits[8:12], month=digits[12:14])
     elif sex_digit == "1" or sex_digit == "2":
         return NipResult(digits, None, (), "PNS", born, (year, month), _SEX[sex_digit])
     else:
-        problem = f"digit 15 is {sex_digit}, where a PNS NIP has 1 (male) or 2 (female)"
-    warning = (
-        f"The NIP does not have the PNS layout ({problem}); it was accepted as a PPPK number. "
-        "If this person is a PNS, check the NIP"
-    )
+        warning = _(
+            "The NIP does not have the PNS layout (digit 15 is {digit}, where a PNS NIP has 1 "
+            "(male) or 2 (female)); it was accepted as a PPPK number. If this person is a PNS, "
+            "check the NIP"
+        ).format(digit=sex_digit)
     return NipResult(nip=digits, warnings=(warning,), kind="PPPK", birth_date=born)

@@ -55,7 +55,9 @@ class RowError(BaseModel):
     """A row that could not become a :class:`Person` (or a row-level warning).
 
     ``nip`` is set whenever the row's NIP cell could be read, whatever else is wrong with the
-    row: the sync then leaves that person's account exactly as it is.
+    row: the sync then leaves that person's account exactly as it is. ``reason`` says what is
+    wrong and ``fix`` (when the reader knows) how HR corrects it, both in the language of the
+    run; ``value`` is the offending cell as the file holds it, for the HR error file.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -66,6 +68,10 @@ class RowError(BaseModel):
     reason: str
     #: The NIP if one could be read, for matching errors to people (masked in logs).
     nip: str | None = None
+    #: The cell's value as written (may name a person: never logged unmasked).
+    value: str = ""
+    #: How to correct the row, in a short sentence ("" when the reader does not say).
+    fix: str = ""
 
 
 class UnknownStatus(RowError):

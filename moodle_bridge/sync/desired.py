@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from moodle_bridge.i18n import N_, _
 from moodle_bridge.mappings import UnitCohort
 from moodle_bridge.roster.person import DEFAULT_PROFILE_FIELDS, Person, RowError
 from moodle_bridge.sync.plan import Record
@@ -172,9 +173,15 @@ class AccountRules(Protocol):
 USERNAME = re.compile(r"[a-z0-9_.@-]{1,100}")
 
 
-def _refusal(person: Person, column: str, reason: str) -> RowError:
+def _refusal(person: Person, column: str, reason: str, value: str, fix: str = "") -> RowError:
     return RowError(
-        source=person.source, row=person.row, column=column, reason=reason, nip=person.nip
+        source=person.source,
+        row=person.row,
+        column=column,
+        reason=reason,
+        nip=person.nip,
+        value=value,
+        fix=fix,
     )
 
 
@@ -204,12 +211,17 @@ def build_desired(
             continue
         email = person.email
         if email in shared:
-            state.warnings.append(_refusal(person, "email", SHARED_EMAIL))
+            state.warnings.append(_refusal(person, "email", _(SHARED_EMAIL), email or ""))
             email = None
         record = account_record(person, rules, policy, email)
-        problem = _username_problem(record["username"], person.nip, usernames)
+        username = record["username"]
+        problem = _username_problem(username, person.nip, usernames)
         if problem is not None:
-            refusal = _refusal(person, "username", problem)
+            fix = _(
+                "The username comes from the unit plugin: ask the bridge's administrator to "
+                "correct it."
+            )
+            refusal = _refusal(person, "username", problem, username, fix)
             state.errors.append(refusal)
             state.kept[person.nip] = refusal
             continue
@@ -224,7 +236,7 @@ def build_desired(
     return state
 
 
-SHARED_EMAIL = (
+SHARED_EMAIL = N_(
     "email shared with another person in the roster: the account gets a placeholder email instead"
 )
 
@@ -232,12 +244,12 @@ SHARED_EMAIL = (
 def _username_problem(username: str, nip: str, usernames: dict[str, str]) -> str | None:
     """Why Moodle would refuse ``username`` (``usernames`` holds those given so far)."""
     if not USERNAME.fullmatch(username):
-        return (
-            f"Moodle does not accept the username {username!r} (only lower-case letters, "
+        return _(
+            "Moodle does not accept the username {username!r} (only lower-case letters, "
             "digits and _ . @ -)"
-        )
+        ).format(username=username)
     if usernames.setdefault(username, nip) != nip:
-        return "another person in the roster has the same username"
+        return _("another person in the roster has the same username")
     return None
 
 

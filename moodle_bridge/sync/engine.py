@@ -23,6 +23,7 @@ from typing import Protocol, cast
 from moodle_bridge import errors
 from moodle_bridge.completions import PullOptions, PullScope, pull_completions
 from moodle_bridge.files import private_dir, write_private
+from moodle_bridge.i18n import _
 from moodle_bridge.manifest import digest as manifest_digest
 from moodle_bridge.moodle.api import Caller, CountingCaller
 from moodle_bridge.roster.assessment import LatestAssessments
@@ -403,7 +404,7 @@ class Engine:
         accounts = self.store.accounts()
         wanted = dict(gap.wanted) if gap is not None else {}
         joining = _audience_joins(gap) if gap is not None else {}
-        needed = {course for _, course in [*wanted, *joining, *rows]}
+        needed = {course for _nip, course in [*wanted, *joining, *rows]}
         course_ids, report.missing_courses = observe.resolve_courses(
             self.caller, self.store, needed, record=apply
         )
@@ -468,8 +469,11 @@ class Engine:
                     row=gone.row if gone else 0,
                     column=None,
                     nip=nip,
-                    reason="the bridge's account was deleted in Moodle; it is not recreated "
-                    "(restore it, or remove it from the bridge's state)",
+                    reason=_(
+                        "the bridge's account was deleted in Moodle; it is not recreated "
+                        "(restore it, or remove it from the bridge's state)"
+                    ),
+                    fix=_("Ask the Moodle administrator to restore the person's account."),
                 )
             )
 

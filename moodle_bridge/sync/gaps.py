@@ -11,6 +11,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from moodle_bridge.gap_engine import CompletedCourse, CurrentEnrolment, GapPlan, plan_gaps
+from moodle_bridge.i18n import _
 from moodle_bridge.mappings import CourseOffer, Mappings, load_mappings
 from moodle_bridge.roster.assessment import LatestAssessments
 from moodle_bridge.roster.person import Person, RowError
@@ -167,8 +168,10 @@ def _unmapped(units: Iterable[str]) -> list[RowError]:
             source="mappings",
             row=0,
             column="unit",
-            reason=f"unit {unit} has no mapping tables (standards/{unit}.csv): its "
-            "people get no enrolments",
+            reason=_(
+                "unit {unit} has no mapping tables (standards/{unit}.csv): its people get no "
+                "enrolments"
+            ).format(unit=unit),
         )
         for unit in sorted(units)
     ]

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from moodle_bridge.i18n import N_, _
 from moodle_bridge.store import PersonChange
 
 __all__ = [
@@ -74,9 +75,11 @@ class Reason:
         return cls.of(code, **data)
 
     def text(self) -> str:
-        """The reason in English (the CLI translates it)."""
-        template = _REASON_TEXT.get(self.code, self.code)
-        return template.format_map(_Missing(self.values))
+        """The reason in the current language (a code without a text is shown as it is)."""
+        template = _REASON_TEXT.get(self.code)
+        if template is None:
+            return self.code
+        return _(template).format_map(_Missing(self.values))
 
 
 class _Missing(dict[str, str]):
@@ -88,19 +91,21 @@ class _Missing(dict[str, str]):
 
 
 _REASON_TEXT = {
-    "new": "new in the roster",
-    "changed": "changed: {fields}",
-    "status": "status {status}",
-    "absent": "absent from the roster of {unit} since {since}",
-    "returned": "listed again as {status}",
-    "moved": "moved from {old} to {new}",
-    "gap": "gap {competency} {from}\u2192{to}",
-    "gap_closed": "no longer chosen for {competency}",
-    "account": "the account is suspended",
-    "stop_gaps": "gap management stopped for {unit}",
-    "unit": "unit {unit}",
-    "revert": "revert of run {run}",
-    "window": "the course window changed",
+    "new": N_("new in the roster"),
+    # Translators: {fields} lists field names as Moodle calls them (email, satker...).
+    "changed": N_("changed: {fields}"),
+    "status": N_("status {status}"),
+    "absent": N_("absent from the roster of {unit} since {since}"),
+    "returned": N_("listed again as {status}"),
+    "moved": N_("moved from {old} to {new}"),
+    # Translators: a competency gap closed by one step: "gap MAN-INTEG 2→3".
+    "gap": N_("gap {competency} {from}\u2192{to}"),
+    "gap_closed": N_("no longer chosen for {competency}"),
+    "account": N_("the account is suspended"),
+    "stop_gaps": N_("gap management stopped for {unit}"),
+    "unit": N_("unit {unit}"),
+    "revert": N_("revert of run {run}"),
+    "window": N_("the course window changed"),
 }
 
 

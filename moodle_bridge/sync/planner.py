@@ -24,6 +24,7 @@ import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from moodle_bridge.i18n import _
 from moodle_bridge.sync.desired import PROFILE_PREFIX, DesiredAccount, DesiredState
 from moodle_bridge.sync.plan import (
     Absence,
@@ -224,7 +225,7 @@ def _plan_listed(
             continue
         if desired.roster_date < have.seen_at:
             newer = dt.datetime.fromtimestamp(have.seen_at, dt.UTC).date().isoformat()
-            why = f"a newer roster ({newer}) lists this person"
+            why = _("a newer roster ({date}) lists this person").format(date=newer)
             result.kept.append(Kept(nip, have.unit, why, want.source, want.row))
             continue
         listed[nip] = want
@@ -417,9 +418,8 @@ def _check_guards(
     override = guards.allow_suspend is not None and len(suspensions) <= guards.allow_suspend
     # An empty file names no unit, so its scope is empty too: it is still a wrong file.
     if not (desired.accounts or desired.kept or desired.departed) and known and not override:
-        return GuardTrip(
-            f"the roster lists nobody but the bridge manages {len(known)} accounts", suspensions
-        )
+        reason = _("the roster lists nobody but the bridge manages {count} accounts")
+        return GuardTrip(reason.format(count=len(known)), suspensions)
     if rules.explicit_scope and not override:
         listed_units = desired.units | {d.unit for d in desired.departed.values()}
         missing = sorted(
@@ -428,11 +428,10 @@ def _check_guards(
             if any(a.unit == unit for a in known.values())
         )
         if missing and (suspensions or result.absences):
-            return GuardTrip(
-                f"unit(s) {', '.join(missing)} are in this run's scope, but the roster lists "
-                "nobody of them",
-                suspensions,
+            reason = _(
+                "unit(s) {units} are in this run's scope, but the roster lists nobody of them"
             )
+            return GuardTrip(reason.format(units=", ".join(missing)), suspensions)
     # A removal from a cohort may unenrol someone (cohort sync): it counts as an enrolment
     # suspension.
     enrol_suspensions = sum(1 for e in result.enrolments if e.kind == "suspend") + len(
@@ -443,19 +442,18 @@ def _check_guards(
     ):
         enrol_limit = suspension_limit(managed_enrolments + len(result.member_removes), guards)
         if enrol_suspensions > enrol_limit:
-            return GuardTrip(
-                f"the plan would suspend or remove {enrol_suspensions} enrolments and "
-                f"memberships, more than the limit of {enrol_limit} (use --allow-suspend N to "
-                "accept)",
-                suspensions,
+            reason = _(
+                "the plan would suspend or remove {count} enrolments and memberships, more than "
+                "the limit of {limit} (use --allow-suspend N to accept)"
             )
+            return GuardTrip(reason.format(count=enrol_suspensions, limit=enrol_limit), suspensions)
     limit = suspension_limit(managed, guards)
     if len(suspensions) > limit:
-        return GuardTrip(
-            f"the plan would suspend {len(suspensions)} accounts, more than the "
-            f"limit of {limit} (use --allow-suspend N to accept)",
-            suspensions,
+        reason = _(
+            "the plan would suspend {count} accounts, more than the limit of {limit} (use "
+            "--allow-suspend N to accept)"
         )
+        return GuardTrip(reason.format(count=len(suspensions), limit=limit), suspensions)
     return None
 
 

@@ -38,6 +38,8 @@ class SyncReport:
     row_warnings: list[RowError] = field(default_factory=list)
     #: Refused rows whose NIP could not be read: nobody can be tied to them.
     untied: int = 0
+    #: The headers of the roster's (and assessments') NIP column, as the row errors name it.
+    nip_columns: tuple[str, ...] = ("nip",)
     #: Catalogue courses the mapping tables name but Moodle lacks (not a roster problem).
     missing_courses: list[str] = field(default_factory=list)
     #: Cohorts that exist in Moodle but are not the bridge's (see ``--adopt-cohorts``).

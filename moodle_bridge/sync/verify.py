@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from itertools import islice
 
 from moodle_bridge import errors
+from moodle_bridge.i18n import N_, _
 from moodle_bridge.moodle import enrol as moodle_enrol
 from moodle_bridge.moodle import users as moodle_users
 from moodle_bridge.moodle.api import Caller
@@ -23,7 +24,7 @@ from moodle_bridge.sync.stages.base import RecordFailure
 
 __all__ = ["ROLE_CHECK_USERS", "Verifier"]
 
-_INVALID = (
+_INVALID = N_(
     "Moodle refused the record (invalid parameter): check the username, email, names and auth "
     "method"
 )
@@ -105,12 +106,11 @@ class Verifier:
                 self.caller, users[row.nip], returnusercount=False
             )
             if not any(course.shortname == row.course for course in courses):
-                reason = (
-                    f"Moodle did not enrol the new member of cohort {row.cohort} in course "
-                    f"{row.course}: link cohort {row.cohort} to course {row.course} by cohort "
-                    "sync (the course's Enrolment methods), or set the catalogue row's mode to "
-                    "manual"
-                )
+                reason = _(
+                    "Moodle did not enrol the new member of cohort {cohort} in course {course}: "
+                    "link cohort {cohort} to course {course} by cohort sync (the course's "
+                    "Enrolment methods), or set the catalogue row's mode to manual"
+                ).format(cohort=row.cohort, course=row.course)
                 failures.append(RecordFailure("cohort_sync", row.nip, None, reason))
         return failures
 
@@ -129,7 +129,7 @@ class Verifier:
             return self._taken(create)
         except errors.RecordError:
             # A value Moodle cannot even look up (a malformed username) is the reason itself.
-            return _INVALID
+            return _(_INVALID)
 
     def _taken(self, create: CreateAccount) -> moodle_users.MoodleUser | str:
         username, email = create.record["username"], create.record["email"]
@@ -138,13 +138,13 @@ class Verifier:
             sent = self.store.journalled_usernames([create.nip]).get(create.nip, set())
             if taken[0].idnumber == create.nip and username in sent:
                 return taken[0]
-            return (
+            return _(
                 "an account with this username already exists and the bridge does not own "
                 "it: run with --adopt to take it over"
             )
         if moodle_users.get_users_by_field(self.caller, "email", [email]):
-            return "another Moodle account already uses this email address"
-        return _INVALID
+            return _("another Moodle account already uses this email address")
+        return _(_INVALID)
 
 
 def _custom_fields(account: NewAccount) -> list[str]:

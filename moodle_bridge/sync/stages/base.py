@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from moodle_bridge import errors
+from moodle_bridge.i18n import _
 from moodle_bridge.moodle.api import Caller
 from moodle_bridge.store import Changes
 from moodle_bridge.sync.journal import Action, Payload
@@ -20,7 +21,8 @@ T_contra = TypeVar("T_contra", contravariant=True)
 
 @dataclass(frozen=True)
 class RecordFailure:
-    """One record Moodle (or the bridge, before sending) refused."""
+    """One record Moodle (or the bridge, before sending) refused; ``reason`` is the bridge's
+    words in the run's language, or Moodle's own message as Moodle wrote it."""
 
     action: str
     nip: str | None
@@ -59,11 +61,11 @@ class Targets:
     def missing(self, nip: str, *, cohort: str = "", course: str = "") -> str | None:
         """What a write for ``nip`` (in ``cohort`` or ``course``) lacks, or None."""
         if nip not in self.users:
-            return "the person has no account"
+            return _("the person has no account")
         if cohort and cohort not in self.cohorts:
-            return f"cohort {cohort} is not in Moodle"
+            return _("cohort {cohort} is not in Moodle").format(cohort=cohort)
         if course and course not in self.courses:
-            return f"course {course} is not in Moodle"
+            return _("course {course} is not in Moodle").format(course=course)
         return None
 
     def record(self, changes: Changes) -> None:

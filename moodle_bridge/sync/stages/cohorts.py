@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from moodle_bridge.i18n import _
 from moodle_bridge.moodle import cohorts as moodle_cohorts
 from moodle_bridge.moodle.api import Caller
 from moodle_bridge.store import Changes, CohortRow
@@ -45,7 +46,8 @@ class CohortStage(StageDefaults):
 
     def failure(self, item: CohortItem, errorcode: str | None, reason: str) -> RecordFailure:
         """The failure names the cohort (it has no NIP)."""
-        return RecordFailure("cohort_create", None, errorcode, f"cohort {item[0]}: {reason}")
+        why = _("cohort {cohort}: {reason}").format(cohort=item[0], reason=reason)
+        return RecordFailure("cohort_create", None, errorcode, why)
 
     def unsettled(self, items: Sequence[CohortItem], changes: Changes) -> list[CohortItem]:
         """Cohorts the read-back did not find are created again."""
