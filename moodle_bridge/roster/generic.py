@@ -49,7 +49,7 @@ from typing import NamedTuple, TypeVar
 
 from moodle_bridge.i18n import N_, _, current_language, ngettext
 from moodle_bridge.roster.names import InvalidName, MononymRule, split_name
-from moodle_bridge.roster.nip import normalise_nip
+from moodle_bridge.roster.nip import NipResult, normalise_nip
 from moodle_bridge.roster.person import Person, RowError, UnknownStatus
 from moodle_bridge.roster.sources import SourceRow, read_rows
 from moodle_bridge.roster.statuses import (
@@ -284,27 +284,8 @@ class _RowParser:
             warnings.append(("nip", _(_INVISIBLE_REMOVED)))
         checked = normalise_nip(raw_nip, today=self.today)
         nip = checked.nip
-        if row.extra:
-            error = RowError(
-                source=source,
-                row=number,
-                column=ROW_COLUMN,
-                reason=_(_EXTRA_CELLS).format(count=len(row.extra)),
-                nip=nip,
-                value=", ".join(row.extra),
-                fix=_(_FIX_EXTRA_CELLS),
-            )
-            return error, ()
-        if nip is None:
-            error = RowError(
-                source=source,
-                row=number,
-                column="nip",
-                reason=checked.error or _("The NIP is not valid"),
-                value=values.get("nip", ""),
-                fix=checked.fix or "",
-            )
-            return error, ()
+        if row.extra or nip is None:
+            return self._refused(row, nip, checked), ()
         if checked.warnings:
             warnings.extend(("nip", warning) for warning in checked.warnings)
 
@@ -326,25 +307,29 @@ class _RowParser:
             if unknown is not None:
                 return UnknownStatus(**found, status=unknown), ()
             return RowError(**found), ()
-        unit, status, meaning, email, satker, jabatan, golongan = fields
-        person = Person(
-            nip=nip,
-            display_name=display,
-            firstname=firstname,
-            lastname=lastname,
-            email=email,
-            unit=unit,
-            satker=satker,
-            jabatan=jabatan,
-            golongan=golongan,
-            active=meaning == "yes",
-            left_unit=meaning == "left_unit",
-            status=status,
-            source=source,
-            row=number,
-            warnings=tuple(reason for _column, reason in warnings) if warnings else (),
-        )
+        person = _person(nip, (display, firstname, lastname), fields, (source, number), warnings)
         return person, (tuple(warnings) if warnings else _NO_WARNINGS)
+
+    def _refused(self, row: SourceRow, nip: str | None, checked: NipResult) -> RowError:
+        """The refusal of a row with cells beyond the header, or with no usable NIP."""
+        if row.extra:
+            return RowError(
+                source=self.source,
+                row=row.row,
+                column=ROW_COLUMN,
+                reason=_(_EXTRA_CELLS).format(count=len(row.extra)),
+                nip=nip,
+                value=", ".join(row.extra),
+                fix=_(_FIX_EXTRA_CELLS),
+            )
+        return RowError(
+            source=self.source,
+            row=row.row,
+            column="nip",
+            reason=checked.error or _("The NIP is not valid"),
+            value=row.values.get("nip", ""),
+            fix=checked.fix or "",
+        )
 
     def _rest(self, values: dict[str, str], warnings: list[tuple[str, str]]) -> _Fields | _Problem:
         """Check unit, email, status and the optional columns: their values or the first
@@ -489,6 +474,34 @@ def read_generic_roster(
     return collect_outcomes(source, (parser.parse(row) for row in rows))
 
 
+def _person(
+    nip: str,
+    names: tuple[str, str, str],
+    fields: _Fields,
+    where: tuple[str, int],
+    warnings: list[tuple[str, str]],
+) -> Person:
+    display, firstname, lastname = names
+    unit, status, meaning, email, satker, jabatan, golongan = fields
+    return Person(
+        nip=nip,
+        display_name=display,
+        firstname=firstname,
+        lastname=lastname,
+        email=email,
+        unit=unit,
+        satker=satker,
+        jabatan=jabatan,
+        golongan=golongan,
+        active=meaning == "yes",
+        left_unit=meaning == "left_unit",
+        status=status,
+        source=where[0],
+        row=where[1],
+        warnings=tuple(reason for _column, reason in warnings) if warnings else (),
+    )
+
+
 def collect_outcomes(
     source_name: str, outcomes: Iterable[Person | RowError | Outcome]
 ) -> RosterResult:
@@ -504,8 +517,25 @@ def collect_outcomes(
     when it has none.
     """
     result = RosterResult()
+    staged, repeated_nips = _stage(outcomes)
+    result.rows = len(staged)
+    # Duplicate NIPs: settle each group once, replacing outcomes in place.
+    dropped: set[int] = set()
+    for indexes in repeated_nips.values():
+        _settle_duplicates(source_name, staged, indexes, dropped, result.warnings)
+    emails = _sort_outcomes(source_name, staged, dropped, result)
+    for email, sharing in emails.items():
+        result.warnings.extend(_shared_email(source_name, email, sharing))
+    result.warnings.sort(key=lambda w: w.row)
+    return result
+
+
+def _stage(
+    outcomes: Iterable[Person | RowError | Outcome],
+) -> tuple[list[Outcome], dict[str, list[int]]]:
+    """Each item as an outcome with its warnings, and the indexes of every NIP seen twice."""
     staged: list[Outcome] = []
-    # Most NIPs and emails are unique: remember the first index, list the rest only on a clash.
+    # Most NIPs are unique: remember the first index, list the rest only on a clash.
     first_of_nip: dict[str, int] = {}
     repeated_nips: dict[str, list[int]] = {}
     for item in outcomes:
@@ -522,13 +552,14 @@ def collect_outcomes(
             if first != len(staged):
                 repeated_nips.setdefault(nip, [first]).append(len(staged))
         staged.append(parsed)
-    result.rows = len(staged)
+    return staged, repeated_nips
 
-    # Duplicate NIPs: settle each group once, replacing outcomes in place.
-    dropped: set[int] = set()
-    for indexes in repeated_nips.values():
-        _settle_duplicates(source_name, staged, indexes, dropped, result.warnings)
 
+def _sort_outcomes(
+    source_name: str, staged: list[Outcome], dropped: set[int], result: RosterResult
+) -> dict[str, list[Person]]:
+    """People, refusals, warnings, kept and untied rows into ``result``; returns the emails
+    given by more than one person."""
     first_of_email: dict[str, Person] = {}
     emails: dict[str, list[Person]] = {}
     people, errors, kept = result.people, result.errors, result.kept
@@ -553,25 +584,25 @@ def collect_outcomes(
             other = first_of_email.setdefault(email, outcome)
             if other is not outcome:
                 emails.setdefault(email, [other]).append(outcome)
+    return emails
 
-    for email, sharing in emails.items():
-        reason = _(
-            "Rows {rows} have the same email address; Moodle refuses this unless the site allows "
-            "accounts with the same email"
-        ).format(rows=_rows_text(p.row for p in sharing))
-        for person in sharing:
-            result.warnings.append(
-                RowError(
-                    source=source_name,
-                    row=person.row,
-                    column="email",
-                    reason=reason,
-                    nip=person.nip,
-                    value=email,
-                )
-            )
-    result.warnings.sort(key=lambda w: w.row)
-    return result
+
+def _shared_email(source_name: str, email: str, sharing: list[Person]) -> list[RowError]:
+    reason = _(
+        "Rows {rows} have the same email address; Moodle refuses this unless the site allows "
+        "accounts with the same email"
+    ).format(rows=_rows_text(p.row for p in sharing))
+    return [
+        RowError(
+            source=source_name,
+            row=person.row,
+            column="email",
+            reason=reason,
+            nip=person.nip,
+            value=email,
+        )
+        for person in sharing
+    ]
 
 
 def _settle_duplicates(

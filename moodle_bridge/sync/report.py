@@ -135,24 +135,27 @@ class SyncReport:
                 {"nip": show(a.nip), "unit": a.unit, "since": a.since, "suspend_on": a.suspend_on}
                 for a in (self.plan.absences if self.plan else [])
             ],
-            "record_errors": [
-                {
-                    "action": f.action,
-                    "source": f.source,
-                    "row": f.row,
-                    "nip": show(f.nip),
-                    "errorcode": f.errorcode,
-                    "reason": f.reason,
-                    **({"moodle_answer": f.raw} if personal and f.raw else {}),
-                }
-                for f in self.failures
-            ],
+            "record_errors": [_failure(f, show, personal=personal) for f in self.failures],
             "gaps_unchanged": self.gaps_unchanged,
             "estimated_seconds": round(self.estimate.seconds, 1) if self.estimate else None,
             "slow_user_seconds": self.slow_user_seconds,
             "calls": dict(self.calls),
             "seconds": round(self.seconds, 3),
         }
+
+
+def _failure(
+    failure: RecordFailure, show: Callable[[str | None], str | None], *, personal: bool
+) -> dict[str, Any]:
+    return {
+        "action": failure.action,
+        "source": failure.source,
+        "row": failure.row,
+        "nip": show(failure.nip),
+        "errorcode": failure.errorcode,
+        "reason": failure.reason,
+        **({"moodle_answer": failure.raw} if personal and failure.raw else {}),
+    }
 
 
 def _row(error: RowError, show: Callable[[str | None], str | None]) -> dict[str, Any]:
