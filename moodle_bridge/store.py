@@ -690,17 +690,16 @@ class Store:
     # -- accounts --------------------------------------------------------------------------------
     def account(self, nip: str) -> Account | None:
         """The owned account of ``nip``, or None."""
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE nip = ?", (nip,)
-            ).fetchone()
-        return None if row is None else _account(row)
+        return self._account_where("nip", nip)
 
     def account_by_moodle_id(self, moodle_id: int) -> Account | None:
         """The owned account with Moodle user id ``moodle_id``, or None."""
+        return self._account_where("moodle_id", moodle_id)
+
+    def _account_where(self, column: Literal["nip", "moodle_id"], value: object) -> Account | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE moodle_id = ?", (moodle_id,)
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE {column} = ?", (value,)
             ).fetchone()
         return None if row is None else _account(row)
 

@@ -109,13 +109,10 @@ _REASON_TEXT = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class CreateAccount:
-    """Create the account of a person Moodle does not know yet."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Listed:
+    """Where an account change comes from: the roster row that lists the person."""
 
-    nip: str
-    unit: str
-    record: Record
     display_name: str = ""
     #: The roster's date (Unix seconds) of the row that lists the person.
     seen_at: int = 0
@@ -124,7 +121,16 @@ class CreateAccount:
 
 
 @dataclass(frozen=True, slots=True)
-class ChangeAccount:
+class CreateAccount(_Listed):
+    """Create the account of a person Moodle does not know yet."""
+
+    nip: str
+    unit: str
+    record: Record
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeAccount(_Listed):
     """Change an owned account: only the fields in ``changes`` are sent."""
 
     nip: str
@@ -139,10 +145,6 @@ class ChangeAccount:
     unit: str = ""
     #: What Moodle held of the changed fields before (as far as the bridge knows).
     before: Record = field(default_factory=dict)
-    display_name: str = ""
-    seen_at: int = 0
-    source: str = ""
-    row: int = 0
 
 
 @dataclass(frozen=True, slots=True)
