@@ -697,10 +697,7 @@ class Store:
         return self._account_where("moodle_id", moodle_id)
 
     def _account_where(self, column: Literal["nip", "moodle_id"], value: object) -> Account | None:
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE {column} = ?", (value,)
-            ).fetchone()
+        row = self._one(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE {column} = ?", (value,))
         return None if row is None else _account(row)
 
     def accounts(self, unit: str | None = None) -> dict[str, Account]:
@@ -730,13 +727,11 @@ class Store:
 
     def applied_records(self, nips: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The applied records kept for ``nips`` (NIPs without one are left out)."""
-        wanted = json.dumps(list(nips))
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT nip, applied_json FROM accounts WHERE applied_json IS NOT NULL "
-                "AND nip IN (SELECT value FROM json_each(?))",
-                (wanted,),
-            ).fetchall()
+        rows = self._all(
+            "SELECT nip, applied_json FROM accounts WHERE applied_json IS NOT NULL "
+            "AND nip IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(nips)),),
+        )
         return {nip: json.loads(text) for nip, text in rows}
 
     def record_accounts(self, rows: Iterable[NewAccount]) -> None:
@@ -779,10 +774,7 @@ class Store:
     # -- the site --------------------------------------------------------------------------------
     def site(self) -> SiteIdentity | None:
         """The Moodle site this state belongs to, or None before the first run."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT url, siteurl, sitename, release, token_userid FROM site"
-            ).fetchone()
+        row = self._one("SELECT url, siteurl, sitename, release, token_userid FROM site")
         return None if row is None else SiteIdentity(*row)
 
     def record_site(self, site: SiteIdentity) -> None:
@@ -820,12 +812,11 @@ class Store:
 
     def run_changes(self, run_id: int) -> list[PersonChange]:
         """The person-level changes run ``run_id`` applied, in order."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT action, nip, unit, target, reason, detail, source, row FROM run_changes "
-                "WHERE run_id = ? ORDER BY seq",
-                (run_id,),
-            ).fetchall()
+        rows = self._all(
+            "SELECT action, nip, unit, target, reason, detail, source, row FROM run_changes "
+            "WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
         return [PersonChange(*row) for row in rows]
 
     def finish_run(
@@ -855,19 +846,13 @@ class Store:
 
     def run(self, run_id: int) -> Run | None:
         """The run ``run_id``, or None."""
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
-            ).fetchone()
+        row = self._one(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
         return None if row is None else _run(row)
 
     def runs(self, limit: int = 50) -> list[Run]:
         """The most recent runs, newest first."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,)
-            ).fetchall()
-        return [_run(row) for row in rows]
+        query = f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?"
+        return [_run(row) for row in self._all(query, (limit,))]
 
     def unfinished_runs(self) -> list[Run]:
         """Runs still marked ``running``, oldest first: crashed, or alive in another process.
@@ -958,19 +943,13 @@ class Store:
 
     def batch(self, batch_id: int) -> Batch | None:
         """The batch ``batch_id``, or None."""
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)
-            ).fetchone()
+        row = self._one(f"SELECT {_BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,))
         return None if row is None else _batch(row)
 
     def batches(self, run_id: int) -> list[Batch]:
         """The batches journalled by run ``run_id``, in order."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE run_id = ? ORDER BY id", (run_id,)
-            ).fetchall()
-        return [_batch(row) for row in rows]
+        query = f"SELECT {_BATCH_COLUMNS} FROM batches WHERE run_id = ? ORDER BY id"
+        return [_batch(row) for row in self._all(query, (run_id,))]
 
     def pending_batches(self) -> list[Batch]:
         """Batches of any run neither confirmed, failed nor resolved, in journal order.
@@ -1006,12 +985,11 @@ class Store:
     # -- cohorts ---------------------------------------------------------------------------------
     def cohort(self, idnumber: str) -> CohortRow | None:
         """The cohort ``idnumber``, or None."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT idnumber, moodle_id, name, created_by_bridge, adopted FROM cohorts "
-                "WHERE idnumber = ?",
-                (idnumber,),
-            ).fetchone()
+        row = self._one(
+            "SELECT idnumber, moodle_id, name, created_by_bridge, adopted FROM cohorts "
+            "WHERE idnumber = ?",
+            (idnumber,),
+        )
         return None if row is None else _cohort(row)
 
     def cohorts(self) -> dict[str, CohortRow]:
@@ -1199,8 +1177,7 @@ class Store:
     # -- manifest sources --------------------------------------------------------------------------
     def source_digest(self, name: str) -> str | None:
         """The digest of the input of source ``name``'s last successful run, or None."""
-        with self._lock:
-            row = self._db.execute("SELECT digest FROM sources WHERE name = ?", (name,)).fetchone()
+        row = self._one("SELECT digest FROM sources WHERE name = ?", (name,))
         return None if row is None else str(row[0])
 
     def record_source(self, name: str, digest: str, run_id: int | None) -> None:
@@ -1216,10 +1193,7 @@ class Store:
     # -- named values ----------------------------------------------------------------------------
     def value(self, name: str) -> Any:
         """The JSON value stored under ``name``, or None."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT value FROM state_values WHERE name = ?", (name,)
-            ).fetchone()
+        row = self._one("SELECT value FROM state_values WHERE name = ?", (name,))
         return None if row is None else _load(row[0])
 
     def set_value(self, name: str, value: object) -> None:
@@ -1236,6 +1210,16 @@ class Store:
             )
 
     # -- internals -------------------------------------------------------------------------------
+    def _one(self, query: str, params: Sequence[Any] = ()) -> Any:
+        """The first row of ``query``, or None."""
+        with self._lock:
+            return self._db.execute(query, params).fetchone()
+
+    def _all(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row of ``query``."""
+        with self._lock:
+            return self._db.execute(query, params).fetchall()
+
     @property
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
