@@ -19,6 +19,10 @@ from moodle_bridge.emulator import Emulator
 from moodle_bridge.emulator.server import EmulatorHTTPServer
 
 FAST = "[moodle]\nmax_attempts = 2\nmax_total_wait = 1\n"
+#: Settings of a test about removal -> suspension, not about the grace an absent person has.
+NO_GRACE = "[sync]\nabsent_grace_days = 0\n"
+#: The one read a run makes when nothing changed: the site's identity, checked first.
+SITE_INFO = "core_webservice_get_site_info"
 HEADER = ("nip", "nama", "email", "unit", "satker", "jabatan", "golongan", "status")
 UNITS = ("PENDIS", "SETJEN", "BIMAS_ISLAM")
 
