@@ -985,6 +985,19 @@ class Store:
             ).fetchall()
         return [_batch(row) for row in rows]
 
+    def unanswered_batches(self, actions: Iterable[str]) -> list[Batch]:
+        """Batches of ``actions`` whose answer never came, in journal order: still open, or
+        settled by reading back (``resolved``). Moodle may hold what they sent."""
+        wanted = json.dumps(sorted(set(actions)))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches "
+                "WHERE state IN ('pending', 'sent_unconfirmed', 'resolved') "
+                "AND action IN (SELECT value FROM json_each(?)) ORDER BY id",
+                (wanted,),
+            ).fetchall()
+        return [_batch(row) for row in rows]
+
     def journalled_usernames(
         self, nips: Iterable[str], *, failed_with: Iterable[str]
     ) -> dict[str, set[str]]:

@@ -32,7 +32,7 @@ from moodle_bridge.sync import observe
 from moodle_bridge.sync.desired import AccountPolicy, AccountRules, DesiredState, build_desired
 from moodle_bridge.sync.executor import ExecutionResult, Executor, Progress, RunOptions
 from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state, load_all_mappings
-from moodle_bridge.sync.journal import resume_pending
+from moodle_bridge.sync.journal import resume_pending, unanswered_enrolments
 from moodle_bridge.sync.plan import ChangeAccount, EnrolChange, Plan, Reason
 from moodle_bridge.sync.planner import (
     EnrolmentView,
@@ -336,7 +336,9 @@ class Engine:
             self.caller, self.store, needed, record=apply
         )
         wanted = {key: w for key, w in wanted.items() if w.course in course_ids}
-        fresh = [key for key in [*wanted, *joining] if key not in rows]
+        courses_of = {k: a.course for k, a in gap.audience.items()} if gap is not None else {}
+        mine = unanswered_enrolments(self.store, courses_of)
+        fresh = [key for key in [*wanted, *joining] if key not in rows and key not in mine]
         others = observe.enrolled_elsewhere(self.caller, accounts, course_ids, fresh)
         if others and apply:
             self.store.record_enrolments(others)
