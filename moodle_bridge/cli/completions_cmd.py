@@ -13,6 +13,7 @@ from moodle_bridge.completions import pull_completions, pull_options
 from moodle_bridge.files import exclusive
 from moodle_bridge.store import Store
 from moodle_bridge.sync.gaps import load_all_mappings
+from moodle_bridge.sync.observe import bind_site
 
 __all__ = ["completions"]
 
@@ -37,7 +38,7 @@ def completions_pull(app: AppContext, units: tuple[str, ...], as_json: bool) -> 
     Reads the site's completion report page by page when it has one ([completions] report),
     else asks person by person (one call answers all of a person's courses). Completed
     enrolments are never asked again. Exit code 1 when some people or report pages could not
-    be read, 4 on a fatal Moodle error.
+    be read, 2 when the state belongs to another Moodle site, 4 on a fatal Moodle error.
     """
     settings = app.settings
     mappings = load_all_mappings(app.mappings_dir)
@@ -48,6 +49,8 @@ def completions_pull(app: AppContext, units: tuple[str, ...], as_json: bool) -> 
         Store.open(app.state_file) as store,
     ):
         chosen = unit_codes(units, app.mappings_dir, store)
+        # The state's Moodle ids are other people on another site: refuse before asking.
+        bind_site(client, store, client.url, record=False)
         report = pull_completions(
             client, store, catalogue, units=set(chosen) or None, options=pull_options(settings)
         )

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import openpyxl
 
+from moodle_bridge.emulator import Emulator, default_seed
+from moodle_bridge.emulator.server import running
 from tests.conftest import SECRET_TOKEN
 from tests.e2e.conftest import (
     HEADER,
@@ -289,6 +291,29 @@ def test_the_guard_stops_a_halved_roster(bridge: Bridge):
     accepted = bridge.sync(bridge.roster(people(range(20))), "--allow-suspend", "20")
     assert accepted.exit_code == 0, accepted.output
     assert [bridge.user(nip(i))["suspended"] for i in range(40)] == [0] * 20 + [1] * 20
+
+
+# --- 5b. one state, one site ----------------------------------------------------------------
+def test_every_command_refuses_a_state_bound_to_another_site(bridge: Bridge, tmp_path: Path):
+    roster = synced(bridge, range(6))
+    other = Emulator(default_seed())
+    other.world.settings["wwwroot"] = "https://lms.other.example"
+    (tmp_path / "elsewhere").mkdir()
+    with running(other) as served:
+        elsewhere = Bridge(other, served, tmp_path / "elsewhere")
+        elsewhere.state_dir = bridge.state_dir  # the operator's slip: the first site's state
+        for command in (
+            ("sync", "--plugin", "generic", "--roster", str(roster), "--yes"),
+            ("plan", "--plugin", "generic", "--roster", str(roster)),
+            ("completions", "pull"),
+            ("runs", "revert", "1", "--yes"),
+        ):
+            run = elsewhere.invoke(*command)
+
+            assert run.exit_code == 2, (command, run.output)
+            assert "this state belongs to the Moodle site" in run.output, command
+            assert "https://lms.other.example" in run.output, command
+            assert [name for name, _ in run.calls] == [SITE_INFO], command
 
 
 # --- 6. accounts the bridge does not own -----------------------------------------------------
