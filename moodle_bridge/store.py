@@ -963,19 +963,40 @@ class Store:
             ).fetchall()
         return [_batch(row) for row in rows]
 
-    def journalled_usernames(self, nips: Iterable[str]) -> dict[str, set[str]]:
-        """NIP -> the usernames any journalled ``create_users`` batch ever sent for it.
+    def unanswered_batches(self, actions: Iterable[str]) -> list[Batch]:
+        """Batches of ``actions`` whose answer never came, in journal order: still open, or
+        settled by reading back (``resolved``). Moodle may hold what they sent."""
+        wanted = json.dumps(sorted(set(actions)))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches "
+                "WHERE state IN ('pending', 'sent_unconfirmed', 'resolved') "
+                "AND action IN (SELECT value FROM json_each(?)) ORDER BY id",
+                (wanted,),
+            ).fetchall()
+        return [_batch(row) for row in rows]
 
-        Whatever became of the batch: one the bridge once took for refused may still have
-        created the account (a site fault after Moodle committed it).
+    def journalled_usernames(
+        self, nips: Iterable[str], *, failed_with: Iterable[str]
+    ) -> dict[str, set[str]]:
+        """NIP -> the usernames sent for it by ``create_users`` batches recorded as failed
+        for one of the reasons ``failed_with``.
+
+        An older version took site faults for refusals: such a batch may still have created
+        the account (the site failed after Moodle committed it). A batch Moodle refused as a
+        whole created nothing (one transaction), and an open one is the batch being sent.
         """
         wanted = json.dumps(sorted(set(nips)))
+        reasons = json.dumps(sorted(set(failed_with)))
         with self._lock:
             rows = self._db.execute(
                 "SELECT sent.key, sent.value FROM batches, json_each(batches.payload_json, "
                 "'$.usernames') AS sent WHERE batches.action = 'create_users' "
+                "AND batches.state = 'failed' "
+                "AND json_extract(batches.result_json, '$.reason') IN "
+                "(SELECT value FROM json_each(?)) "
                 "AND sent.type = 'text' AND sent.key IN (SELECT value FROM json_each(?))",
-                (wanted,),
+                (reasons, wanted),
             ).fetchall()
         found: dict[str, set[str]] = {}
         for nip, username in rows:

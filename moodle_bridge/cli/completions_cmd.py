@@ -15,6 +15,7 @@ from moodle_bridge.files import exclusive
 from moodle_bridge.notify import pull_part
 from moodle_bridge.store import Store
 from moodle_bridge.sync.gaps import load_all_mappings
+from moodle_bridge.sync.observe import bind_site
 
 __all__ = ["completions"]
 
@@ -39,7 +40,7 @@ def completions_pull(app: AppContext, units: tuple[str, ...], as_json: bool) -> 
     Reads the site's completion report page by page when it has one ([completions] report),
     else asks person by person (one call answers all of a person's courses). Completed
     enrolments are never asked again. Exit code 1 when some people or report pages could not
-    be read, 4 on a fatal Moodle error.
+    be read, 2 when the state belongs to another Moodle site, 4 on a fatal Moodle error.
     """
     settings = app.settings
     mappings = load_all_mappings(app.mappings_dir)
@@ -51,6 +52,8 @@ def completions_pull(app: AppContext, units: tuple[str, ...], as_json: bool) -> 
             Store.open(app.state_file) as store,
         ):
             chosen = unit_codes(units, app.mappings_dir, store)
+            # The state's Moodle ids are other people on another site: refuse before asking.
+            bind_site(client, store, client.url, record=False)
             scope = PullScope(units=set(chosen) or None)
             with progress_bars(not as_json) as bars:
                 progress = (lambda n, total: bars("people asked", n, total)) if bars else None

@@ -34,7 +34,7 @@ from moodle_bridge.sync import observe, rates
 from moodle_bridge.sync.desired import AccountPolicy, AccountRules, DesiredState, build_desired
 from moodle_bridge.sync.executor import ExecutionResult, Executor, Progress, RunOptions
 from moodle_bridge.sync.gaps import GapInputs, GapState, gap_state, load_all_mappings
-from moodle_bridge.sync.journal import resume_pending
+from moodle_bridge.sync.journal import resume_pending, unanswered_enrolments
 from moodle_bridge.sync.plan import ChangeAccount, EnrolChange, Plan, Reason
 from moodle_bridge.sync.planner import (
     EnrolmentView,
@@ -296,7 +296,17 @@ class Engine:
         found = observe.catalogue_enrolments(
             self.caller, self.store.accounts(), course_ids, sorted(fresh), len(enrolments)
         )
-        return [row for row in found if (row.nip, row.course) not in enrolments]
+        mine = self._unanswered(gap)
+        return [
+            r
+            for r in found
+            if (r.nip, r.course) not in enrolments and (r.nip, r.course) not in mine
+        ]
+
+    def _unanswered(self, gap: GapState | None) -> set[tuple[str, str]]:
+        """Enrolments and audience joins the bridge sent in batches whose answer was lost."""
+        courses_of = {k: a.course for k, a in gap.audience.items()} if gap is not None else {}
+        return unanswered_enrolments(self.store, courses_of)
 
     @staticmethod
     def _gaps_key(source: Source) -> str:
@@ -411,7 +421,9 @@ class Engine:
         wanted = {key: w for key, w in wanted.items() if w.course in course_ids}
         # Participants include suspended enrolments, which a person's course list does not:
         # an administrator's suspended enrolment in the chosen course is theirs, never ours.
-        fresh = [key for key in [*wanted, *joining] if key not in rows]
+        # A batch of ours whose answer was lost is ours, though Moodle may have it already.
+        mine = self._unanswered(gap)
+        fresh = [key for key in [*wanted, *joining] if key not in rows and key not in mine]
         others = observe.enrolled_elsewhere(self.caller, accounts, course_ids, fresh)
         if others and apply:
             self.store.record_enrolments(others)

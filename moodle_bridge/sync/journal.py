@@ -39,6 +39,7 @@ __all__ = [
     "read_payload",
     "recover",
     "resume_pending",
+    "unanswered_enrolments",
 ]
 
 
@@ -192,6 +193,26 @@ def resume_pending(store: Store, caller: Caller, run_id: int | None) -> Counter[
         store.resolve_batch(batch.id, result, changes, run_id=run_id)
         resumed[batch.action] += 1
     return resumed
+
+
+def unanswered_enrolments(store: Store, audience: Mapping[str, str]) -> set[tuple[str, str]]:
+    """(NIP, course) of the enrolments the bridge itself may have made without hearing back:
+    the enrolments of manual enrolment batches, and the joins of a course's audience cohort
+    (``audience``: cohort idnumber -> course shortname), whose answer was lost.
+
+    Found in Moodle by the next run, they are the bridge's own: replanned, never taken for an
+    enrolment someone else made (which the bridge would then never suspend or retime).
+    """
+    found: set[tuple[str, str]] = set()
+    for batch in store.unanswered_batches([Action.ENROL, Action.COHORT_ADD]):
+        payload = read_payload(Action(batch.action), batch.payload)
+        if isinstance(payload, EnrolPayload):
+            found.update(
+                (nip, course) for nip, course, kind in payload.enrolments if kind == "enrol"
+            )
+        elif isinstance(payload, MembersPayload):
+            found.update((nip, audience[c]) for c, nip in payload.members if c in audience)
+    return found
 
 
 def find_created(caller: Caller, wanted: Mapping[str, str]) -> dict[str, moodle_users.MoodleUser]:

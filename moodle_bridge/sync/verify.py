@@ -30,6 +30,9 @@ _INVALID = N_(
 )
 #: Enrolled users read, at most, to find the first enrolment the bridge made in a course.
 ROLE_CHECK_USERS = 5000
+#: The reasons an older version recorded for a create batch it took for refused while the
+#: site was at fault: Moodle may have committed such a batch.
+_SITE_FAULT_CODES = frozenset(failure.signal for failure in errors.SITE_FAILURES)
 
 
 class Verifier:
@@ -120,8 +123,9 @@ class Verifier:
         """Why Moodle refused to create an account, or the account if it is the bridge's own.
 
         An account with the wanted username and the person's NIP that one of the bridge's own
-        create batches sent (a site fault hid the answer from an older version) is the
-        bridge's: no run may stall on accounts the bridge itself created.
+        create batches sent, recorded as failed because of a site fault (which hid the answer
+        from an older version), is the bridge's: no run may stall on accounts the bridge
+        itself created. A batch Moodle refused, or the one being sent, proves nothing.
         """
         if not isinstance(error, errors.InvalidParameter):
             return error.message
@@ -135,7 +139,9 @@ class Verifier:
         username, email = create.record["username"], create.record["email"]
         taken = moodle_users.get_users_by_field(self.caller, "username", [username])
         if taken:
-            sent = self.store.journalled_usernames([create.nip]).get(create.nip, set())
+            sent = self.store.journalled_usernames(
+                [create.nip], failed_with=_SITE_FAULT_CODES
+            ).get(create.nip, set())
             if taken[0].idnumber == create.nip and username in sent:
                 return taken[0]
             return _(

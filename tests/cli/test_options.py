@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from moodle_bridge.emulator import Emulator
+from moodle_bridge.emulator.server import EmulatorHTTPServer
 from moodle_bridge.store import LedgerEntry, NewAccount, Store
 from tests.cli.conftest import NIP, Workspace, one_line
 
@@ -138,13 +140,19 @@ def test_report_of_all_units(workspace: Workspace):
     assert json.loads(stdout)["people"] == 2
 
 
-def test_completions_pull_takes_unit_codes_in_any_case(workspace: Workspace):
+def test_completions_pull_takes_unit_codes_in_any_case(
+    workspace: Workspace, emulator: Emulator, served: EmulatorHTTPServer
+):
     ledger(workspace)
-    # Nothing is pending, so no call is made: only the unit codes are checked.
+    # Nothing is pending, so the one call is the site's identity: only the unit codes are
+    # checked.
+    here = {"MOODLE_BRIDGE_URL": served.url, "MOODLE_BRIDGE_TOKEN": emulator.token_for("bridge")}
     result = workspace.run("completions", "pull", "--unit", "pendis", "--unit", "Setjen",
-                           "--json", env=SITE)  # fmt: skip
+                           "--json", env=here)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["people_asked"] == 0
+    assert [name for name, _ in emulator.calls] == ["core_webservice_get_site_info"]
+    # An unknown code stops the command before any call (the site here is unreachable).
     result = workspace.run("completions", "pull", "--unit", "pendis", "--unit", "nope", env=SITE)
     assert result.exit_code == 2
     assert "unknown unit NOPE" in one_line(result)

@@ -16,9 +16,16 @@ from click.testing import CliRunner, Result
 
 from moodle_bridge.cli import main
 from moodle_bridge.emulator import Emulator
+from moodle_bridge.emulator.cohorts import link_cohort_to_course
 from moodle_bridge.emulator.server import EmulatorHTTPServer
 
 FAST = "[moodle]\nmax_attempts = 2\nmax_total_wait = 1\n"
+#: Settings of a test about removal -> suspension, not about the grace an absent person has.
+NO_GRACE = "[sync]\nabsent_grace_days = 0\n"
+#: The one read a run makes when nothing changed: the site's identity, checked first.
+SITE_INFO = "core_webservice_get_site_info"
+#: The course an administrator links the bridge's probe cohort to (see ``prove_removals``).
+PROBE_COURSE = "BRIDGE-PROBE"
 HEADER = ("nip", "nama", "email", "unit", "satker", "jabatan", "golongan", "status")
 UNITS = ("PENDIS", "SETJEN", "BIMAS_ISLAM")
 
@@ -210,6 +217,25 @@ class Bridge:
         }
         created = self.admin_call("core_course_create_courses", fields)
         return {c["shortname"]: int(c["id"]) for c in created}
+
+    def prove_removals(self) -> str:
+        """Set the site up as an administrator does for the bridge to prove that removing a
+        cohort member suspends the enrolment: cohort sync's external unenrol action "suspend"
+        (3), a probe course and the cohort ``bridge:probe`` linked to it. Returns the settings
+        that name the probe course (for :meth:`configure`)."""
+        self.emulator.world.settings["enrol_cohort_unenrolaction"] = "3"
+        course = self.create_courses([PROBE_COURSE])[PROBE_COURSE]
+        made = self.admin_call(
+            "core_cohort_create_cohorts",
+            {
+                "cohorts[0][name]": "moodle-bridge probe",
+                "cohorts[0][idnumber]": "bridge:probe",
+                "cohorts[0][categorytype][type]": "system",
+                "cohorts[0][categorytype][value]": "",
+            },
+        )
+        link_cohort_to_course(self.emulator, course, int(made[0]["id"]))
+        return f'[cohorts]\nprobe_course = "{PROBE_COURSE}"\n'
 
     def admin_call(self, wsfunction: str, fields: dict[str, str]) -> Any:
         """A web-service call with the admin token, straight into the emulator."""

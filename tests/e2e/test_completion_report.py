@@ -45,7 +45,7 @@ from moodle_bridge.moodle import completion as moodle_completion
 from moodle_bridge.moodle import enrol as moodle_enrol
 from moodle_bridge.moodle import reportbuilder
 from moodle_bridge.moodle.client import MoodleClient, RetryPolicy
-from moodle_bridge.store import EnrolmentRow, LedgerEntry, NewAccount, Store
+from moodle_bridge.store import Changes, EnrolmentRow, LedgerEntry, NewAccount, Store
 from moodle_bridge.timeutil import day_end, day_start
 from tests.e2e.conftest import Bridge, nip
 
@@ -152,7 +152,7 @@ class Site:
             timeend,
             method=method,  # type: ignore[arg-type]
         )
-        self.store.confirm_batch(batch, enrolments=[row])
+        self.store.confirm_batch(batch, changes=Changes(enrolments=[row]))
         self.store.finish_run(run, "ok")
 
     def learner_completes(self, i: int, course: str, when: int) -> None:

@@ -26,7 +26,15 @@ import pytest
 from moodle_bridge.completions import SOURCE_PULL_TIME, SOURCE_REPORT
 from moodle_bridge.emulator.completion import add_self_completion
 from moodle_bridge.store import EnrolmentRow, LedgerEntry, Store
-from tests.e2e.conftest import Bridge, Run, nip, person, write_assessments, write_tables
+from tests.e2e.conftest import (
+    SITE_INFO,
+    Bridge,
+    Run,
+    nip,
+    person,
+    write_assessments,
+    write_tables,
+)
 
 UNIT = "PENDIS"
 JABATAN = "Analis SDM Aparatur"
@@ -345,7 +353,7 @@ def test_a_pull_limited_to_a_unit_asks_only_its_people(site: Site) -> None:
     data = ok(other)
     assert data["people_asked"] == 0
     assert data["new_completions"] == 0
-    assert other.calls == []
+    assert other.calls == [(SITE_INFO, 0)]  # the site's identity only
     assert site.ledger() == []
     assert ok(site.pull("--unit", UNIT))["new_completions"] == 6
 
@@ -367,7 +375,9 @@ def test_a_second_pull_asks_nothing_about_completed_enrolments(site: Site) -> No
     assert data["enrolments_pending"] == 4  # 0: C12; 5: A12, B12, C12
     # Two people, plus the one look for a completion report this site does not have.
     assert data["calls"] == {USERS_COURSES: 2, "core_reportbuilder_list_reports": 1}
-    assert len(again.calls) == 3
+    # And, first of all, the site's identity: the state must be this site's.
+    assert [name for name, _ in again.calls[:1]] == [SITE_INFO]
+    assert len(again.calls) == 4
     assert site.ledger() == first
 
     # A completion that happens later costs exactly one more status call, and only for it.

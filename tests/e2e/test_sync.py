@@ -14,8 +14,20 @@ from pathlib import Path
 
 import openpyxl
 
+from moodle_bridge.emulator import Emulator, default_seed
+from moodle_bridge.emulator.server import running
 from tests.conftest import SECRET_TOKEN
-from tests.e2e.conftest import HEADER, UNITS, Bridge, Run, nip, people, person
+from tests.e2e.conftest import (
+    HEADER,
+    NO_GRACE,
+    SITE_INFO,
+    UNITS,
+    Bridge,
+    Run,
+    nip,
+    people,
+    person,
+)
 
 ZERO_PLAN = {
     "create": 0,
@@ -29,15 +41,19 @@ ZERO_PLAN = {
     "enrol_suspend": 0,
     "enrol_reactivate": 0,
     "enrol_retime": 0,
+    "move": 0,
+    "cohort_remove_held": 0,
+    "absent": 0,
+    "kept": 0,
 }
 #: A seeded Moodle account the bridge never created (Ahmad Fauzi, SETJEN).
 SEEDED_NIP = "197501012000031001"
 
 
-def synced(bridge: Bridge, ids: range) -> Path:
+def synced(bridge: Bridge, ids: range, *options: str) -> Path:
     """Sync ``ids`` into a fresh site and check it went through cleanly."""
     roster = bridge.roster(people(ids))
-    run = bridge.sync(roster)
+    run = bridge.sync(roster, *options)
     assert run.exit_code == 0, run.output
     return roster
 
@@ -58,7 +74,8 @@ def test_first_sync_creates_everyone_reports_bad_rows_and_fills_unit_cohorts(bri
     inactive = person(905, status="PENSIUN")  # not active and no account: not created
     rows.append(inactive)
 
-    run = bridge.sync(bridge.roster(rows))
+    # The site's own unit:PENDIS and unit:SETJEN are joined only when adopted.
+    run = bridge.sync(bridge.roster(rows), "--adopt-cohorts")
 
     assert run.exit_code == 1, run.output
     assert run.data is not None
@@ -93,6 +110,7 @@ def test_second_sync_with_the_same_roster_writes_nothing(bridge: Bridge):
     assert again.data is not None
     assert again.data["planned"] == ZERO_PLAN
     assert again.writes == []
+    assert [name for name, _ in again.calls] == [SITE_INFO]  # the site binding, nothing more
     assert again.data["applied"] == {}
 
 
@@ -175,7 +193,8 @@ def test_five_percent_changed_updates_only_those_fields(bridge: Bridge):
 
 # --- 4. suspend and return -------------------------------------------------------------------
 def test_removed_people_are_suspended_and_come_back_with_the_same_account(bridge: Bridge):
-    synced(bridge, range(40))
+    bridge.configure(NO_GRACE)
+    synced(bridge, range(40), "--adopt-cohorts")
     leaver, retiree = nip(7), nip(8)
     ids = {n: bridge.user(n)["id"] for n in (leaver, retiree)}
     rows = [person(i) for i in range(40) if i != 7]
@@ -207,6 +226,7 @@ def test_removed_people_are_suspended_and_come_back_with_the_same_account(bridge
 
 
 def test_one_removal_within_the_limit_needs_no_override(bridge: Bridge):
+    bridge.configure(NO_GRACE)
     synced(bridge, range(40))  # limit: 5% of 40 = 2
     run = bridge.sync(bridge.roster(people(range(1, 40))))
     assert run.exit_code == 0, run.output
@@ -231,13 +251,26 @@ def test_the_guard_stops_an_empty_roster(bridge: Bridge):
     assert run.writes == []
     assert run.data is not None
     assert run.data["guard"]
-    proposed = run.data["proposed_removals"]
+    # A file with no rows names no unit: nobody is in its scope, so nobody is proposed.
+    assert _proposed(run.data["proposed_removals"]) == []
+    assert all(bridge.user(nip(i))["suspended"] == 0 for i in range(40))
+
+    # Named on purpose, the units' people would all be suspended: the file proposes them.
+    bridge.configure(NO_GRACE)
+    scoped = bridge.sync(empty, "--scope", ",".join(UNITS))
+
+    assert scoped.exit_code == 3, scoped.output
+    assert scoped.writes == []
+    assert scoped.data is not None
+    assert scoped.data["guard"]
+    proposed = scoped.data["proposed_removals"]
     assert Path(proposed).is_relative_to(bridge.state_dir)
     assert sorted(_proposed(proposed)) == sorted(nip(i) for i in range(40))
     assert all(bridge.user(nip(i))["suspended"] == 0 for i in range(40))
 
 
 def test_the_guard_stops_a_halved_roster(bridge: Bridge):
+    bridge.configure(NO_GRACE)
     synced(bridge, range(40))
 
     run = bridge.sync(bridge.roster(people(range(20))))
@@ -258,6 +291,29 @@ def test_the_guard_stops_a_halved_roster(bridge: Bridge):
     accepted = bridge.sync(bridge.roster(people(range(20))), "--allow-suspend", "20")
     assert accepted.exit_code == 0, accepted.output
     assert [bridge.user(nip(i))["suspended"] for i in range(40)] == [0] * 20 + [1] * 20
+
+
+# --- 5b. one state, one site ----------------------------------------------------------------
+def test_every_command_refuses_a_state_bound_to_another_site(bridge: Bridge, tmp_path: Path):
+    roster = synced(bridge, range(6))
+    other = Emulator(default_seed())
+    other.world.settings["wwwroot"] = "https://lms.other.example"
+    (tmp_path / "elsewhere").mkdir()
+    with running(other) as served:
+        elsewhere = Bridge(other, served, tmp_path / "elsewhere")
+        elsewhere.state_dir = bridge.state_dir  # the operator's slip: the first site's state
+        for command in (
+            ("sync", "--plugin", "generic", "--roster", str(roster), "--yes"),
+            ("plan", "--plugin", "generic", "--roster", str(roster)),
+            ("completions", "pull"),
+            ("runs", "revert", "1", "--yes"),
+        ):
+            run = elsewhere.invoke(*command)
+
+            assert run.exit_code == 2, (command, run.output)
+            assert "this state belongs to the Moodle site" in run.output, command
+            assert "https://lms.other.example" in run.output, command
+            assert [name for name, _ in run.calls] == [SITE_INFO], command
 
 
 # --- 6. accounts the bridge does not own -----------------------------------------------------

@@ -32,8 +32,11 @@ from moodle_bridge.emulator.faults import (
 )
 from moodle_bridge.roster.generic import read_generic_roster
 from moodle_bridge.samples import generate_people, write_roster_csv
+from moodle_bridge.store import Store
 from tests.conftest import SECRET_TOKEN
 from tests.e2e.conftest import UNITS, Bridge, Run, nip, people
+from tests.e2e.test_enrolments import Site as GapSite
+from tests.e2e.test_enrolments import manual_choices
 
 PEOPLE = int(os.environ.get("MOODLE_BRIDGE_FAULT_PEOPLE", "2000"))
 MAX_ATTEMPTS = 4
@@ -86,8 +89,13 @@ def batch_states(bridge: Bridge) -> Counter[str]:
         return Counter(dict(db.execute("SELECT state, count(*) FROM batches GROUP BY state")))
 
 
+#: The seeded site's own unit cohorts: the bridge did not create them, so it leaves them alone.
+SITE_COHORTS = frozenset({"unit:PENDIS", "unit:SETJEN"})
+
+
 def assert_desired(bridge: Bridge, units: dict[str, str]) -> None:
-    """Every NIP in ``units`` has exactly one account, a member of its unit's cohort only."""
+    """Every NIP in ``units`` has exactly one account, a member of its unit's cohort only
+    (of none when that cohort is the site's own)."""
     world = bridge.emulator.world
     cohorts = {
         c["idnumber"]: world.cohort_member_sets.get(cid, set())
@@ -103,7 +111,7 @@ def assert_desired(bridge: Bridge, units: dict[str, str]) -> None:
         if len(found) > 1:
             duplicated.append(person_nip)
         member_of = {idnumber for idnumber, members in cohorts.items() if found[0] in members}
-        if member_of != {f"unit:{unit}"}:
+        if member_of != {f"unit:{unit}"} - SITE_COHORTS:
             outside.append((person_nip, unit, sorted(member_of)))
     assert not duplicated, f"{len(duplicated)} NIPs have two accounts: {duplicated[:5]}"
     assert not missing, f"{len(missing)} people have no account: {missing[:5]}"
@@ -323,10 +331,13 @@ def test_cut_json_is_retried_then_stops_the_run_and_is_reported(site: Site) -> N
     assert server.injected == {kind: 1}
     assert_desired(site, units_of(SIXTY))
 
-    # Every attempt of one call: the run stops (exit 4) and says why.
+    # Every attempt of one call: the run stops (exit 4) and says why. One worker: with two,
+    # two membership batches in flight share the cut answers and both get through.
     more = site.roster(people(range(120)))
     inject(server, rate=1.0, kinds=(kind,), limit=MAX_ATTEMPTS, functions={ADD_MEMBERS})
+    site.config.write_text(SETTINGS.replace("workers = 2", "workers = 1"), encoding="utf-8")
     stopped = site.sync(more)
+    site.config.write_text(SETTINGS, encoding="utf-8")
     assert stopped.exit_code == 4, stopped.output
     assert stopped.data is not None
     assert "invalid JSON" in (stopped.data["stopped"] or ""), stopped.data
@@ -434,3 +445,36 @@ def test_after_a_revoked_token_the_journal_lets_the_next_run_finish_without_dupl
     assert sum(again.data["resumed"].values()) == open_batches
     assert_desired(site, units_of(REVOKED_PEOPLE))
     assert_in_sync(site, site.roster(people(REVOKED_PEOPLE)))
+
+
+# --- 4. an enrolment whose answer was lost -------------------------------------------------------
+ENROL = "enrol_manual_enrol_users"
+
+
+@pytest.mark.parametrize("kind", [FaultKind.RESET_AFTER, FaultKind.COMMIT_THEN_FAIL], ids=str)
+def test_an_enrolment_committed_before_its_answer_was_lost_stays_the_bridges_own(
+    site: Site, kind: FaultKind
+) -> None:
+    """Moodle enrolled the batch, the answer never came: the next run finds those people
+    enrolled. They are the bridge's own enrolments (sent again, recorded as manual), never
+    "someone else's" that the bridge would then never suspend, retime or reactivate."""
+    gaps = GapSite(site)
+    wanted = manual_choices(gaps.plan())
+    # Every attempt: the client sends an enrolment again (harmless) until it gives up.
+    inject(site.server, rate=1.0, kinds=(kind,), functions={ENROL})
+
+    lost = gaps.sync()
+
+    assert lost.exit_code == 4, lost.output
+    assert set(site.server.injected) == {kind}
+    assert gaps.enrolments(), "Moodle committed the enrolments whose answers were lost"
+    heal(site.server)
+
+    again = gaps.sync()
+
+    assert again.exit_code == 0, again.output
+    assert set(gaps.enrolments()) == wanted
+    with Store.open(site.state_dir / "state.sqlite3") as store:
+        methods = {key: row.method for key, row in store.enrolments().items()}
+    assert methods == dict.fromkeys(wanted, "manual")
+    assert gaps.sync().writes == []

@@ -185,7 +185,6 @@ def test_a_database_outage_longer_than_the_budget_stops_and_the_next_run_resumes
     assert_settled(site, roster)
 
 
-@pytest.mark.xfail(strict=True, reason="executor: site faults are unknown outcomes (integrator)")
 def test_the_run_report_keeps_what_the_site_answered(site: Site, clock: FakeClock):
     stopped, _roster = stop_for_a_long_database_outage(site, clock)
     assert stopped.data is not None
@@ -257,11 +256,10 @@ def test_a_database_outage_in_the_middle_of_a_bisection_refuses_only_the_bad_rec
     assert len(site.owned()) == 59
 
 
-@pytest.mark.xfail(strict=True, reason="executor: site faults are unknown outcomes (integrator)")
 def test_a_bisection_that_met_an_outage_leaves_no_batch_open(site: Site):
-    # The executor settles the lost answer by reading back, then resends the rest outside the
-    # bisection: when Moodle refuses that resend, its journal entry stays open. Restarting
-    # the bisection from the batch once the site is back settles every entry.
+    # The executor settles the lost answer by reading back, then sends the rest again as a
+    # batch of its own: when Moodle refuses it, the bisection starts again from there, so
+    # every journal entry is settled.
     bisect_through_an_outage(site)
     states = batch_states(site)
     assert not states["pending"], states

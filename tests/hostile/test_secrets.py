@@ -332,11 +332,15 @@ def test_every_command_keeps_the_token_and_personal_data_out(
     again = site.run("sync again json", "sync", *unit, "--yes", "--json", "--reconcile")
     assert again.exit_code in (0, 1), again.output
 
-    # Half the roster gone: the guard stops the run and writes the proposed suspensions.
+    # Half the roster gone, with no grace for the absent: the guard stops the run and writes
+    # the proposed suspensions.
     lines = site.roster.path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
     halved = site.tmp_path / "halved.csv"
     halved.write_text("".join(lines[: len(lines) // 2]), encoding="utf-8")
-    guard = site.run("guard", "sync", "--plugin", "generic", "--roster", str(halved), "--yes")
+    guard = site.run(
+        "guard", "sync", "--plugin", "generic", "--roster", str(halved), "--yes",
+        env={**site.env, "MOODLE_BRIDGE_ABSENT_GRACE_DAYS": "0"},
+    )  # fmt: skip
     assert guard.exit_code == 3, guard.output
 
     assert_no_leaks(site.outputs, log_tap, caplog, site.roster)

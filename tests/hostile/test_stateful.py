@@ -3,8 +3,10 @@
 Between syncs the roster changes (people added, removed, renamed, moved between units, given
 new emails, retired) and Moodle drifts by hand (an owned account renamed, given another
 email, suspended or unsuspended; accounts the bridge does not own created). Every sync runs
-``moodle-bridge sync --yes --json --reconcile --allow-suspend 1000`` through the CLI against
-an emulated Moodle served over HTTP on 127.0.0.1. After each sync:
+``moodle-bridge sync --yes --json --reconcile --allow-suspend 1000 --scope <all three units>
+--adopt-cohorts`` through the CLI against an emulated Moodle served over HTTP on 127.0.0.1,
+with no grace for the absent, on a site whose cohort sync is proven (by the bridge's probe)
+to suspend rather than unenrol when a member leaves. After each sync:
 
 * every owned account equals the desired state: names, email, idnumber, username, auth and
   profile fields for active people, the ``suspended`` flag for everyone, and membership of
@@ -40,11 +42,13 @@ from moodle_bridge.emulator import Emulator, default_seed
 from moodle_bridge.emulator.server import running
 from moodle_bridge.sync.desired import PROFILE_PREFIX, AccountPolicy, build_desired
 from plugins.generic import GenericMapper
-from tests.e2e.conftest import Bridge, Run, nip, person
+from tests.e2e.conftest import NO_GRACE, Bridge, Run, nip, person
 
 POOL = range(15)
 UNITS = ("PENDIS", "SETJEN", "BIMAS_ISLAM")
-SYNC = ("--reconcile", "--allow-suspend", "1000")
+#: The roster is the whole of the three units, whose cohorts (two of them the site's own) the
+#: bridge uses on purpose.
+SYNC = ("--reconcile", "--allow-suspend", "1000", "--scope", ",".join(UNITS), "--adopt-cohorts")
 NAMES = (
     "Dr. H. Ahmad Fauzi, M.Pd.I.",
     "Sukarno",
@@ -76,6 +80,8 @@ class Loop(RuleBasedStateMachine):
         self.emulator = Emulator(default_seed())
         served = self.stack.enter_context(running(self.emulator))
         self.bridge = Bridge(self.emulator, served, self.folder)
+        # Someone who leaves the roster or moves is suspended or changes cohort at once.
+        self.bridge.configure(NO_GRACE + self.bridge.prove_removals())
         #: The roster: pool index -> row (generic format).
         self.roster: dict[int, dict[str, str]] = {}
         #: NIPs the bridge has made an account for (active at some sync).

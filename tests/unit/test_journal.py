@@ -20,6 +20,7 @@ from moodle_bridge.sync.journal import (
     read_payload,
     recover,
     resume_pending,
+    unanswered_enrolments,
 )
 from tests.unit.sync_kit import Site, create, make_site, nip
 
@@ -154,3 +155,22 @@ def test_resume_settles_every_open_batch_by_the_resuming_run(site: Site):
     assert accounts[nip(0)].applied_hash == fingerprint(items[0].record)
     assert (accounts[nip(1)].unit, accounts[nip(1)].applied_hash) == ("SETJEN", "later")
     assert [(c.action, c.nip) for c in site.store.run_changes(resuming)] == [("create", nip(0))]
+
+
+# --- enrolments whose answer was lost ----------------------------------------------------------
+def test_unanswered_enrolments_are_those_of_open_or_read_back_batches(site: Site):
+    lost = _batch(site, Action.ENROL, EnrolPayload([(nip(1), "A", "enrol"),
+                                                    (nip(2), "B", "suspend")]).to_json())
+    site.store.resolve_batch(lost.id, {"replanned": True})
+    _batch(site, Action.COHORT_ADD, MembersPayload([("course:C", nip(3)),
+                                                   ("unit:PENDIS", nip(4))]).to_json())
+    refused = _batch(site, Action.ENROL, EnrolPayload([(nip(5), "A", "enrol")]).to_json())
+    site.store.fail_batch(refused.id, "invalidparameter")
+    answered = _batch(site, Action.ENROL, EnrolPayload([(nip(6), "A", "enrol")]).to_json())
+    site.store.confirm_batch(answered.id)
+
+    found = unanswered_enrolments(site.store, {"course:C": "C"})
+
+    # A suspension is no enrolment, a unit cohort enrols in nothing, a refused batch enrolled
+    # nobody and an answered one is recorded as it was.
+    assert found == {(nip(1), "A"), (nip(3), "C")}

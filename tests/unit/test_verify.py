@@ -132,3 +132,23 @@ def test_the_same_account_without_the_journal_entry_is_not_taken(site: Site):
     reason = verifier.refused_create(create(1), _refusal(site))
     assert isinstance(reason, str)
     assert "--adopt" in reason
+
+
+@pytest.mark.parametrize("settled", ["pending", "invalidparameter"])
+def test_an_account_only_a_refused_or_unanswered_batch_named_is_not_taken(
+    site: Site, settled: str
+):
+    """The batch being sent, and a batch Moodle refused as a whole (one transaction: nothing
+    of it was committed), name the person too: neither makes an account found there the
+    bridge's, or every hand-made account with the NIP as username would be taken over."""
+    verifier = Verifier(site.client, site.store, 5, "student")
+    _created(site, verifier, 1)  # as if made by hand with the bridge's username and idnumber
+    batch = site.store.journal_batch(
+        site.run_id, Action.CREATE_USERS, CreatePayload({nip(1): nip(1)}).to_json())
+    if settled != "pending":
+        site.store.fail_batch(batch, settled)
+
+    reason = verifier.refused_create(create(1), _refusal(site))
+
+    assert isinstance(reason, str)
+    assert "--adopt" in reason
