@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moodle_bridge.completions import PullReport
-from moodle_bridge.demo import DemoResult
 from moodle_bridge.doctor import DoctorReport
 from moodle_bridge.gap_engine import GapPlan
 from moodle_bridge.i18n import N_, _
@@ -19,6 +18,9 @@ from moodle_bridge.logs import mask
 from moodle_bridge.reports.changes import change_rows
 from moodle_bridge.store import PersonChange
 from moodle_bridge.sync.engine import SyncReport
+
+if TYPE_CHECKING:
+    from moodle_bridge.demo import DemoResult
 
 __all__ = [
     "FIRST",

@@ -32,19 +32,14 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import Cell as SheetCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 
 from moodle_bridge.files import DIR_MODE, FILE_MODE, private_dir, write_private
 
 if TYPE_CHECKING:
+    from openpyxl.cell.cell import Cell as SheetCell
     from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 __all__ = [
@@ -112,6 +107,13 @@ def xlsx_bytes(
 ) -> bytes:
     """The XLSX workbook of ``header`` and ``rows``: one sheet, a bold frozen header row, text
     columns formatted as text (``@``), every text cell escaped and never a formula."""
+    # openpyxl (and the numpy it loads) costs a command a third of a second to start: only
+    # the commands that write spreadsheets pay for it.
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
     book = Workbook(write_only=True)
     ws = book.create_sheet(title=sheet[:31])
     for index, width in enumerate(widths, start=1):
@@ -128,20 +130,22 @@ def xlsx_bytes(
         head.append(cell)
     ws.append(head)
     for row in rows:
-        ws.append([_sheet_cell(ws, value) for value in row])
+        ws.append([_sheet_cell(ws, value, WriteOnlyCell) for value in row])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
 
 
-def _sheet_cell(ws: WriteOnlyWorksheet, value: Cell) -> SheetCell:
+def _sheet_cell(
+    ws: WriteOnlyWorksheet, value: Cell, make: Callable[..., SheetCell]
+) -> SheetCell:
     if isinstance(value, int):
-        return WriteOnlyCell(ws, value=value)
+        return make(ws, value=value)
     if isinstance(value, dt.date):
-        day = WriteOnlyCell(ws, value=dt.datetime.combine(value, dt.time()))
+        day = make(ws, value=dt.datetime.combine(value, dt.time()))
         day.number_format = DATE_FORMAT
         return day
-    cell = WriteOnlyCell(ws, value=_xml(_text(value)))
+    cell = make(ws, value=_xml(_text(value)))
     cell.data_type = "s"
     cell.number_format = "@"
     return cell

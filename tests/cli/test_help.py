@@ -54,3 +54,11 @@ def test_help_refers_only_to_files_the_repository_has():
     assert named, "the help names no document at all: this test checks nothing"
     missing = {name for name in named if not (REPOSITORY / name).is_file()} - PENDING_DOCS
     assert missing == set()
+
+
+def test_the_cost_models_emulator_serve_offers_are_the_emulators():
+    from moodle_bridge.cli.emulator_cmd import emulator_serve
+    from moodle_bridge.emulator.cost import COST_MODELS
+
+    [option] = [p for p in emulator_serve.params if p.name == "cost"]
+    assert tuple(option.type.choices) == COST_MODELS  # type: ignore[attr-defined]
