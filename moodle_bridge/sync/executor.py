@@ -11,6 +11,7 @@ back (:func:`~moodle_bridge.sync.journal.recover`), and what is still missing is
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -77,6 +78,10 @@ class CircuitBreaker:
                 "stopping before more damage (see the per-record errors)"
             )
             raise errors.Fatal(msg)
+
+
+#: Records in a gated lane's first batch (see :meth:`Executor._chunks`).
+SCOUT = 10
 
 
 @dataclass
@@ -182,14 +187,25 @@ class Executor:
 
     def _lane(self, stage: Stage[Any], items: Iterable[Any], gated: bool = False) -> Lane:
         lane = self._pipeline.lane(stage, gated=gated)
-        self._pipeline.add(lane, self._chunks(stage, items))
+        self._pipeline.add(lane, self._chunks(stage, items, scout=SCOUT if gated else None))
         return lane
 
-    def _chunks(self, stage: Stage[Any], items: Iterable[Any]) -> Iterator[list[Any]]:
+    def _chunks(
+        self, stage: Stage[Any], items: Iterable[Any], scout: int | None = None
+    ) -> Iterator[list[Any]]:
         """``items`` in budgeted chunks, made as they are taken (a batch's records are built
-        when it is sent, not for everyone at once); those that cannot be sent are reported."""
-        ready = (item for item in items if self._sendable(stage, item))
-        return self.caller.chunks(ready, lambda item: to_params(stage.wire(item)))
+        when it is sent, not for everyone at once); those that cannot be sent are reported.
+        With ``scout``, the first chunk holds at most that many: a gated lane's first chunk
+        goes alone while its read-back proves the site, and a small one keeps Moodle's other
+        core waiting for as short a time as possible."""
+        ready = iter(item for item in items if self._sendable(stage, item))
+
+        def wire(item: Any) -> dict[str, Any]:
+            return to_params(stage.wire(item))
+
+        if scout is not None:
+            yield from self.caller.chunks(itertools.islice(ready, scout), wire)
+        yield from self.caller.chunks(ready, wire)
 
     def _sendable(self, stage: Stage[Any], item: Any) -> bool:
         reason = stage.blocked(item)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from moodle_bridge.sync.desired import fingerprint
+from moodle_bridge.sync.executor import SCOUT
 from moodle_bridge.sync.journal import resume_pending
 from moodle_bridge.sync.plan import Plan
 from tests.unit.sync_kit import Site, create, enrolment, make_site, member, nip
@@ -45,12 +46,13 @@ def _owners(site: Site, people: range) -> Counter[str]:
 # --- budget and bisection ---------------------------------------------------------------------
 def test_batches_are_the_fewest_the_request_budget_allows(tmp_path: Path):
     site = make_site(tmp_path, field_budget=300)
-    result = _apply(site, _plan(range(60)))
+    result = _apply(site, _plan(range(70)))
     creates = site.transport.calls(CREATE)
-    # 11 fields a person (6 plain, 2 custom fields of 2, createpassword) in 297: 27 a batch.
-    assert [len(form) - 3 for form in creates] == [27 * 11, 27 * 11, 6 * 11]
+    # 11 fields a person (6 plain, 2 custom fields of 2, createpassword) in 297: 27 a batch,
+    # after the small first batch that goes alone while its read-back proves the site.
+    assert [len(form) - 3 for form in creates] == [SCOUT * 11, 27 * 11, 27 * 11, 6 * 11]
     assert all(len(form) <= 300 for _, form in site.transport.served)
-    assert result.applied == {"create": 60, "cohort_add": 60}
+    assert result.applied == {"create": 70, "cohort_add": 70}
     assert result.failures == []
     assert result.stopped is None
 
@@ -93,7 +95,8 @@ def test_a_fault_after_moodle_committed_a_create_is_settled_by_reading_back(site
     site.transport.fault = _fault_on(CREATE, 1, "after")
     plan = _plan(range(40))
     result = _apply(site, plan)
-    assert len(site.transport.calls(CREATE)) == 1  # read back, neither bisected nor resent
+    # The first batch (the scout) was read back, neither bisected nor resent; then the rest.
+    assert [len(form) for form in site.transport.calls(CREATE)] == [3 + SCOUT * 11, 3 + 30 * 11]
     assert result.failures == []
     assert result.stopped is None
     assert result.applied == {"create": 40, "cohort_add": 40}
@@ -103,14 +106,14 @@ def test_a_fault_after_moodle_committed_a_create_is_settled_by_reading_back(site
     assert all(accounts[nip(i)].applied_hash == fingerprint(c.record)
                for i, c in enumerate(plan.creates))
     states = [b.state for b in site.store.batches(site.run_id) if b.action == "create_users"]
-    assert states == ["resolved"]
+    assert states == ["resolved", "confirmed"]
 
 
 def test_a_fault_before_the_commit_sends_the_batch_again(site: Site):
     site.transport.fault = _fault_on(CREATE, 1, "before")
     result = _apply(site, _plan(range(40)))
     assert result.applied == {"create": 40, "cohort_add": 40}
-    assert len(site.transport.calls(CREATE)) == 1  # the first never reached Moodle
+    assert len(site.transport.calls(CREATE)) == 2  # the first try never reached Moodle
     assert max(_owners(site, range(40)).values()) == 1
 
 
@@ -150,7 +153,7 @@ def test_a_site_that_stays_away_stops_the_run_and_leaves_the_batch_open(site: Si
     site.transport.fault = lambda _name, _form: None
     resumed = resume_pending(site.store, site.client, site.store.begin_run("sync", None))
     assert resumed == {"create_users": 1}
-    assert len(site.store.accounts()) == 40
+    assert len(site.store.accounts()) == SCOUT  # the batch Moodle committed; the rest is replanned
 
 
 def test_an_idempotent_write_the_site_never_answered_is_left_to_the_next_plan(site: Site):
@@ -208,7 +211,8 @@ def test_the_first_create_batch_is_read_back_before_any_other_is_sent(tmp_path: 
     order = [(name, form.get("field")) for name, form in site.transport.served]
     readback = order.index(("core_user_get_users_by_field", "id"))
     assert [name for name, _ in order[:readback]] == [CREATE]
-    assert len(site.transport.calls(CREATE)) == 4
+    assert [len(form) - 3 for form in site.transport.calls(CREATE)] == [
+        SCOUT * 11, 27 * 11, 27 * 11, 27 * 11, 9 * 11]
 
 
 def test_cohorts_are_created_first_and_their_members_added(site: Site):
