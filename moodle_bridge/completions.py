@@ -44,6 +44,7 @@ from moodle_bridge.moodle import enrol as moodle_enrol
 from moodle_bridge.moodle import reportbuilder
 from moodle_bridge.moodle.api import Caller, CountingCaller
 from moodle_bridge.store import EnrolmentRow, LedgerEntry, Store
+from moodle_bridge.sync.observe import bind_site
 from moodle_bridge.workers import run_parallel
 
 __all__ = [
@@ -556,6 +557,7 @@ def pull_completions(
     options: PullOptions | None = None,
     progress: PullProgress | None = None,
     now: int | None = None,
+    site_url: str | None = None,
 ) -> PullReport:
     """Find the completions of the enrolments the state knows, of every method, and add them
     to the ledger with the course's JP and competency from ``catalogue``, the enrolment's
@@ -565,7 +567,8 @@ def pull_completions(
     the report cannot vouch for; a targeted one (``scope.only``, ``scope.closing_before``)
     reads the report only when the last read shows that is cheaper than asking the people.
     ``progress(n, total)`` hears of each ``n`` more people asked; ``now`` is the pull's clock
-    (default: the system's).
+    (default: the system's). With ``site_url`` the state must belong to that site, checked
+    before anyone is asked (SiteMismatch): its Moodle ids are other people on another site.
 
     Never raises for one person or one report page: their failure is reported, and what was
     read before it is recorded. A fatal error stops the pull and is reported in ``stopped``.
@@ -576,6 +579,8 @@ def pull_completions(
     report = PullReport()
     pull = _Pull(counting, store, catalogue, options, report, now or int(time.time()), progress)
     try:
+        if site_url is not None:
+            bind_site(counting, store, site_url, record=False)
         pull.run(units=scope.units, only=scope.only, closing_before=scope.closing_before)
     except errors.Fatal as error:
         report.stopped = str(error)

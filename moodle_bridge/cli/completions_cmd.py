@@ -15,7 +15,6 @@ from moodle_bridge.files import exclusive
 from moodle_bridge.notify import pull_part
 from moodle_bridge.store import Store
 from moodle_bridge.sync.gaps import load_all_mappings
-from moodle_bridge.sync.observe import bind_site
 
 __all__ = ["completions"]
 
@@ -52,8 +51,6 @@ def completions_pull(app: AppContext, units: tuple[str, ...], as_json: bool) -> 
             Store.open(app.state_file) as store,
         ):
             chosen = unit_codes(units, app.mappings_dir, store)
-            # The state's Moodle ids are other people on another site: refuse before asking.
-            bind_site(client, store, client.url, record=False)
             scope = PullScope(units=set(chosen) or None)
             with progress_bars(not as_json) as bars:
                 progress = (lambda n, total: bars("people asked", n, total)) if bars else None
@@ -64,6 +61,7 @@ def completions_pull(app: AppContext, units: tuple[str, ...], as_json: bool) -> 
                     scope,
                     options=pull_options(settings),
                     progress=progress,
+                    site_url=client.url,
                 )
         if as_json:
             emit_json(pull_data(report))

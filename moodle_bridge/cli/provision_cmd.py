@@ -167,11 +167,10 @@ def save_repairs(beside: Path, report: SyncReport) -> Path | None:
 
 
 def sync_source(
-    app: AppContext, client: Caller, state: tuple[Store, Path], request: RunRequest
+    app: AppContext, client: Caller, state: tuple[Store, Path], request: RunRequest, source: Source
 ) -> SyncReport:
     """One run of the engine for ``request`` on an open state, as plan, sync and run share it."""
     store, state_dir = state
-    source = source_for(app, request)
     options = sync_options(app.settings, request, app.mappings_dir)
     with progress_bars(not request.as_json) as progress:
         engine = Engine(client, store, state_dir, options, progress=progress)
@@ -190,10 +189,11 @@ def run_engine(app: AppContext, request: RunRequest) -> None:
     # tell about a trial.
     keep = request.apply and not request.use_emulator
     with notifying(app, "sync", enabled=keep) as parts:
+        source = source_for(app, request)  # an unknown plugin stops before any site is asked
         with site_and_state(app, request.use_emulator) as (client, state_dir):
             lock = exclusive(state_dir) if request.apply else contextlib.nullcontext()
             with lock, Store.open(state_dir / STATE_FILE) as store:
-                report = sync_source(app, client, (store, state_dir), request)
+                report = sync_source(app, client, (store, state_dir), request, source)
                 saved = save_report(state_dir, store, report) if keep else None
                 if request.out is not None:
                     _write_out(request.out, store, report)

@@ -13,7 +13,7 @@ from moodle_bridge.cli.connect import connect
 from moodle_bridge.cli.failures import ExitCode
 from moodle_bridge.cli.notifying import notifying
 from moodle_bridge.cli.options import JSON_OPTION, input_file
-from moodle_bridge.cli.provision_cmd import RunRequest, save_report, sync_source
+from moodle_bridge.cli.provision_cmd import RunRequest, save_report, source_for, sync_source
 from moodle_bridge.cli.render import plan_lines, result_lines
 from moodle_bridge.files import exclusive
 from moodle_bridge.manifest import ManifestSource, digest, load_manifest
@@ -119,7 +119,8 @@ def _run_source(
         scope=frozenset(source.scope) if source.scope else None,
         name=source.name,
     )
-    report = sync_source(app, client, (store, app.settings.state.dir), request)
+    state = (store, app.settings.state.dir)
+    report = sync_source(app, client, state, request, source_for(app, request))
     saved = save_report(app.settings.state.dir, store, report)
     # Record errors need a corrected roster, which changes the digest; a stopped, guarded or
     # declined run must run again as it is.

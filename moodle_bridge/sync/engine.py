@@ -191,9 +191,12 @@ class Engine:
 
     def _remember_gaps(self, report: SyncReport, source: Source) -> None:
         """After a successful run, what the gap engine read (the enrolments as they are now),
-        so that the next run with the same input need not plan again."""
+        so that the next run with the same input need not plan again. Not while an audience
+        cohort waits for its link: the administrator's link changes what the plan must do
+        without changing anything the digest reads."""
         stopped = report.result is not None and (report.result.stopped or report.failures)
-        if source.gaps is None or report.gaps_digest is None or stopped:
+        awaiting = report.plan is not None and report.plan.awaiting_link
+        if source.gaps is None or report.gaps_digest is None or stopped or awaiting:
             return
         self.store.set_value(self._gaps_key(source), self._gaps_digest(source, source.gaps))
 

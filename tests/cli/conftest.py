@@ -110,10 +110,14 @@ def workspace(tmp_path: Path) -> Workspace:
     return space
 
 
+EMULATOR_NOTE = "moodle-bridge: --emulator: a throwaway state in "
+
+
 def one_line(result: Result) -> str:
-    """The single line a failing command printed on stderr (asserted to be exactly one)."""
+    """The single line a failing command printed on stderr (asserted to be exactly one),
+    besides the note of ``--emulator`` on where its throwaway state is."""
     assert "Traceback" not in result.output, result.output
-    lines = result.stderr.splitlines()
+    lines = [line for line in result.stderr.splitlines() if not line.startswith(EMULATOR_NOTE)]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("moodle-bridge: "), lines[0]
     return lines[0]

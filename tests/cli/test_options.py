@@ -15,7 +15,7 @@ import pytest
 from moodle_bridge.emulator import Emulator
 from moodle_bridge.emulator.server import EmulatorHTTPServer
 from moodle_bridge.store import LedgerEntry, NewAccount, Store
-from tests.cli.conftest import NIP, Workspace, one_line
+from tests.cli.conftest import EMULATOR_NOTE, NIP, Workspace, one_line
 
 OTHER_NIP = "198203152006042002"
 JAN_2026 = 1_767_225_600  # 2026-01-01 07:00 WIB
@@ -33,7 +33,11 @@ def test_plan_and_sync_take_the_plugin_with_plugin(workspace: Workspace):
     code, stdout, stderr = plan(workspace, "--plugin", "generic")
     assert code == 0, stderr
     assert json.loads(stdout)["people"] == 1
-    assert stderr == ""
+    # Nothing on stderr but where the throwaway state of --emulator was, and it is gone.
+    (note,) = stderr.splitlines()
+    assert note.startswith(EMULATOR_NOTE)
+    assert str(workspace.state) in note  # the configured state, named as not opened
+    assert not Path(note.removeprefix(EMULATOR_NOTE).split(",")[0]).exists()
 
 
 @pytest.mark.parametrize("command", ["plan", "sync"])

@@ -373,9 +373,9 @@ def test_a_second_pull_asks_nothing_about_completed_enrolments(site: Site) -> No
     assert asked_users(again) == sorted([site.userid(0), site.userid(5)])
     assert data["people_asked"] == 2
     assert data["enrolments_pending"] == 4  # 0: C12; 5: A12, B12, C12
-    # Two people, plus the one look for a completion report this site does not have.
-    assert data["calls"] == {USERS_COURSES: 2, "core_reportbuilder_list_reports": 1}
-    # And, first of all, the site's identity: the state must be this site's.
+    # First of all the site's identity (the state must be this site's), then the one look
+    # for a completion report this site does not have, then the two people.
+    assert data["calls"] == {SITE_INFO: 1, "core_reportbuilder_list_reports": 1, USERS_COURSES: 2}
     assert [name for name, _ in again.calls[:1]] == [SITE_INFO]
     assert len(again.calls) == 4
     assert site.ledger() == first
