@@ -53,6 +53,11 @@ class AppContext:
             self._settings = load_settings(self.env, self.config_file)
         return self._settings
 
+    def wait_for_site(self) -> None:
+        """Wait out an outage of the site (``--wait-for-site``), whatever the settings say."""
+        moodle = self.settings.moodle.model_copy(update={"wait_for_site": True})
+        self._settings = self.settings.model_copy(update={"moodle": moodle})
+
     @property
     def state_file(self) -> Path:
         """The configured state database."""

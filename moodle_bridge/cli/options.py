@@ -27,6 +27,7 @@ __all__ = [
     "ROSTER_OPTION",
     "SCOPE_OPTION",
     "SEED_OPTION",
+    "WAIT_FOR_SITE_OPTION",
     "chosen_plugin",
     "input_file",
     "load_plugin",
@@ -87,6 +88,13 @@ SEED_OPTION = number(
 )
 JSON_OPTION = click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON (NIPs masked) for scripts."
+)
+WAIT_FOR_SITE_OPTION = click.option(
+    "--wait-for-site",
+    is_flag=True,
+    help="Wait out an outage of the site (database down, maintenance) for up to "
+    "[moodle] max_site_wait seconds instead of stopping once max_total_wait is spent; the "
+    "same as [moodle] wait_for_site = true, for a nightly run nobody watches.",
 )
 EMULATOR_OPTION = click.option(
     "--emulator",

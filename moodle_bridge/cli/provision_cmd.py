@@ -29,6 +29,7 @@ from moodle_bridge.cli.options import (
     JSON_OPTION,
     ROSTER_OPTION,
     SCOPE_OPTION,
+    WAIT_FOR_SITE_OPTION,
     chosen_plugin,
     load_plugin,
     plugin_or_alias,
@@ -324,6 +325,7 @@ def plan_command(
     "memberships and suspend the bridge's enrolments (through the safety guard).",
 )
 @SCOPE_OPTION
+@WAIT_FOR_SITE_OPTION
 @JSON_OPTION
 @EMULATOR_OPTION
 @click.pass_obj
@@ -340,6 +342,7 @@ def sync_command(
     adopt_cohorts: bool,
     stop_gaps: bool,
     scope: frozenset[str] | None,
+    wait_for_site: bool,
     as_json: bool,
     use_emulator: bool,
 ) -> None:
@@ -366,4 +369,6 @@ def sync_command(
     if stop_gaps and assessments is not None:
         msg = "--stop-gaps stops managing gaps: it cannot be given with --assessments"
         raise click.UsageError(msg)
+    if wait_for_site:
+        app.wait_for_site()
     run_engine(app, request)

@@ -12,7 +12,7 @@ from moodle_bridge.cli.app import STATE_FILE, AppContext, BridgeCommand, emit_js
 from moodle_bridge.cli.connect import connect
 from moodle_bridge.cli.failures import ExitCode
 from moodle_bridge.cli.notifying import notifying
-from moodle_bridge.cli.options import JSON_OPTION, input_file
+from moodle_bridge.cli.options import JSON_OPTION, WAIT_FOR_SITE_OPTION, input_file
 from moodle_bridge.cli.provision_cmd import RunRequest, save_report, source_for, sync_source
 from moodle_bridge.cli.render import plan_lines, result_lines
 from moodle_bridge.files import exclusive
@@ -46,15 +46,20 @@ class Outcome:
 @click.option(
     "--yes", is_flag=True, help="Apply without asking (asking happens only on a terminal anyway)."
 )
+@WAIT_FOR_SITE_OPTION
 @JSON_OPTION
 @click.pass_obj
-def run_command(app: AppContext, manifest: Path, yes: bool, as_json: bool) -> None:
+def run_command(
+    app: AppContext, manifest: Path, yes: bool, wait_for_site: bool, as_json: bool
+) -> None:
     """Sync every source of a manifest, one after the other, on one state.
 
     A source whose roster, assessments and mapping tables have not changed since its last
     successful run is skipped; a missing roster is skipped with a warning (exit 1), never read
     as an empty roster. Each source gets its own report; the exit code is the highest.
     """
+    if wait_for_site:
+        app.wait_for_site()
     loaded = load_manifest(manifest)
     state_dir = app.settings.state.dir
     outcomes: list[Outcome] = []

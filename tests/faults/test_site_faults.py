@@ -296,10 +296,11 @@ def test_maintenance_mid_sync_stops_with_one_line_and_the_next_run_finishes(
     assert_settled(site, roster)
 
 
-def test_maintenance_mid_sync_is_ridden_through_with_wait_for_site(site: Site):
+@pytest.mark.parametrize("how", ["setting", "option"])
+def test_maintenance_mid_sync_is_ridden_through_with_wait_for_site(site: Site, how: str):
     # Real time here: the client waits out the site's Retry-After.
     site.server.clock = time.monotonic
-    site.settings(extra="wait_for_site = true\n")
+    site.settings(extra="wait_for_site = true\n" if how == "setting" else "")
     site.config.write_text(
         site.config.read_text().replace("max_total_wait = 20", "max_total_wait = 0.5")
     )
@@ -313,7 +314,7 @@ def test_maintenance_mid_sync_is_ridden_through_with_wait_for_site(site: Site):
     )
     roster = site.roster(people(range(120)))
 
-    run = site.sync(roster)
+    run = site.sync(roster, *(["--wait-for-site"] if how == "option" else []))
 
     assert run.exit_code == 0, run.output
     assert outage.hits >= 1
