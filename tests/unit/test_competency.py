@@ -515,8 +515,10 @@ def worlds(draw: st.DrawFn) -> dict[str, object]:
         for code in _CODES
         for _ in range(draw(st.integers(0, 2)))
     ]
+    # A few more rows for anyone; a row is a file's line number, never below 1.
     rows += draw(st.lists(st.builds(A, st.sampled_from(_NIPS), st.sampled_from(_CODES),
-                                    st.integers(1, 5)), max_size=3))  # fmt: skip
+                                    st.integers(1, 5), st.sampled_from(_DAYS),
+                                    st.integers(2, 6)), max_size=3))  # fmt: skip
     names = sorted({o.course_shortname for o in catalogue}) or ["NONE"]
     done = draw(
         st.lists(
