@@ -4,6 +4,10 @@ Sent only when a run needs a human, and holding counts, never people: no NIP, na
 anyone in a roster. It is built from the masked reports scripts read (``--json``), and every
 free text in it (a guard's reason, a stop line) is masked again on the way in.
 
+The text a person reads (the subject and the lines) is in the run's language
+(:mod:`moodle_bridge.i18n`); the data beside it keeps English keys, codes and ``meaning`` for
+scripts, and the free texts as the run made them.
+
 The webhook goes out through ``urllib.request`` of the standard library, not through
 :mod:`moodle_bridge.moodle.transport`: that module is the one door to *Moodle* (its session
 carries the site's CA bundle, pool size and the token's redaction rules) and the only importer
@@ -38,6 +42,7 @@ from moodle_bridge.config import (
     load_smtp_password,
 )
 from moodle_bridge.errors import BridgeError, ConfigError
+from moodle_bridge.i18n import N_, _
 from moodle_bridge.logs import mask
 
 __all__ = [
@@ -51,34 +56,43 @@ __all__ = [
     "sync_part",
 ]
 
-#: What each exit code means, for the reader of a summary (README, "Exit codes").
+#: What each exit code means, for the reader of a summary (README, "Exit codes"); the data keeps
+#: these English words, the text translates them.
 MEANINGS = {
-    0: "everything done",
-    1: "done, with errors in some records",
-    2: "a usage or configuration error",
-    3: "stopped by a safety guard before writing",
-    4: "stopped by a fatal error",
-    130: "interrupted",
-    143: "stopped by SIGTERM",
+    0: N_("everything done"),
+    1: N_("done, with errors in some records"),
+    2: N_("a usage or configuration error"),
+    3: N_("stopped by a safety guard before writing"),
+    4: N_("stopped by a fatal error"),
+    130: N_("interrupted"),
+    143: N_("stopped by SIGTERM"),
 }
+_UNKNOWN = N_("unknown")
 
 #: Ctrl-C is pressed by the person at the terminal: they already know.
 _QUIET_CODES = frozenset({0, 130})
 
 #: Counts of a sync's report that tell a person something went wrong.
 _SYNC_PROBLEMS = ("row_errors", "row_warnings", "record_errors", "missing_courses")
-#: Counts as a person reads them (actions keep the names the change file gives them).
+# Translators: what is counted in a summary, after its count ("3 refused roster rows").
 _NAMES = {
-    "row_errors": "refused roster rows",
-    "row_warnings": "roster warnings",
-    "record_errors": "records Moodle refused",
-    "missing_courses": "courses missing in Moodle",
-    "untied_rows": "rows with no readable NIP",
-    "failures": "people or report pages that could not be read",
-    "enrolments_pending": "enrolments waiting for a completion",
-    "people_asked": "people asked",
-    "report_pages": "report pages read",
-    "new_completions": "new completions",
+    "row_errors": N_("refused roster rows"),
+    "row_warnings": N_("roster warnings"),
+    "record_errors": N_("records Moodle refused"),
+    "missing_courses": N_("courses missing in Moodle"),
+    "untied_rows": N_("rows with no readable NIP"),
+    "failures": N_("people or report pages that could not be read"),
+    "enrolments_pending": N_("enrolments waiting for a completion"),
+    "people_asked": N_("people asked"),
+    "report_pages": N_("report pages read"),
+    "new_completions": N_("new completions"),
+}
+#: How a completion pull read Moodle (``PullReport.path``), as its part's note says it.
+_PULL_PATHS = {
+    "report": N_("read from the completion report"),
+    "per-person": N_("read person by person"),
+    "report+per-person": N_("read from the completion report, then person by person"),
+    "none": N_("no enrolment waiting for a completion"),
 }
 
 
@@ -133,7 +147,7 @@ class Summary:
             "host": self.host,
             "command": self.command,
             "exit_code": self.exit_code,
-            "meaning": MEANINGS.get(self.exit_code, "unknown"),
+            "meaning": MEANINGS.get(self.exit_code, _UNKNOWN),
             "stopped": self.stopped,
             "runs": [{**asdict(p), "scope": list(p.scope)} for p in self.parts],
         }
@@ -141,34 +155,56 @@ class Summary:
     @property
     def subject(self) -> str:
         """One line: the command, the host and the exit code with its meaning."""
-        meaning = MEANINGS.get(self.exit_code, "unknown")
-        return (
-            f"moodle-bridge {self.command} on {self.host}: exit code {self.exit_code} ({meaning})"
+        meaning = MEANINGS.get(self.exit_code, _UNKNOWN)
+        # Translators: the subject of the mail and the first line of the chat message;
+        # {command} is the command as typed ("sync", "completions pull").
+        subject = _("moodle-bridge {command} on {host}: exit code {code} ({meaning})")
+        return subject.format(
+            command=self.command, host=self.host, code=self.exit_code, meaning=_(meaning)
         )
 
     def text(self) -> str:
-        """The summary as a person reads it in a chat or a mail."""
+        """The summary as a person reads it in a chat or a mail, in the run's language."""
         lines = [self.subject + "."]
         if self.stopped:
-            lines.append(f"Stopped: {self.stopped}")
+            lines.append(_("Stopped: {reason}").format(reason=self.stopped))
         for part in self.parts:
             lines += _part_lines(part)
         return "\n".join(lines)
 
 
 def _counts(counts: Mapping[str, int]) -> str:
-    return ", ".join(f"{n} {_NAMES.get(name, name)}" for name, n in counts.items())
+    """``3 refused roster rows, 12 update``: an action is translated by the label the plan's
+    lines give it (its code is its message id), any other count by :data:`_NAMES`."""
+    said = []
+    for name, n in counts.items():
+        label = _NAMES.get(name, name)
+        said.append(f"{n} {_(label)}")
+    return ", ".join(said)
 
 
 def _part_lines(part: Part) -> list[str]:
-    scope = f" (units {', '.join(part.scope)})" if part.scope else ""
-    run = f", run {part.run_id}" if part.run_id is not None else ""
-    lines = [f"- {part.name}{scope}{run}: exit code {part.exit_code}"]
+    where = part.name
+    if part.scope:
+        # Translators: continues a run's name in a summary: "pendis (units PENDIS, SETJEN)".
+        where += _(" (units {units})").format(units=", ".join(part.scope))
+    if part.run_id is not None:
+        # Translators: continues a run's name in a summary: "pendis (units PENDIS), run 31".
+        where += _(", run {run}").format(run=part.run_id)
+    lines = ["- " + _("{run}: exit code {code}").format(run=where, code=part.exit_code)]
     lines += [f"  {part.note}"] if part.note else []
-    counted = (("planned", part.planned), ("applied", part.applied), ("to look at", part.problems))
-    lines += [f"  {label}: {_counts(counts)}" for label, counts in counted if counts]
-    said = (("safety guard", part.guard), ("stopped", part.stopped), ("report", part.report_file))
-    lines += [f"  {label}: {text}" for label, text in said if text]
+    counted = (
+        (_("planned: {counts}"), part.planned),
+        (_("applied: {counts}"), part.applied),
+        (_("to look at: {counts}"), part.problems),
+    )
+    lines += ["  " + label.format(counts=_counts(counts)) for label, counts in counted if counts]
+    said = (
+        (_("safety guard: {text}"), part.guard),
+        (_("stopped: {text}"), part.stopped),
+        (_("report: {text}"), part.report_file),
+    )
+    lines += ["  " + label.format(text=text) for label, text in said if text]
     return lines
 
 
@@ -198,7 +234,7 @@ def sync_part(report: Mapping[str, Any], report_file: str | None = None) -> Part
         guard=_masked(report.get("guard")),
         stopped=_masked(report.get("stopped")),
         report_file=report_file,
-        note="declined at the confirmation prompt" if report.get("declined") else None,
+        note=_("declined at the confirmation prompt") if report.get("declined") else None,
     )
 
 
@@ -217,7 +253,7 @@ def pull_part(report: PullReport, exit_code: int, units: Sequence[str] = ()) -> 
         applied=_nonzero(found),
         problems=_nonzero({"failures": len(report.failures)}),
         stopped=_masked(report.stopped),
-        note=f"read by {report.path}",
+        note=_(_PULL_PATHS[report.path]) if report.path in _PULL_PATHS else report.path,
     )
 
 

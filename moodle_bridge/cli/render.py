@@ -39,6 +39,9 @@ __all__ = [
     "pull_data",
     "pull_lines",
     "result_lines",
+    "reverted_run",
+    "run_error_lines",
+    "runs_lines",
 ]
 
 #: Per-record lines shown on the terminal; the rest are in the run report and --json.
@@ -138,7 +141,8 @@ def change_lines(rows: list[dict[str, str]], *, limit: int | None = FIRST) -> li
 def plan_lines(report: SyncReport) -> list[str]:
     """The roster's refused rows and warnings, what the run found, the plan and its guard."""
     if report.command == "revert":
-        return [_("Revert of {run}:").format(run=report.roster), *_plan_and_guard(report)]
+        head = _("Revert of {run}:").format(run=reverted_run(report.roster))
+        return [head, *_plan_and_guard(report)]
     head = _(
         "Roster {roster}: {rows} rows, {people} people, {refused} refused, {warnings} warnings"
     )
@@ -469,3 +473,63 @@ _READS = (
     "core_completion_get",
     "core_reportbuilder_",
 )
+
+
+# --- runs ----------------------------------------------------------------------------------------
+# Translators: a run's state in the listing of runs, where a finished run shows its duration.
+_UNFINISHED = {"running": N_("running"), "crashed": N_("crashed")}
+
+
+def reverted_run(label: str) -> str:
+    """The run a revert undoes, as people read it (the engine labels it ``run 12``)."""
+    number = label.removeprefix("run ")
+    return _("run {run}").format(run=number) if number.isdigit() else label
+
+
+def runs_lines(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The history of runs (``runs_cmd.run_data``), a line each, newest first."""
+    # Translators: one line of "moodle-bridge runs": id, start, duration, command, roster or
+    # manifest source, units, exit code, OS user@host, what it applied. Keep the widths
+    # ({id:>5}...): they line the columns up.
+    line = _(
+        "{id:>5}  {started}  {took:>10}  {command:<7} {source:<24} {units:<16} exit {code}  "
+        "{who}  {applied}"
+    )
+    lines = []
+    for row in rows:
+        source = row["source"] or row["plugin"] or ""
+        applied = ", ".join(f"{n} {action_label(k)}" for k, n in sorted(row["applied"].items()))
+        said = line.format(
+            id=row["id"],
+            started=row["started"],
+            took=_took(row["seconds"], row["status"]),
+            command=row["command"],
+            source=reverted_run(source) if row["command"] == "revert" else source,
+            units=", ".join(row["scope"]) or "-",
+            code="-" if row["exit_code"] is None else row["exit_code"],
+            who=row["who"],
+            applied=applied or "-",
+        )
+        lines.append(said.rstrip())
+    return lines
+
+
+def _took(seconds: int | None, status: str) -> str:
+    """A finished run's duration; else its state (running, or crashed)."""
+    if seconds is not None:
+        return _("{count:.0f} s").format(count=seconds)
+    unfinished = _UNFINISHED.get(status)
+    return _(unfinished) if unfinished is not None else status
+
+
+def run_error_lines(errors: list[Mapping[str, Any]]) -> list[str]:
+    """A past run's refused rows and records (from its stored report), NIPs masked."""
+    lines = []
+    for error in errors[:SHOWN]:
+        nip = mask(str(error.get("nip") or "-"))
+        said = _("error: {nip}: {reason}").format(nip=nip, reason=error.get("reason"))
+        lines.append("  " + said)
+    if len(errors) > SHOWN:
+        more = _("... and {count} more errors (in the run's report and --json)")
+        lines.append("  " + more.format(count=len(errors) - SHOWN))
+    return lines

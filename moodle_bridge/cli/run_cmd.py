@@ -16,6 +16,7 @@ from moodle_bridge.cli.options import JSON_OPTION, WAIT_FOR_SITE_OPTION, input_f
 from moodle_bridge.cli.provision_cmd import RunRequest, save_report, source_for, sync_source
 from moodle_bridge.cli.render import plan_lines, result_lines
 from moodle_bridge.files import exclusive
+from moodle_bridge.i18n import _
 from moodle_bridge.manifest import ManifestSource, digest, load_manifest
 from moodle_bridge.moodle.api import Caller
 from moodle_bridge.notify import Part, sync_part
@@ -26,7 +27,8 @@ __all__ = ["run_command"]
 
 @dataclass
 class Outcome:
-    """What became of one source of the manifest."""
+    """What became of one source of the manifest: ``note`` is a sentence in the run's language
+    (in ``--json`` too, as a reason is); ``code`` is what scripts read."""
 
     name: str
     code: int
@@ -76,7 +78,7 @@ def run_command(
                     # A fatal answer (a revoked token, a site that stays away) fails every
                     # source.
                     outcomes += [
-                        Outcome(rest.name, ExitCode.FATAL, "not run")
+                        Outcome(rest.name, ExitCode.FATAL, _("not run"))
                         for rest in _after(loaded.source, source)
                     ]
                     break
@@ -85,7 +87,11 @@ def run_command(
         if as_json:
             emit_json({"exit_code": code, "sources": [vars(o) for o in outcomes]})
         else:
-            click.echo("\n".join(f"{o.name}: {o.note} (exit {o.code})" for o in outcomes))
+            # Translators: a source's outcome in a manifest run: "pendis: unchanged since its
+            # last successful run (exit 0)".
+            line = _("{source}: {note} (exit {code})")
+            said = [line.format(source=o.name, note=o.note, code=o.code) for o in outcomes]
+            click.echo("\n".join(said))
         finish(code)
 
 
@@ -105,15 +111,16 @@ def _run_source(
     base, yes, as_json = how
     roster = source.roster_path(base)
     if roster is None:
-        return Outcome(source.name, ExitCode.RECORD_ERRORS, f"no roster matches {source.roster}")
+        note = _("no roster matches {pattern}").format(pattern=source.roster)
+        return Outcome(source.name, ExitCode.RECORD_ERRORS, note)
     assessments = source.assessments_path(base)
     if source.assessments and assessments is None:
-        note = f"no assessments match {source.assessments}"
+        note = _("no assessments match {pattern}").format(pattern=source.assessments)
         return Outcome(source.name, ExitCode.RECORD_ERRORS, note)
     tables = sorted(app.mappings_dir.rglob("*.csv"))
     key = digest([roster, assessments, *tables])
     if store.source_digest(source.name) == key:
-        return Outcome(source.name, ExitCode.OK, "unchanged since its last successful run")
+        return Outcome(source.name, ExitCode.OK, _("unchanged since its last successful run"))
     request = RunRequest(
         source.plugin,
         roster,
@@ -134,5 +141,6 @@ def _run_source(
     if not as_json:
         lines = [f"== {source.name}: {roster}", *plan_lines(report), *result_lines(report)]
         click.echo("\n".join(lines))
-    note = f"{roster.name}: report {saved}"
+    # Translators: a synced source's outcome: its roster file and its run report.
+    note = _("{roster}: report {path}").format(roster=roster.name, path=saved)
     return Outcome(source.name, report.exit_code, note, report.to_dict(), str(saved))

@@ -13,8 +13,16 @@ from moodle_bridge.cli.connect import connect
 from moodle_bridge.cli.failures import ExitCode, fail
 from moodle_bridge.cli.options import JSON_OPTION
 from moodle_bridge.cli.provision_cmd import RunRequest, confirmer, save_report, sync_options
-from moodle_bridge.cli.render import SHOWN, change_dicts, change_lines, plan_lines, result_lines
+from moodle_bridge.cli.render import (
+    change_dicts,
+    change_lines,
+    plan_lines,
+    result_lines,
+    run_error_lines,
+    runs_lines,
+)
 from moodle_bridge.files import exclusive, private_dir
+from moodle_bridge.i18n import _
 from moodle_bridge.logs import mask
 from moodle_bridge.reports.changes import write_changes
 from moodle_bridge.store import Run, Store
@@ -36,14 +44,27 @@ def _when(moment: int | None) -> str:
     return dt.datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M")
 
 
-def run_data(run: Run) -> dict[str, Any]:
-    """One run for ``--json`` and the listing: no personal data."""
+def run_scope(store: Store, run: Run) -> list[str]:
+    """The units run ``run`` spoke for: the scope its report recorded; for a run without one
+    (a revert, which speaks for people rather than units, or a run that crashed before its
+    report) the units of the people it changed."""
+    summary = run.summary if isinstance(run.summary, dict) else {}
+    scope = summary.get("scope")
+    if scope:
+        return [str(unit) for unit in scope]
+    return sorted({change.unit for change in store.run_changes(run.id) if change.unit})
+
+
+def run_data(run: Run, scope: list[str]) -> dict[str, Any]:
+    """One run for ``--json`` and the listing: no personal data. ``scope``: its units (see
+    :func:`run_scope`)."""
     summary = run.summary if isinstance(run.summary, dict) else {}
     return {
         "id": run.id,
         "command": run.command,
         "plugin": run.unit,
         "source": run.source,
+        "scope": scope,
         "status": run.status,
         "exit_code": run.exit_code,
         "started": _when(run.started_at),
@@ -64,24 +85,18 @@ def run_data(run: Run) -> dict[str, Any]:
 @JSON_OPTION
 @click.pass_context
 def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
-    """The latest runs: when, how long, which source, what they applied, who ran them."""
+    """The latest runs: when, how long, which source and units, what they applied, who ran
+    them."""
     if ctx.invoked_subcommand is not None:
         return
     app = ctx.find_object(AppContext)
     assert app is not None
     with _open_state(app) as store:
-        rows = [run_data(run) for run in store.runs(limit)]
+        rows = [run_data(run, run_scope(store, run)) for run in store.runs(limit)]
     if as_json:
         emit_json(rows)
         return
-    for row in rows:
-        applied = ", ".join(f"{n} {k}" for k, n in sorted(row["applied"].items())) or "-"
-        took = f"{row['seconds']} s" if row["seconds"] is not None else row["status"]
-        click.echo(
-            f"{row['id']:>5}  {row['started']}  {took:>8}  {row['command']:<7} "
-            f"{row['source'] or row['plugin'] or '':<24} exit {row['exit_code']}  "
-            f"{row['who']}  {applied}"
-        )
+    click.echo("\n".join(runs_lines(rows)))
 
 
 @runs.command("show", cls=BridgeCommand)
@@ -103,6 +118,7 @@ def show(app: AppContext, run_id: int, out: Path | None, as_json: bool) -> None:
             )
         changes = store.run_changes(run_id)
         names = store.display_names()
+        data = run_data(run, run_scope(store, run))
         if out is not None:
             # As plan --out does: a folder of its own for a file that names people.
             private_dir(out.parent)
@@ -111,13 +127,13 @@ def show(app: AppContext, run_id: int, out: Path | None, as_json: bool) -> None:
     errors = summary.get("record_errors", []) + summary.get("row_errors", [])
     rows = change_dicts(changes, names)
     if as_json:
-        emit_json({**run_data(run), "changes": rows, "errors": [_masked(e) for e in errors]})
+        emit_json({**data, "changes": rows, "errors": [_masked(e) for e in errors]})
         return
-    click.echo("\n".join(change_lines(rows, limit=None)))
-    for error in errors[:SHOWN]:
-        click.echo(f"  error: {mask(str(error.get('nip') or '-'))}: {error.get('reason')}")
-    if len(errors) > SHOWN:
-        click.echo(f"  ... and {len(errors) - SHOWN} more errors (in the run's report and --json)")
+    # The run's line of the listing first: which run, when, for which units.
+    lines = [*runs_lines([data]), *change_lines(rows, limit=None)]
+    if not rows:
+        lines.append("  " + _("No per-person changes."))
+    click.echo("\n".join([*lines, *run_error_lines(errors)]))
 
 
 def _masked(error: dict[str, Any]) -> dict[str, Any]:
@@ -145,5 +161,6 @@ def revert(app: AppContext, run_id: int, yes: bool, as_json: bool) -> None:
     if as_json:
         emit_json({**report.to_dict(), "report_file": str(saved)})
     else:
-        click.echo("\n".join([*plan_lines(report), *result_lines(report), f"Report: {saved}"]))
+        report_line = _("Report: {path}").format(path=saved)
+        click.echo("\n".join([*plan_lines(report), *result_lines(report), report_line]))
     finish(report.exit_code)

@@ -69,6 +69,8 @@ def test_runs_lists_each_run_with_its_counts_exit_code_and_who_ran_it(bridge: Br
     assert oldest["applied"]["create"] == 6
     assert oldest["exit_code"] == 0
     assert newest["source"].endswith("roster2.csv")
+    # The generic plugin speaks for every unit its roster lists.
+    assert newest["scope"] == oldest["scope"] == ["BIMAS_ISLAM", "PENDIS", "SETJEN"]
     for row in rows:
         assert dt.datetime.strptime(row["started"], "%Y-%m-%d %H:%M")
         assert isinstance(row["seconds"], int)
@@ -83,6 +85,7 @@ def test_runs_lists_each_run_with_its_counts_exit_code_and_who_ran_it(bridge: Br
     assert "2 suspend" in line
     assert who in line
     assert "roster2.csv" in line
+    assert " BIMAS_ISLAM, PENDIS, SETJEN " in line
 
 
 # --- runs show ------------------------------------------------------------------------------------
@@ -201,6 +204,8 @@ def test_revert_unsuspends_exactly_what_the_run_suspended_and_still_holds(bridge
     assert listed[0]["id"] == data["run_id"]
     assert listed[0]["command"] == "revert"
     assert listed[0]["applied"] == {"unsuspend": 1}
+    # A revert has no roster: it speaks for the units of the people it unsuspended.
+    assert listed[0]["scope"] == [UNIT]
 
     again = bridge.invoke("runs", "revert", str(wrong["run_id"]), "--yes", "--json")
 

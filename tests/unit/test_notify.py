@@ -19,6 +19,7 @@ from moodle_bridge.config import (
     load_settings,
 )
 from moodle_bridge.errors import ConfigError
+from moodle_bridge.i18n import use_language
 from moodle_bridge.notify import (
     NotifyError,
     Summary,
@@ -123,6 +124,31 @@ def test_a_pull_counts_its_failures_and_keeps_its_stop_line_masked() -> None:
     assert part.problems == {"failures": 2}
     assert part.stopped == "invalid token while asking about 1980************01"
     assert_impersonal(Summary("completions pull", 4, (part,)).text())
+
+
+def test_the_text_is_in_the_language_of_the_run_and_the_data_stays_english() -> None:
+    report = PullReport(people_asked=4, new_completions=2, path="report+per-person")
+    report.failures = [(NIP, "timed out")]
+    use_language("id")
+    note = Summary(
+        "completions pull", 4, (pull_part(report, 4, ["PENDIS"]),), "the site stayed away"
+    )
+
+    lines = note.text().splitlines()
+
+    assert lines == [
+        f"moodle-bridge completions pull di {note.host}: kode keluar 4 (dihentikan oleh "
+        "kesalahan fatal).",
+        # A line for developers (an error) stays as the command said it.
+        "Dihentikan: the site stayed away",
+        "- completions (unit PENDIS): kode keluar 4",
+        "  dibaca dari laporan penyelesaian kursus, lalu per pegawai",
+        "  diterapkan: 4 pegawai yang diperiksa, 2 penyelesaian kursus baru",
+        "  perlu diperiksa: 1 pegawai atau halaman laporan yang tidak dapat dibaca",
+    ]
+    assert note.to_dict()["meaning"] == "stopped by a fatal error"
+    assert Summary("sync", 99).subject.endswith(": kode keluar 99 (tidak diketahui)")
+    assert Summary("sync", 99).to_dict()["meaning"] == "unknown"
 
 
 # --- the webhook ----------------------------------------------------------------------------------
