@@ -86,9 +86,43 @@ def test_explain_says_why_in_and_why_not(tmp_path: Path):
     second = CliRunner().invoke(main, [*base, NIPS[1], *rest])
     assert first.exit_code == 0, first.output
     text = first.output + second.output
-    assert "chosen: A-12" in text
+    assert "chosen: A-12 closes" in text
     assert "B-12" in first.output
     assert "waiting list" in text or "capacity" in text
+    # No sync has looked the courses up in Moodle: said once, never taken for missing.
+    assert first.output.count("not checked against Moodle yet") == 1
+    assert "not checked against Moodle yet (a sync looks them up): A-12, B-12" in first.output
+    assert "missing in Moodle" not in text
+
+
+def test_explain_marks_a_chosen_course_the_last_sync_found_missing_in_moodle(
+    served: EmulatorHTTPServer, emulator: Emulator, tmp_path: Path
+):
+    config, roster, assessments = setup(tmp_path)
+    admin = emulator.token_for("admin")
+    fields = [("wstoken", admin), ("wsfunction", "core_course_create_courses"),
+              ("moodlewsrestformat", "json")]  # fmt: skip
+    for k, name in enumerate(("A-12", "A-23")):  # the administrator never made B-12
+        fields += [(f"courses[{k}][fullname]", name), (f"courses[{k}][shortname]", name),
+                   (f"courses[{k}][categoryid]", "1")]  # fmt: skip
+    assert "exception" not in emulator.handle(fields).body
+    env = {"MOODLE_BRIDGE_URL": served.url, "MOODLE_BRIDGE_TOKEN": emulator.token_for("bridge")}
+    rest = ["--plugin", "generic", "--roster", str(roster), "--assessments", str(assessments)]
+    synced = CliRunner().invoke(main, ["--config", str(config), "sync", *rest, "--yes"], env=env)
+    assert synced.exit_code == 0, synced.output
+
+    result = CliRunner().invoke(main, ["--config", str(config), "explain", NIPS[0], *rest])
+
+    assert result.exit_code == 0, result.output
+    missing = "B-12 (missing in Moodle: create it or fix the catalogue) closes the gap"
+    assert f"TEK-B: chosen: {missing}" in result.output
+    assert "TEK-A: already enrolled in A-12, which closes the gap" in result.output
+    assert "not checked" not in result.output
+    as_json = CliRunner().invoke(
+        main, ["--config", str(config), "explain", NIPS[0], *rest, "--json"]
+    )
+    data = json.loads(as_json.output)
+    assert (data["missing_in_moodle"], data["not_checked_in_moodle"]) == (["B-12"], [])
 
 
 def test_doctor_names_catalogue_courses_missing_from_moodle(
