@@ -596,8 +596,11 @@ class Engine:
 
 
 def _names(store: Store, the_plan: Plan) -> dict[str, str]:
-    """The names of the people ``the_plan`` concerns: the roster's, else the state's."""
+    """The names of the people ``the_plan`` concerns (those it keeps or counts as absent
+    too): the roster's, else the state's."""
     concerned = {change.nip for change in the_plan.person_changes({})}
+    concerned.update(k.nip for k in the_plan.kept)
+    concerned.update(a.nip for a in the_plan.absences)
     names = {nip: name for nip, name in store.display_names().items() if nip in concerned}
     names.update({c.nip: c.display_name for c in the_plan.creates})
     names.update({c.nip: c.display_name for c in the_plan.changes if c.display_name})
