@@ -38,7 +38,7 @@ import datetime as dt
 import gc
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -170,12 +170,15 @@ class Decision(NamedTuple):
             )
         return f"level {self.level}"
 
-    def reason(self) -> str:
-        """One sentence a clerk can read: what was decided and why."""
+    def reason(self, *, missing: bool = False) -> str:
+        """One sentence a clerk can read: what was decided and why; ``missing`` marks the
+        course as one Moodle lacks."""
         comp, need = self.competency, self.required
         origin = " (managerial default of the position level)" if self.origin == "default" else ""
         required = f"required {need}{origin}"
         course = self.offer.label() if self.offer is not None else ""
+        if missing:
+            course += " (missing in Moodle: create it or fix the catalogue)"
         step = f"{self.offer.from_level} to {self.offer.to_level}" if self.offer is not None else ""
         status = self.status
         if status is Status.NOT_ASSESSED:
@@ -380,8 +383,9 @@ class Explanation:
     person: PersonPlan | None
     decisions: tuple[Decision, ...]
 
-    def lines(self) -> list[str]:
-        """The explanation as lines of text (NIPs are the caller's to mask)."""
+    def lines(self, missing: Collection[str] = ()) -> list[str]:
+        """The explanation as lines of text (NIPs are the caller's to mask); a chosen (or
+        kept) course in ``missing`` (shortnames Moodle lacks) is marked so."""
         p = self.person
         if self.state == "unknown":
             return ["not in the roster given to the plan"]
@@ -400,7 +404,9 @@ class Explanation:
             f"trainings this year: {p.used_before} before this plan, {len(p.chosen)} chosen now, "
             f"cap {p.cap}",
         ]
-        lines.extend(f"{d.competency}: {d.reason()}" for d in self.decisions)
+        for d in self.decisions:
+            gone = d.desired and d.offer is not None and d.offer.course_shortname in missing
+            lines.append(f"{d.competency}: {d.reason(missing=gone)}")
         return lines
 
 

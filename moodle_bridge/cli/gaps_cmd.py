@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -17,9 +18,18 @@ from moodle_bridge.cli.options import (
 )
 from moodle_bridge.cli.render import gaps_data, gaps_lines
 from moodle_bridge.store import EnrolmentRow, LedgerEntry, Store
+from moodle_bridge.sync.engine import MISSING_COURSES
 from moodle_bridge.sync.gaps import GapState, gap_state
 
 __all__ = ["explain_command", "gap_state_for", "gaps_command"]
+
+
+@dataclass(frozen=True)
+class CourseCheck:
+    """What applied runs found of the catalogue courses in Moodle (``explain`` is offline)."""
+
+    found: frozenset[str] = frozenset()
+    missing: frozenset[str] = frozenset()
 
 
 def gap_state_for(app: AppContext, plugin: str, roster: Path, assessments: Path) -> GapState:
@@ -27,14 +37,26 @@ def gap_state_for(app: AppContext, plugin: str, roster: Path, assessments: Path)
 
     Read-only: the state database is opened only when it exists.
     """
+    return _gap_state(app, plugin, roster, assessments)[0]
+
+
+def _gap_state(
+    app: AppContext, plugin: str, roster: Path, assessments: Path
+) -> tuple[GapState, CourseCheck]:
+    """:func:`gap_state_for`, and what the state knows of the courses in Moodle."""
     unit = load_plugin(plugin)
     people = unit.read_roster(roster).people
     known: dict[tuple[str, str], EnrolmentRow] = {}
     completed: list[LedgerEntry] = []
+    courses = CourseCheck()
     if app.state_file.exists():
         with Store.open(app.state_file) as store:
             known, completed = store.enrolments(), store.completions()
-    return gap_state(people, unit, app.gap_inputs(assessments), known, completed)
+            courses = CourseCheck(
+                frozenset(store.courses()), frozenset(store.value(MISSING_COURSES) or ())
+            )
+    state = gap_state(people, unit, app.gap_inputs(assessments), known, completed)
+    return state, courses
 
 
 @click.command("gaps", cls=BridgeCommand)
@@ -65,11 +87,30 @@ def gaps_command(
 def explain_command(
     app: AppContext, nip: str, plugin: str, roster: Path, assessments: Path, as_json: bool
 ) -> None:
-    """Why NIP is (or is not) in each course: gaps, choices with reasons, cap usage."""
-    explanation = gap_state_for(app, plugin, roster, assessments).plan.explain(nip)
-    lines = explanation.lines()
+    """Why NIP is (or is not) in each course: gaps, choices with reasons, cap usage, and
+    which chosen courses the last sync found missing in Moodle."""
+    state, courses = _gap_state(app, plugin, roster, assessments)
+    explanation = state.plan.explain(nip)
+    wanted = sorted(
+        {d.offer.course_shortname for d in explanation.decisions if d.offer and d.desired}
+    )
+    missing = [c for c in wanted if c in courses.missing - courses.found]
+    unchecked = [c for c in wanted if c not in courses.found | courses.missing]
+    lines = explanation.lines(missing)
+    if unchecked:
+        lines.append(
+            "not checked against Moodle yet (a sync looks them up): " + ", ".join(unchecked)
+        )
     if as_json:
-        emit_json({"nip": nip, "state": explanation.state, "lines": lines})
+        emit_json(
+            {
+                "nip": nip,
+                "state": explanation.state,
+                "lines": lines,
+                "missing_in_moodle": missing,
+                "not_checked_in_moodle": unchecked,
+            }
+        )
     else:
         click.echo("\n".join(lines))
     finish(ExitCode.OK if explanation.person is not None else ExitCode.RECORD_ERRORS)

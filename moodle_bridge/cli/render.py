@@ -18,6 +18,7 @@ from moodle_bridge.logs import mask
 from moodle_bridge.reports.changes import change_rows
 from moodle_bridge.store import PersonChange
 from moodle_bridge.sync.engine import SyncReport
+from moodle_bridge.sync.plan import Plan
 
 if TYPE_CHECKING:
     from moodle_bridge.demo import DemoResult
@@ -232,20 +233,7 @@ def _findings(report: SyncReport) -> list[str]:
                     "suspend rather than unenrol (see [cohorts] probe_course)."
                 ).format(count=len(plan.held_removals))
             )
-        if plan.kept:
-            lines.append(
-                _("{count} people kept unchanged (their rows could not be used).").format(
-                    count=len(plan.kept)
-                )
-            )
-        if plan.absences:
-            first = min(a.suspend_on for a in plan.absences)
-            lines.append(
-                _(
-                    "{count} people absent from their unit's roster, within the grace period "
-                    "(the first would be suspended on {day})."
-                ).format(count=len(plan.absences), day=_day(first))
-            )
+        lines += _kept_and_absent(plan, report.names)
     if report.gaps_unchanged:
         lines.append(
             _(
@@ -259,6 +247,51 @@ def _findings(report: SyncReport) -> list[str]:
     if report.adopted:
         lines.append(_("Adopted {count} existing accounts.").format(count=report.adopted))
     return lines
+
+
+def _kept_and_absent(plan: Plan, names: Mapping[str, str]) -> list[str]:
+    """The people the plan leaves as they are, each with why: the first few of each kind."""
+    lines = []
+    if plan.kept:
+        lines.append(
+            _("{count} people kept unchanged (their rows could not be used).").format(
+                count=len(plan.kept)
+            )
+        )
+        kept = _("kept unchanged, row {row} refused ({reason})")
+        lines += _first(
+            f"{_who(k.nip, names)}: {kept.format(row=k.row, reason=mask(k.why))}"
+            for k in plan.kept
+        )
+    if plan.absences:
+        absences = sorted(plan.absences, key=lambda a: (a.suspend_on, a.nip))
+        lines.append(
+            _(
+                "{count} people absent from their unit's roster, within the grace period "
+                "(the first would be suspended on {day})."
+            ).format(count=len(absences), day=_day(absences[0].suspend_on))
+        )
+        absent = _("absent since {since}, suspended on {day}")
+        lines += _first(
+            f"{_who(a.nip, names)}: {absent.format(since=_day(a.since), day=_day(a.suspend_on))}"
+            for a in absences
+        )
+    return lines
+
+
+def _who(nip: str, names: Mapping[str, str]) -> str:
+    """A person as the terminal shows them: the masked NIP, and the name when known."""
+    name = names.get(nip)
+    return f"{mask(nip)} {name}" if name else mask(nip)
+
+
+def _first(lines: Iterable[str], limit: int = FIRST) -> list[str]:
+    """The first ``limit`` lines, indented, then how many more there are."""
+    every = list(lines)
+    shown = [f"  {line}" for line in every[:limit]]
+    if len(every) > limit:
+        shown.append("  " + _("... and {count} more").format(count=len(every) - limit))
+    return shown
 
 
 def _day(moment: int) -> str:

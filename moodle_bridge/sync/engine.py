@@ -15,7 +15,7 @@ import io
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
@@ -54,6 +54,9 @@ DAY = 86400
 CLOSING_MARGIN = 2 * DAY
 #: Where the state keeps Moodle's measured seconds per record of each kind.
 RATES = "moodle_rates"
+#: Where the state keeps the catalogue courses applied runs looked up and Moodle lacked (the
+#: found ones are in its ``courses`` table): ``explain`` marks them without asking Moodle.
+MISSING_COURSES = "missing_courses"
 
 
 class Unit(AccountRules, Protocol):
@@ -192,11 +195,13 @@ class Engine:
     def _remember_gaps(self, report: SyncReport, source: Source) -> None:
         """After a successful run, what the gap engine read (the enrolments as they are now),
         so that the next run with the same input need not plan again. Not while an audience
-        cohort waits for its link: the administrator's link changes what the plan must do
-        without changing anything the digest reads."""
+        cohort waits for its link, nor while a catalogue course is missing in Moodle: the
+        administrator's link or course changes what the plan must do without changing anything
+        the digest reads."""
         stopped = report.result is not None and (report.result.stopped or report.failures)
         awaiting = report.plan is not None and report.plan.awaiting_link
-        if source.gaps is None or report.gaps_digest is None or stopped or awaiting:
+        waiting = awaiting or report.missing_courses
+        if source.gaps is None or report.gaps_digest is None or stopped or waiting:
             return
         self.store.set_value(self._gaps_key(source), self._gaps_digest(source, source.gaps))
 
@@ -293,9 +298,7 @@ class Engine:
             if (nip, course) not in enrolments
         }
         catalogue = {o.course_shortname for m in gap.plan.mappings.values() for o in m.catalogue}
-        course_ids, _missing = observe.resolve_courses(
-            self.caller, self.store, catalogue, record=self.options.apply
-        )
+        course_ids, _missing = self._resolve(catalogue)
         found = observe.catalogue_enrolments(
             self.caller, self.store.accounts(), course_ids, sorted(fresh), len(enrolments)
         )
@@ -418,9 +421,7 @@ class Engine:
         wanted = dict(gap.wanted) if gap is not None else {}
         joining = _audience_joins(gap) if gap is not None else {}
         needed = {course for _nip, course in [*wanted, *joining, *rows]}
-        course_ids, report.missing_courses = observe.resolve_courses(
-            self.caller, self.store, needed, record=apply
-        )
+        course_ids, report.missing_courses = self._resolve(needed)
         wanted = {key: w for key, w in wanted.items() if w.course in course_ids}
         # Participants include suspended enrolments, which a person's course list does not:
         # an administrator's suspended enrolment in the chosen course is theirs, never ours.
@@ -447,7 +448,20 @@ class Engine:
             key: KnownEnrolment(e.nip, e.course, e.suspended, e.timestart, e.timeend, e.method)
             for key, e in rows.items()
         }
-        return EnrolmentView(wanted, known, releasable)
+        return EnrolmentView(wanted, known, releasable, frozenset(report.missing_courses))
+
+    def _resolve(self, needed: Collection[str]) -> tuple[dict[str, int], list[str]]:
+        """Moodle ids of the courses ``needed``, and those Moodle lacks; an applied run
+        remembers both (the ids by :func:`observe.resolve_courses`)."""
+        course_ids, missing = observe.resolve_courses(
+            self.caller, self.store, needed, record=self.options.apply
+        )
+        if self.options.apply:
+            before = sorted(self.store.value(MISSING_COURSES) or ())
+            after = sorted((set(before) | set(missing)) - set(course_ids))
+            if after != before:
+                self.store.set_value(MISSING_COURSES, after)
+        return course_ids, missing
 
     def _pull(
         self,
@@ -582,8 +596,11 @@ class Engine:
 
 
 def _names(store: Store, the_plan: Plan) -> dict[str, str]:
-    """The names of the people ``the_plan`` concerns: the roster's, else the state's."""
+    """The names of the people ``the_plan`` concerns (those it keeps or counts as absent
+    too): the roster's, else the state's."""
     concerned = {change.nip for change in the_plan.person_changes({})}
+    concerned.update(k.nip for k in the_plan.kept)
+    concerned.update(a.nip for a in the_plan.absences)
     names = {nip: name for nip, name in store.display_names().items() if nip in concerned}
     names.update({c.nip: c.display_name for c in the_plan.creates})
     names.update({c.nip: c.display_name for c in the_plan.changes if c.display_name})

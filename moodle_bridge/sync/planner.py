@@ -165,6 +165,9 @@ class EnrolmentView:
     #: stops. Anything else not wanted is left as it is (a learner is never locked out of a
     #: course in progress only because the plan changed its mind).
     releasable: Mapping[tuple[str, str], Reason] = field(default_factory=dict)
+    #: Catalogue courses Moodle lacks: nobody is enrolled in them, joins their audience cohort
+    #: or waits for its link (until an administrator creates the course).
+    missing_courses: frozenset[str] = frozenset()
 
 
 def plan(
@@ -184,7 +187,7 @@ def plan(
     result = Plan()
     listed = _plan_listed(result, desired, known)
     _plan_unlisted(result, desired, known, rules, listed)
-    _plan_memberships(result, desired, listed, members, cohorts, gaps=enrolments is not None)
+    _plan_memberships(result, desired, listed, members, cohorts, enrolments)
     managed_enrolments = 0
     if enrolments is not None:
         result.enrolments = plan_enrolments(enrolments, listed)
@@ -337,11 +340,11 @@ def _plan_memberships(
     listed: Mapping[str, DesiredAccount],
     members: Mapping[str, Collection[str]],
     cohorts: CohortView,
-    *,
-    gaps: bool,
+    enrolments: EnrolmentView | None,
 ) -> None:
     # Only listed, active people change memberships: suspended, departed and kept people keep
     # theirs (removing them from a cohort synced to a course could unenrol them).
+    missing = enrolments.missing_courses if enrolments is not None else frozenset()
     for nip, want in sorted(listed.items()):
         if not want.active:
             continue
@@ -351,6 +354,10 @@ def _plan_memberships(
             audience = cohorts.audience.get(cohort)
             if audience is None:
                 join = Membership(cohort, nip, _cohort_reason(cohort, want.unit))
+            elif audience.course in missing:
+                # No course to link the cohort to, nor to enrol its members in: the course is
+                # reported as missing, never as a link to make.
+                continue
             elif cohort not in cohorts.usable:
                 # Nobody joins an audience cohort before an administrator could link it to its
                 # course: the cohort is created now, its people join at the next sync.
@@ -366,7 +373,7 @@ def _plan_memberships(
             if cohort not in cohorts.usable:
                 result.cohorts_to_create[cohort] = desired.cohort_names.get(cohort, cohort)
     for cohort, nips in sorted(members.items()):
-        if not _removable(cohort, gaps=gaps):
+        if not _removable(cohort, gaps=enrolments is not None):
             continue
         for nip in sorted(nips):
             stays = listed.get(nip)

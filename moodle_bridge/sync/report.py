@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from moodle_bridge.gap_engine import GapPlan
 from moodle_bridge.logs import mask
 from moodle_bridge.roster.person import RowError
 from moodle_bridge.sync.executor import ExecutionResult, RecordFailure
-from moodle_bridge.sync.plan import GuardTrip, Plan
+from moodle_bridge.sync.plan import Absence, GuardTrip, Plan
 from moodle_bridge.sync.rates import Estimate
 
 __all__ = ["EXIT_FATAL", "EXIT_GUARD", "EXIT_OK", "EXIT_RECORD_ERRORS", "SyncReport"]
@@ -131,10 +132,7 @@ class SyncReport:
                 {"nip": show(k.nip), "unit": k.unit, "why": k.why, "row": k.row}
                 for k in (self.plan.kept if self.plan else [])
             ],
-            "absent": [
-                {"nip": show(a.nip), "unit": a.unit, "since": a.since, "suspend_on": a.suspend_on}
-                for a in (self.plan.absences if self.plan else [])
-            ],
+            "absent": [_absence(a, show) for a in (self.plan.absences if self.plan else [])],
             "record_errors": [_failure(f, show, personal=personal) for f in self.failures],
             "gaps_unchanged": self.gaps_unchanged,
             "estimated_seconds": round(self.estimate.seconds, 1) if self.estimate else None,
@@ -155,6 +153,18 @@ def _failure(
         "errorcode": failure.errorcode,
         "reason": failure.reason,
         **({"moodle_answer": failure.raw} if personal and failure.raw else {}),
+    }
+
+
+def _absence(absence: Absence, show: Callable[[str | None], str | None]) -> dict[str, Any]:
+    """An absence in Unix seconds, and as the days the text plan shows (local time)."""
+    return {
+        "nip": show(absence.nip),
+        "unit": absence.unit,
+        "since": absence.since,
+        "suspend_on": absence.suspend_on,
+        "since_date": dt.date.fromtimestamp(absence.since).isoformat(),
+        "suspend_on_date": dt.date.fromtimestamp(absence.suspend_on).isoformat(),
     }
 
 

@@ -14,6 +14,7 @@ from itertools import islice
 
 from moodle_bridge import errors
 from moodle_bridge.i18n import N_, _
+from moodle_bridge.moodle import courses as moodle_courses
 from moodle_bridge.moodle import enrol as moodle_enrol
 from moodle_bridge.moodle import users as moodle_users
 from moodle_bridge.moodle.api import Caller
@@ -109,13 +110,21 @@ class Verifier:
                 self.caller, users[row.nip], returnusercount=False
             )
             if not any(course.shortname == row.course for course in courses):
-                reason = _(
-                    "Moodle did not enrol the new member of cohort {cohort} in course {course}: "
-                    "link cohort {cohort} to course {course} by cohort sync (the course's "
-                    "Enrolment methods), or set the catalogue row's mode to manual"
-                ).format(cohort=row.cohort, course=row.course)
-                failures.append(RecordFailure("cohort_sync", row.nip, None, reason))
+                failures.append(RecordFailure("cohort_sync", row.nip, None, self._unsynced(row)))
         return failures
+
+    def _unsynced(self, row: EnrolmentRow) -> str:
+        """Which of the two is wrong when a new member was not enrolled: the course (gone
+        from Moodle since a run found it) or the cohort's link to it."""
+        if not moodle_courses.get_courses_by_field(self.caller, "shortname", row.course):
+            return _(
+                "course {course} does not exist in Moodle: create it or fix the catalogue"
+            ).format(course=row.course)
+        return _(
+            "Moodle did not enrol the new member of cohort {cohort} in course {course}: "
+            "link cohort {cohort} to course {course} by cohort sync (the course's "
+            "Enrolment methods), or set the catalogue row's mode to manual"
+        ).format(cohort=row.cohort, course=row.course)
 
     def refused_create(
         self, create: CreateAccount, error: errors.RecordError

@@ -22,6 +22,7 @@ import pytest
 from moodle_bridge.emulator.cohorts import link_cohort_to_course
 from moodle_bridge.gap_engine import CurrentEnrolment, GapPlan, plan_gaps
 from moodle_bridge.mappings import load_mappings
+from moodle_bridge.store import Store
 from tests.e2e.conftest import Bridge, Run, nip, person, write_assessments, write_tables
 
 UNIT = "PENDIS"
@@ -120,6 +121,7 @@ class Site:
         cap: int | None = None,
         cohort_courses: tuple[str, ...] = (),
         settings: str = "",
+        missing: tuple[str, ...] = (),
     ) -> None:
         self.bridge = bridge
         self.mappings = write_mappings(
@@ -131,7 +133,10 @@ class Site:
         self.assessments = write_assessments(
             bridge.tmp_path / "assessments.csv", self.assessment_rows
         )
-        self.course_ids: dict[str, int] = bridge.create_courses(COURSES)
+        # The catalogue courses an administrator has made (``missing``: not yet).
+        self.course_ids: dict[str, int] = bridge.create_courses(
+            [c for c in COURSES if c not in missing]
+        )
 
     def link_audience(self, course: str) -> None:
         """Link the course's audience cohort (made by the first sync) to it by cohort sync, as
@@ -391,6 +396,39 @@ def test_an_unlinked_cohort_course_is_reported_as_a_cohort_sync_error(bridge: Br
     assert "link cohort course:E2E-C-12 to course E2E-C-12" in errors[0]["reason"]
     items = site.manual_items(run)
     assert [i for i in items if i.get("courseid") == str(site.course_ids["E2E-C-12"])] == []
+
+
+def test_a_cohort_course_moodle_lacks_is_named_missing_never_linked_nor_enrolled(
+    bridge: Bridge,
+) -> None:
+    site = Site(bridge, cohort_courses=("E2E-C-12",), missing=("E2E-C-12",))
+    chosen = site.plan().desired_enrolments()
+    takers = sorted(e.nip for e in chosen if e.offer.course_shortname == "E2E-C-12")
+    assert takers, "the scenario chooses the missing course for someone"
+    args = ("--plugin", "generic", "--roster", str(site.roster),
+            "--assessments", str(site.assessments))  # fmt: skip
+
+    plan = bridge.invoke("plan", *args)
+
+    assert plan.exit_code == 0, plan.output
+    assert "Moodle lacks (nobody is enrolled in them until they exist): E2E-C-12" in plan.output
+    assert "Link cohort" not in plan.output
+    for _night in range(2):
+        run = site.sync()
+        data = ok(run)  # no cohort-sync error blaming a link
+        assert data["missing_courses"] == ["E2E-C-12"]
+        assert "course:E2E-C-12" not in site.gap_cohorts("course:")
+    with Store.open(bridge.state_dir / "state.sqlite3") as store:
+        assert [k for k in store.enrolments() if k[1] == "E2E-C-12"] == []
+    explained = bridge.invoke("explain", takers[0], *args)
+    assert "E2E-C-12 (missing in Moodle: create it or fix the catalogue)" in explained.output
+    assert "already enrolled in E2E-C-12" not in explained.output
+    # The administrator creates the course: the next sync, on the same files, asks for the link.
+    site.course_ids.update(bridge.create_courses(["E2E-C-12"]))
+    after = ok(site.sync())
+    assert after["missing_courses"] == []
+    assert after["planned"]["cohort_create"] == 1
+    assert "course:E2E-C-12" in site.gap_cohorts("course:")
 
 
 # --- 5. an enrolment made by hand is left alone ----------------------------------------------

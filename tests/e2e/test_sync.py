@@ -8,6 +8,7 @@ reconcile, file formats, a missing custom profile field and a revoked token.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import math
 import re
 from pathlib import Path
@@ -223,6 +224,34 @@ def test_removed_people_are_suspended_and_come_back_with_the_same_account(bridge
         assert user["suspended"] == 0
         assert user["id"] == ids[n]
         assert user["id"] in bridge.cohort_members(UNITS[int(n[-3:]) % 3])
+
+
+def test_the_plan_names_who_is_absent_and_who_is_kept_and_why(bridge: Bridge):
+    synced(bridge, range(9))
+    rows = [person(i) for i in range(9) if i != 3]  # person 3 is missing from the roster
+    rows[3] = person(4, nama="S.Pd.")  # person 4's row (row 5) cannot be used
+    roster = bridge.roster(rows)
+
+    text = bridge.invoke("plan", "--plugin", "generic", "--roster", str(roster))
+    data = bridge.plan(roster).data
+
+    assert text.exit_code == 1, text.output  # the refused row
+    assert data is not None
+    (absent,) = data["absent"]
+    since = dt.date.fromtimestamp(absent["since"])
+    assert absent["since_date"] == since.isoformat()
+    assert dt.date.fromisoformat(absent["suspend_on_date"]) - since == dt.timedelta(days=14)
+    masked = {i: f"{nip(i)[:4]}{'*' * 12}{nip(i)[-2:]}" for i in (3, 4)}
+    assert (
+        f"  {masked[3]} Ahmad Pegawai003: absent since {absent['since_date']}, suspended on "
+        f"{absent['suspend_on_date']}\n" in text.output
+    )
+    (kept,) = data["kept"]
+    assert kept["row"] == 5
+    assert (
+        f"  {masked[4]} Ahmad Pegawai004: kept unchanged, row 5 refused ({kept['why']})\n"
+        in text.output
+    )
 
 
 def test_one_removal_within_the_limit_needs_no_override(bridge: Bridge):

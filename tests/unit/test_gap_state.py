@@ -6,8 +6,10 @@ import datetime as dt
 import time
 from pathlib import Path
 
+import pytest
+
 from moodle_bridge.roster.person import Person
-from moodle_bridge.store import EnrolmentRow
+from moodle_bridge.store import EnrolmentRow, EnrolMethod
 from moodle_bridge.sync.gaps import GapInputs, gap_state
 from moodle_bridge.units import discover_units
 
@@ -50,7 +52,9 @@ def test_a_seat_taken_today_in_an_old_window_stays_taken(tmp_path: Path):
     assert set(second.wanted) == set(first.wanted), "nobody else gets the one seat"
 
 
-def test_a_training_in_next_years_window_counts_against_this_years_cap(tmp_path: Path):
+def two_gaps(tmp_path: Path, catalogue: str) -> tuple[Person, GapInputs]:
+    """One person with a gap in TEK-A and in TEK-B, an annual cap of 1, and ``catalogue``
+    (rows of ``national.csv``)."""
     folder = tables(tmp_path / "m")
     (folder / "units.csv").write_text("unit,annual_cap\nPENDIS,1\n")
     (folder / "competencies.csv").write_text(
@@ -59,11 +63,9 @@ def test_a_training_in_next_years_window_counts_against_this_years_cap(tmp_path:
     (folder / "standards" / "PENDIS.csv").write_text(
         "jabatan,competency,level\nGuru,TEK-A,2\nGuru,TEK-B,2\n"
     )
-    next_year = dt.date.today().year + 1
     (folder / "catalogue" / "national.csv").write_text(
         "competency,from_level,to_level,course_shortname,jp,window_start,window_end,capacity,mode\n"
-        f"TEK-A,1,2,A-12,20,{next_year}-01-05,{next_year}-06-30,,manual\n"
-        "TEK-B,1,2,B-12,20,,,,manual\n"
+        + catalogue
     )
     person = Person(
         nip=NIPS[0], display_name="N", firstname="N", lastname="A", unit="PENDIS", jabatan="Guru"
@@ -73,7 +75,16 @@ def test_a_training_in_next_years_window_counts_against_this_years_cap(tmp_path:
         f"nip,kompetensi,level,tanggal\n{NIPS[0]},TEK-A,1,2026-01-10\n"
         f"{NIPS[0]},TEK-B,1,2026-01-10\n"
     )
-    inputs = GapInputs(assessments, folder, dt.date.today())
+    return person, GapInputs(assessments, folder, dt.date.today())
+
+
+def test_a_training_in_next_years_window_counts_against_this_years_cap(tmp_path: Path):
+    next_year = dt.date.today().year + 1
+    person, inputs = two_gaps(
+        tmp_path,
+        f"TEK-A,1,2,A-12,20,{next_year}-01-05,{next_year}-06-30,,manual\n"
+        "TEK-B,1,2,B-12,20,,,,manual\n",
+    )
     unit = discover_units().require("generic")
     first = gap_state([person], unit, inputs, {})
     assert len(first.wanted) == 1
@@ -83,3 +94,26 @@ def test_a_training_in_next_years_window_counts_against_this_years_cap(tmp_path:
     }
     second = gap_state([person], unit, inputs, known)
     assert set(second.wanted) == set(first.wanted), "the cap of 1 is used up"
+
+
+@pytest.mark.parametrize("method", ["manual", "cohort", "other"])
+def test_explain_counts_every_enrolment_this_year_against_the_cap(
+    tmp_path: Path, method: EnrolMethod
+):
+    """An enrolment through an audience cohort, or someone else's in a catalogue course, is a
+    training of the year like the bridge's own: it counts for the cap ``explain`` shows."""
+    person, inputs = two_gaps(
+        tmp_path, "TEK-A,1,2,A-12,20,,,,manual\nTEK-B,1,2,B-12,20,,,,cohort\n"
+    )
+    known = {
+        (NIPS[0], "B-12"): EnrolmentRow(
+            NIPS[0], "B-12", False, enrolled_at=int(time.time()), method=method
+        )
+    }
+
+    state = gap_state([person], discover_units().require("generic"), inputs, known)
+
+    lines = state.plan.explain(NIPS[0]).lines()
+    assert "trainings this year: 1 before this plan, 0 chosen now, cap 1" in lines
+    assert any(line.startswith("TEK-A: not chosen: the annual cap") for line in lines), lines
+    assert any(line.startswith("TEK-B: already enrolled in B-12") for line in lines), lines

@@ -359,6 +359,17 @@ def test_nobody_joins_a_new_audience_cohort_before_it_can_be_linked():
     assert [m.cohort for m in result.member_adds] == ["unit:PENDIS"]
 
 
+def test_an_audience_cohort_of_a_course_moodle_lacks_is_neither_joined_nor_awaits_a_link():
+    audience = {"course:PAI-12": Audience("PAI-12", 10, 20, "TEK-PAI", 1)}
+    for usable in ({"unit:PENDIS"}, {"unit:PENDIS", "course:PAI-12"}):
+        view = CohortView(usable=frozenset(usable), audience=audience)
+        result = plan(desired(want(1, cohorts=("unit:PENDIS", "course:PAI-12"))), {}, {},
+                      rules(), view, EnrolmentView({}, {}, missing_courses=frozenset({"PAI-12"})))
+        assert result.cohorts_to_create == {}
+        assert result.awaiting_link == {}
+        assert [m.cohort for m in result.member_adds] == ["unit:PENDIS"]
+
+
 def test_an_audience_cohort_only_grows_and_carries_its_course():
     audience = {"course:PAI-12": Audience("PAI-12", 10, 20, "TEK-PAI", 1)}
     view = CohortView(

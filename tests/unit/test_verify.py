@@ -95,6 +95,20 @@ def test_an_audience_cohort_not_linked_to_its_course_is_a_record_failure_once(si
     assert len(site.transport.calls("core_enrol_get_users_courses")) == 2
 
 
+def test_a_member_not_enrolled_in_a_course_moodle_lacks_blames_the_course_not_the_link(
+    site: Site,
+):
+    verifier = Verifier(site.client, site.store, 5, "student")
+    [first] = _created(site, verifier, 1)
+    rows = [EnrolmentRow(first.nip, "GONE-12", False, method="cohort", cohort="course:GONE-12")]
+
+    [failure] = verifier.cohort_sync(rows, {first.nip: first.moodle_id})
+
+    assert failure.reason == (
+        "course GONE-12 does not exist in Moodle: create it or fix the catalogue"
+    )
+
+
 # --- refused creates ------------------------------------------------------------------------------
 def test_a_username_someone_else_holds_asks_for_adopt(site: Site):
     verifier = Verifier(site.client, site.store, 5, "student")
