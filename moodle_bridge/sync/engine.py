@@ -464,8 +464,7 @@ class Engine:
             self.store,
             catalogue,
             PullScope(only=only, closing_before=closing_before),
-            options=self.options.pull,
-            now=int(self.clock()),
+            options=dataclasses.replace(self.options.pull, now=int(self.clock())),
         )
 
     def _report_deleted(
