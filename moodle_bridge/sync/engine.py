@@ -93,7 +93,7 @@ class SyncOptions:
     mappings_dir: Path | None = None
     #: How completions are pulled during a sync (report or person by person).
     pull: PullOptions = field(default_factory=PullOptions)
-    #: Moodle's time per created user above which the run warns of a slow site.
+    #: Moodle's time per created or email-changed user above which the run warns of a slow site.
     slow_user_seconds: float = rates.SLOW_USER_SECONDS
 
 
@@ -124,7 +124,10 @@ class Engine:
     ) -> None:
         #: The configured site address, recorded with the site's identity.
         self.url = str(getattr(caller, "url", ""))
-        self.caller = CountingCaller(caller)
+        #: Moodle's time per record of each kind of write, for the rates and the slow-site
+        #: warning.
+        self.meter = rates.Meter(caller)
+        self.caller = CountingCaller(self.meter)
         self.store = store
         self.state_dir = state_dir
         self.options = options
@@ -202,15 +205,12 @@ class Engine:
 
     def _measure(self, report: SyncReport) -> None:
         """Remember what this run cost Moodle per record, for the next plan's estimate, and
-        say when user creation is slow enough to mean a scan of ``mdl_user`` per user."""
-        if report.result is None:
-            return
-        latest = rates.measured(self.caller.seconds, report.result.applied)
+        say when creating users or changing their emails is slow enough to mean a scan of
+        ``mdl_user`` per user."""
+        latest = self.meter.measured()
         if latest:
             self.store.set_value(RATES, rates.merged(self.store.value(RATES), latest))
-        per_user = latest.get("create")
-        if per_user is not None and per_user > self.options.slow_user_seconds:
-            report.slow_user_seconds = per_user
+        report.slow_user_seconds = rates.slow_user_seconds(latest, self.options.slow_user_seconds)
 
     def revert(
         self, run_id: int, *, confirm: Callable[[Plan, SyncReport], bool] | None = None

@@ -60,7 +60,8 @@ class SyncReport:
     gaps_unchanged: bool = False
     #: How long applying the plan takes Moodle, at this state's measured rates or the contract's.
     estimate: Estimate | None = None
-    #: Moodle's seconds per created user, when above the threshold of a slow site.
+    #: Moodle's seconds per created or email-changed user (the slower), when above the
+    #: threshold of a slow site.
     slow_user_seconds: float | None = None
     calls: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
