@@ -25,7 +25,7 @@ from moodle_bridge.completions import PullOptions, PullScope, pull_completions
 from moodle_bridge.files import private_dir, write_private
 from moodle_bridge.i18n import _
 from moodle_bridge.manifest import digest as manifest_digest
-from moodle_bridge.moodle.api import Caller, CountingCaller
+from moodle_bridge.moodle.api import Caller
 from moodle_bridge.roster.assessment import LatestAssessments
 from moodle_bridge.roster.generic import RosterResult
 from moodle_bridge.roster.person import RowError
@@ -124,10 +124,9 @@ class Engine:
     ) -> None:
         #: The configured site address, recorded with the site's identity.
         self.url = str(getattr(caller, "url", ""))
-        #: Moodle's time per record of each kind of write, for the rates and the slow-site
-        #: warning.
-        self.meter = rates.Meter(caller)
-        self.caller = CountingCaller(self.meter)
+        #: Counts the calls, and measures Moodle's time per record of each kind of write (for
+        #: the rates and the slow-site warning).
+        self.caller = rates.Meter(caller)
         self.store = store
         self.state_dir = state_dir
         self.options = options
@@ -207,7 +206,7 @@ class Engine:
         """Remember what this run cost Moodle per record, for the next plan's estimate, and
         say when creating users or changing their emails is slow enough to mean a scan of
         ``mdl_user`` per user."""
-        latest = self.meter.measured()
+        latest = self.caller.measured()
         if latest:
             self.store.set_value(RATES, rates.merged(self.store.value(RATES), latest))
         report.slow_user_seconds = rates.slow_user_seconds(latest, self.options.slow_user_seconds)

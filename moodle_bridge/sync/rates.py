@@ -11,14 +11,12 @@ docs/OPERATIONS.md): the run says so once.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple
 
-from moodle_bridge.moodle.api import Caller
+from moodle_bridge.moodle.api import Caller, CountingCaller
 
 __all__ = [
     "CONTRACT_RATES",
@@ -32,16 +30,22 @@ __all__ = [
     "slow_user_seconds",
 ]
 
-T = TypeVar("T")
 
-#: The writes a run measures: the list parameter that carries their records, and the kind of
-#: record. An update carrying an email is its own kind (``update_email``, see :func:`_kind_of`).
-_WRITES: Mapping[str, tuple[str, str]] = {
-    "core_user_create_users": ("users", "create"),
-    "core_user_update_users": ("users", "update"),
-    "core_cohort_add_cohort_members": ("members", "cohort_add"),
-    "core_cohort_delete_cohort_members": ("members", "cohort_remove"),
-    "enrol_manual_enrol_users": ("enrolments", "enrol"),
+class _Write(NamedTuple):
+    """A write a run measures: the list parameter that carries its records, and their kind."""
+
+    records: str
+    kind: str
+
+
+#: The measured writes, by function. An update carrying an email is its own kind
+#: (``update_email``, see :func:`_kind_of`).
+_WRITES: Mapping[str, _Write] = {
+    "core_user_create_users": _Write("users", "create"),
+    "core_user_update_users": _Write("users", "update"),
+    "core_cohort_add_cohort_members": _Write("members", "cohort_add"),
+    "core_cohort_delete_cohort_members": _Write("members", "cohort_remove"),
+    "enrol_manual_enrol_users": _Write("enrolments", "enrol"),
 }
 
 #: Seconds per record at 100 records per call, on the contract's 2-core site (its README):
@@ -86,57 +90,36 @@ def _kind_of(wsfunction: str, params: Mapping[str, Any] | None) -> tuple[str, in
     write = _WRITES.get(wsfunction)
     if write is None or params is None:
         return None
-    name, kind = write
-    records = params.get(name) or []
+    kind = write.kind
+    records = params.get(write.records) or []
     if kind == "update" and any(isinstance(r, Mapping) and r.get("email") for r in records):
         kind = "update_email"
     return kind, len(records)
 
 
-class Meter:
-    """Wraps a caller and measures Moodle's seconds and the records carried by each kind of
-    write (thread-safe). Only answered calls count: a batch Moodle refused as a whole is sent
-    again in halves, and those are counted."""
+class Meter(CountingCaller):
+    """Counts and times calls like its base, and measures Moodle's seconds and the records
+    carried by each kind of write (thread-safe). Only answered calls count: a batch Moodle
+    refused as a whole is sent again in halves, and those are counted."""
 
     def __init__(self, caller: Caller) -> None:
-        self.caller = caller
-        self.seconds: defaultdict[str, float] = defaultdict(float)
+        super().__init__(caller)
+        self.kind_seconds: defaultdict[str, float] = defaultdict(float)
         self.records: Counter[str] = Counter()
-        self._lock = threading.Lock()
 
-    def call(
-        self,
-        wsfunction: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        retry_writes: bool = True,
-    ) -> Any:
-        """Pass the call on; time it when it is a measured write."""
+    def answered(self, wsfunction: str, params: Mapping[str, Any] | None, seconds: float) -> None:
+        """Add a measured write's time and records to its kind."""
         measuring = _kind_of(wsfunction, params)
-        started = time.monotonic()
-        answer = self.caller.call(wsfunction, params, retry_writes=retry_writes)
         if measuring is not None:
             kind, records = measuring
             with self._lock:
-                self.seconds[kind] += time.monotonic() - started
+                self.kind_seconds[kind] += seconds
                 self.records[kind] += records
-        return answer
-
-    def chunks(
-        self,
-        items: Iterable[T],
-        item_params: Callable[[T], Any],
-        *,
-        others: Mapping[str, Any] | None = None,
-        limit: int | None = None,
-    ) -> Iterator[list[T]]:
-        """The wrapped caller's chunks (no call is made)."""
-        return self.caller.chunks(items, item_params, others=others, limit=limit)
 
     def measured(self) -> dict[str, float]:
         """Moodle's seconds per record of each kind measured so far."""
         with self._lock:
-            return measured(self.seconds, self.records)
+            return measured(self.kind_seconds, self.records)
 
 
 def measured(seconds: Mapping[str, float], records: Mapping[str, int]) -> dict[str, float]:

@@ -279,7 +279,7 @@ def test_email_changes_are_measured_apart_and_a_slow_one_is_said(emulator, store
     assert mixed.exit_code == 0, mixed.to_dict()
     assert mixed.planned["update"] == 4
     # Not one batch of four: the email changes went alone.
-    assert run.meter.records == {"update": 2, "update_email": 2}
+    assert run.caller.records == {"update": 2, "update_email": 2}
     assert mixed.slow_user_seconds is not None
     assert mixed.slow_user_seconds == store.value("moodle_rates")["update_email"]
     assert {"update", "update_email"} <= set(store.value("moodle_rates"))
