@@ -3,7 +3,10 @@ bridge against a plain batched loop on a Moodle with the contract's costs.
 
 Usage: ``python bench/bench_sync.py [--sizes 10000,232881]``. Each step runs in its own
 process (so its peak memory is its own) against the emulator served over HTTP on
-127.0.0.1 by a separate process.
+127.0.0.1 by a separate process. The steps with assessments: a first one, then the
+administrator links the audience cohorts it names and a run joins their people (not measured),
+then ``gaps_no_change_sync``, a nightly run where nothing changed (``gaps_unchanged``: the gap
+engine was skipped).
 
 ``python bench/bench_sync.py --compare 4000 [--workers 2,4] [--speed 1]``: a first load of
 that many people, at each worker count, by ``moodle-bridge sync`` (the real CLI) and by a plain
@@ -26,7 +29,8 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +42,11 @@ BUDGET = 4990
 def serve(cost: str | None, cores: int, speed: float, large_site: bool) -> None:
     """Serve a fresh emulator on 127.0.0.1 until stdin closes (called in a child process).
 
-    Prints its URL, then, when stdin closes, what the simulated server spent (as JSON).
+    Prints its URL; each line read is an administrator's request to link audience cohorts
+    (a JSON object, cohort idnumber -> course shortname), answered with how many were linked.
+    When stdin closes, prints what the simulated server spent (as JSON).
     """
+    from moodle_bridge.demo import link_audiences
     from moodle_bridge.emulator import Emulator, default_seed
     from moodle_bridge.emulator.cost import simulated_cost
     from moodle_bridge.emulator.server import running
@@ -49,7 +56,8 @@ def serve(cost: str | None, cores: int, speed: float, large_site: bool) -> None:
     emulator = Emulator(default_seed(), cost=model)
     with running(emulator) as server:
         print(server.url, flush=True)
-        sys.stdin.read()
+        for line in sys.stdin:
+            print(link_audiences(emulator, json.loads(line)), flush=True)
     stats: dict[str, object] = {"calls": len(emulator.calls)}
     if model is not None:
         stats |= {
@@ -60,12 +68,30 @@ def serve(cost: str | None, cores: int, speed: float, large_site: bool) -> None:
     print(json.dumps(stats), flush=True)
 
 
+@dataclass
+class Served:
+    """An emulator served by a child process: its URL, and the server's figures (busy
+    core-seconds...), filled in when the process ends."""
+
+    url: str
+    process: subprocess.Popen[str]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def link_audiences(self, awaiting: dict[str, str]) -> int:
+        """Link each audience cohort to its course, as the administrator does after a sync
+        names them (:func:`moodle_bridge.demo.link_audiences`, in the server's process)."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(json.dumps(awaiting) + "\n")
+        self.process.stdin.flush()
+        return int(self.process.stdout.readline())
+
+
 @contextlib.contextmanager
 def emulator_process(
     cost: str | None = None, cores: int = 2, speed: float = 1.0, large_site: bool = False
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """A fresh emulator served by a child process: yields its URL and a dict that receives the
-    server's figures (busy core-seconds...) when the block ends."""
+) -> Iterator[Served]:
+    """A fresh emulator served by a child process."""
     extra = ["--cost", cost, "--cores", str(cores), "--speed", str(speed)] if cost else []
     extra += ["--large-site"] if large_site else []
     server = subprocess.Popen(
@@ -74,11 +100,11 @@ def emulator_process(
     )
     assert server.stdin is not None
     assert server.stdout is not None
-    stats: dict[str, Any] = {}
+    served = Served(server.stdout.readline().strip(), server)
     try:
-        yield server.stdout.readline().strip(), stats
+        yield served
         server.stdin.close()
-        stats.update(json.loads(server.stdout.readline()))
+        served.stats.update(json.loads(server.stdout.readline()))
     finally:
         server.kill()
         server.wait()
@@ -91,7 +117,7 @@ def step(kind: str, roster: Path, state: Path, url: str,
 
     from moodle_bridge.moodle.client import MoodleClient
     from moodle_bridge.store import Store
-    from moodle_bridge.sync.engine import Engine, SyncOptions
+    from moodle_bridge.sync.engine import Engine, Source, SyncOptions
     from moodle_bridge.sync.gaps import GapInputs
     from moodle_bridge.units import discover_units
 
@@ -104,8 +130,8 @@ def step(kind: str, roster: Path, state: Path, url: str,
     with MoodleClient(url, "emulator-token-bridge") as client, \
             Store.open(state / "state.sqlite3") as store:
         report = Engine(client, store, state, SyncOptions(apply=kind != "plan")).run(
-            "generic", unit, roster, gaps=gaps)
-    return {
+            Source("generic", unit, roster, gaps))
+    figures: dict[str, object] = {
         "step": kind,
         "seconds": round(time.perf_counter() - started, 2),
         "client_cpu_seconds": round(time.process_time() - cpu, 2),
@@ -115,10 +141,15 @@ def step(kind: str, roster: Path, state: Path, url: str,
         "applied": dict(report.result.applied) if report.result else {},
         "calls": dict(report.calls),
     }
+    if gaps is not None:
+        figures["gaps_unchanged"] = report.gaps_unchanged
+        # For the bench (it links them, as the administrator would), not for the results.
+        figures["awaiting_link"] = report.plan.awaiting_link if report.plan is not None else {}
+    return figures
 
 
 def run_step(kind: str, roster: Path, state: Path, url: str,
-             assessments: Path | None = None) -> dict[str, object]:
+             assessments: Path | None = None) -> dict[str, Any]:
     extra = ["--assessments", str(assessments)] if assessments is not None else []
     out = subprocess.run(
         [sys.executable, __file__, "--step", kind, "--roster", str(roster), "--state",
@@ -296,15 +327,13 @@ def compare(people: int, workers: int, workdir: Path, speed: float, repeat: int,
     runs: dict[str, list[dict[str, Any]]] = {"bridge": [], "plain_loop": []}
     for attempt in range(repeat):
         for name in runs:
-            with emulator_process("contract", speed=speed, large_site=large_site) as (
-                url, server
-            ):
+            with emulator_process("contract", speed=speed, large_site=large_site) as served:
                 if name == "bridge":
                     state = workdir / f"state-{workers}-{attempt}"
-                    figures = bridge_sync(url, roster, state, workers)
+                    figures = bridge_sync(served.url, roster, state, workers)
                 else:
-                    figures = plain_loop(url, roster, workers)
-            figures["moodle"] = server
+                    figures = plain_loop(served.url, roster, workers)
+            figures["moodle"] = served.stats
             runs[name].append(figures)
     kept = {
         name: sorted(found, key=lambda f: f["users_per_second"])[len(found) // 2]
@@ -335,13 +364,30 @@ def compare(people: int, workers: int, workdir: Path, speed: float, repeat: int,
     }
 
 
+def settle_audiences(
+    served: Served, first: dict[str, Any], again: Callable[[], dict[str, Any]]
+) -> int:
+    """Link the audience cohorts ``first`` left waiting, as the administrator would, and run
+    again until none waits (the bridge remembers its gap digest only then): what makes the
+    next run a real no-change night. Returns how many were linked."""
+    linked = 0
+    awaiting = first.pop("awaiting_link")
+    for _ in range(3):
+        if not awaiting:
+            return linked
+        linked += served.link_audiences(awaiting)
+        awaiting = again().pop("awaiting_link")
+    raise RuntimeError(f"audience cohorts still wait for a link: {sorted(awaiting)}")
+
+
 def bench(size: int, workdir: Path) -> dict[str, object]:
     from moodle_bridge.samples import generate_people, write_roster_csv
 
     roster = workdir / f"roster-{size}.csv"
     write_roster_csv(roster, generate_people(size, 42))
     state = workdir / f"state-{size}"
-    with emulator_process() as (url, _stats):
+    with emulator_process() as served:
+        url = served.url
         plan = run_step("plan", roster, state, url)
         first = run_step("sync", roster, state, url)
         again = run_step("sync", roster, state, url)
@@ -352,9 +398,12 @@ def bench(size: int, workdir: Path) -> dict[str, object]:
         write_assessments(assessments, size)
         create_catalogue_courses(url)
         gaps = run_step("sync", churned, state, url, assessments)
+        linked = settle_audiences(served, gaps, lambda: run_step(
+            "sync", churned, state, url, assessments))
         gaps_again = run_step("sync", churned, state, url, assessments)
-    created = int(first["applied"].get("create", 0))  # type: ignore[union-attr]
-    create_calls = int(first["calls"].get("core_user_create_users", 0))  # type: ignore[union-attr]
+        gaps_again.pop("awaiting_link")
+    created = int(first["applied"].get("create", 0))
+    create_calls = int(first["calls"].get("core_user_create_users", 0))
     return {
         "size": size,
         "plan": plan,
@@ -363,6 +412,7 @@ def bench(size: int, workdir: Path) -> dict[str, object]:
         "churn_rows_changed": changed,
         "churn_sync": churn,
         "gaps_sync": gaps,
+        "audiences_linked": linked,
         "gaps_no_change_sync": gaps_again,
         "create_calls": create_calls,
         "create_calls_minimum": minimum_create_calls(created),

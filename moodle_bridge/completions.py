@@ -104,7 +104,7 @@ Key = tuple[str, str]
 # --- options and report -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PullOptions:
-    """Where and how hard a pull reads."""
+    """Where, when and how hard a pull reads."""
 
     workers: int = 2
     #: The zone the report's dates are shown in: the site's (the bridge's user keeps the
@@ -117,6 +117,10 @@ class PullOptions:
     use_report: bool = True
     #: Report rows per call.
     perpage: int = 1000
+    #: The pull's clock (Unix time); None: the system's when the pull starts.
+    now: int | None = None
+    #: The site the state must belong to, checked before anyone is asked; None: not checked.
+    site_url: str | None = None
 
 
 def pull_options(settings: Settings, *, workers: int | None = None) -> PullOptions:
@@ -556,8 +560,6 @@ def pull_completions(
     *,
     options: PullOptions | None = None,
     progress: PullProgress | None = None,
-    now: int | None = None,
-    site_url: str | None = None,
 ) -> PullReport:
     """Find the completions of the enrolments the state knows, of every method, and add them
     to the ledger with the course's JP and competency from ``catalogue``, the enrolment's
@@ -566,9 +568,10 @@ def pull_completions(
     A full pull reads the completion report when there is one and asks person by person what
     the report cannot vouch for; a targeted one (``scope.only``, ``scope.closing_before``)
     reads the report only when the last read shows that is cheaper than asking the people.
-    ``progress(n, total)`` hears of each ``n`` more people asked; ``now`` is the pull's clock
-    (default: the system's). With ``site_url`` the state must belong to that site, checked
-    before anyone is asked (SiteMismatch): its Moodle ids are other people on another site.
+    ``progress(n, total)`` hears of each ``n`` more people asked; ``options.now`` is the pull's
+    clock (default: the system's). With ``options.site_url`` the state must belong to that site,
+    checked before anyone is asked (SiteMismatch): its Moodle ids are other people on another
+    site.
 
     Never raises for one person or one report page: their failure is reported, and what was
     read before it is recorded. A fatal error stops the pull and is reported in ``stopped``.
@@ -577,10 +580,11 @@ def pull_completions(
     started = time.monotonic()
     counting = CountingCaller(caller)
     report = PullReport()
-    pull = _Pull(counting, store, catalogue, options, report, now or int(time.time()), progress)
+    now = options.now if options.now is not None else int(time.time())
+    pull = _Pull(counting, store, catalogue, options, report, now, progress)
     try:
-        if site_url is not None:
-            bind_site(counting, store, site_url, record=False)
+        if options.site_url is not None:
+            bind_site(counting, store, options.site_url, record=False)
         pull.run(units=scope.units, only=scope.only, closing_before=scope.closing_before)
     except errors.Fatal as error:
         report.stopped = str(error)

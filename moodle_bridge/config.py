@@ -155,8 +155,9 @@ class MoodleSettings(BaseModel):
     #: instead of stopping once max_total_wait is spent.
     wait_for_site: bool = False
     max_site_wait: float = Field(DEFAULT_MAX_SITE_WAIT, ge=0)
-    #: Milliseconds of Moodle's time per created user above which a run says the site is
-    #: probably scanning mdl_user for every email (docs/OPERATIONS.md: the lower(email) index).
+    #: Milliseconds of Moodle's time per created or email-changed user above which a run says
+    #: the site is probably scanning mdl_user for every email (docs/OPERATIONS.md: the
+    #: lower(email) index).
     slow_user_ms: float = Field(40.0, gt=0)
 
     def retry_policy(self) -> RetryPolicy:

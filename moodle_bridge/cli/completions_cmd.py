@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from moodle_bridge.cli.app import AppContext, BridgeGroup, emit_json, finish, progress_bars
@@ -59,9 +61,8 @@ def completions_pull(app: AppContext, units: tuple[str, ...], as_json: bool) -> 
                     store,
                     catalogue,
                     scope,
-                    options=pull_options(settings),
+                    options=dataclasses.replace(pull_options(settings), site_url=client.url),
                     progress=progress,
-                    site_url=client.url,
                 )
         if as_json:
             emit_json(pull_data(report))

@@ -9,7 +9,6 @@ shows a traceback unless asked with ``-vv``.
 from __future__ import annotations
 
 import contextlib
-import enum
 import signal
 import threading
 import traceback
@@ -20,6 +19,7 @@ from typing import IO, Any, NoReturn
 import click
 
 from moodle_bridge.errors import ConfigError, MoodleError
+from moodle_bridge.exitcodes import ExitCode
 from moodle_bridge.logs import mask
 from moodle_bridge.store import StoreBusy, StoreError
 
@@ -34,24 +34,6 @@ __all__ = [
     "failure_for",
     "sigterm_raises",
 ]
-
-
-class ExitCode(enum.IntEnum):
-    """The documented exit codes of every command."""
-
-    OK = 0
-    #: Done, but some records were refused (rows of the roster, or by Moodle).
-    RECORD_ERRORS = 1
-    #: The command line or the settings are wrong: nothing was done.
-    USAGE = 2
-    #: A safety guard stopped the run before it wrote anything.
-    GUARD = 3
-    #: A fatal Moodle error, or a state database that cannot be used.
-    FATAL = 4
-    #: Stopped by Ctrl-C (128 + SIGINT, as shells report it).
-    INTERRUPTED = 130
-    #: Stopped by SIGTERM (128 + SIGTERM).
-    TERMINATED = 143
 
 
 #: What an interrupted command says: the journal lets the next run pick up where it stopped.

@@ -327,8 +327,9 @@ def result_lines(report: SyncReport) -> list[str]:
     if report.slow_user_seconds is not None:
         lines.append(
             _(
-                "Moodle took {ms:.0f} ms per created user: the site is probably scanning "
-                "mdl_user for every email. See docs/OPERATIONS.md (the lower(email) index)."
+                "Moodle took {ms:.0f} ms per created or email-changed user: the site is "
+                "probably scanning mdl_user for every email. See docs/OPERATIONS.md (the "
+                "lower(email) index)."
             ).format(ms=report.slow_user_seconds * 1000)
         )
     return lines

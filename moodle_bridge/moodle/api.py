@@ -221,11 +221,16 @@ class CountingCaller:
             self.calls[wsfunction] += 1
         started = time.monotonic()
         try:
-            return self.caller.call(wsfunction, params, retry_writes=retry_writes)
+            answer = self.caller.call(wsfunction, params, retry_writes=retry_writes)
         finally:
             elapsed = time.monotonic() - started
             with self._lock:
                 self.seconds[wsfunction] += elapsed
+        self.answered(wsfunction, params, elapsed)
+        return answer
+
+    def answered(self, wsfunction: str, params: Mapping[str, Any] | None, seconds: float) -> None:
+        """Moodle answered a call in ``seconds``: a hook for wrappers that measure more."""
 
     def chunks(
         self,

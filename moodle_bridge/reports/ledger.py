@@ -12,8 +12,8 @@ Rules:
   national or a SETJEN course still learned those hours); completions of people outside the
   selection, or of NIPs not in the roster at all, are left out.
 * **Year.** A completion belongs to the calendar year of its ``timecompleted`` (Unix seconds)
-  in Asia/Jakarta (WIB, UTC+7 all year: Indonesia has no daylight saving time since 1964, so
-  a fixed offset is exact and needs no tz database).
+  in Asia/Jakarta (WIB, UTC+7 all year), converted by :mod:`moodle_bridge.timeutil` like every
+  other local day of the bridge.
 * **JP** is the JP recorded in the ledger with the completion (the catalogue's JP at pull
   time), summed per person. ``meets_minimum`` is ``jp >= jp_minimum`` (20 JP: UU 5/2014,
   PP 11/2017).
@@ -35,7 +35,9 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
+from moodle_bridge import timeutil
 from moodle_bridge.gap_engine import GapPlan
 from moodle_bridge.mappings import CourseOffer, Mappings
 from moodle_bridge.roster.person import Person
@@ -64,20 +66,21 @@ ALL_UNITS = "ALL"
 DEFAULT_JP_MINIMUM = 20
 #: The organiser written in the SIASN export unless the caller says otherwise.
 DEFAULT_ORGANISER = "Kementerian Agama RI"
-#: Asia/Jakarta: UTC+7 without daylight saving time.
+#: Asia/Jakarta: UTC+7 without daylight saving time (the name the dashboard shows).
 WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
+#: The zone of the ledger's years and days.
+JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
 def year_bounds(year: int) -> tuple[int, int]:
     """``[start, end)`` of ``year`` in Asia/Jakarta, as Unix seconds."""
-    start = dt.datetime(year, 1, 1, tzinfo=WIB)
-    end = dt.datetime(year + 1, 1, 1, tzinfo=WIB)
-    return int(start.timestamp()), int(end.timestamp())
+    first, following = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+    return timeutil.day_start(first, JAKARTA), timeutil.day_start(following, JAKARTA)
 
 
 def local_date(timestamp: int) -> dt.date:
     """The day in Asia/Jakarta of a Unix time."""
-    return dt.datetime.fromtimestamp(timestamp, WIB).date()
+    return timeutil.local_date(timestamp, JAKARTA)
 
 
 def select_people(people: Sequence[Person], unit: str) -> list[Person]:

@@ -25,7 +25,7 @@ from moodle_bridge.completions import PullOptions, PullScope, pull_completions
 from moodle_bridge.files import private_dir, write_private
 from moodle_bridge.i18n import _
 from moodle_bridge.manifest import digest as manifest_digest
-from moodle_bridge.moodle.api import Caller, CountingCaller
+from moodle_bridge.moodle.api import Caller
 from moodle_bridge.roster.assessment import LatestAssessments
 from moodle_bridge.roster.generic import RosterResult
 from moodle_bridge.roster.person import RowError
@@ -96,7 +96,7 @@ class SyncOptions:
     mappings_dir: Path | None = None
     #: How completions are pulled during a sync (report or person by person).
     pull: PullOptions = field(default_factory=PullOptions)
-    #: Moodle's time per created user above which the run warns of a slow site.
+    #: Moodle's time per created or email-changed user above which the run warns of a slow site.
     slow_user_seconds: float = rates.SLOW_USER_SECONDS
 
 
@@ -127,7 +127,9 @@ class Engine:
     ) -> None:
         #: The configured site address, recorded with the site's identity.
         self.url = str(getattr(caller, "url", ""))
-        self.caller = CountingCaller(caller)
+        #: Counts the calls, and measures Moodle's time per record of each kind of write (for
+        #: the rates and the slow-site warning).
+        self.caller = rates.Meter(caller)
         self.store = store
         self.state_dir = state_dir
         self.options = options
@@ -207,15 +209,12 @@ class Engine:
 
     def _measure(self, report: SyncReport) -> None:
         """Remember what this run cost Moodle per record, for the next plan's estimate, and
-        say when user creation is slow enough to mean a scan of ``mdl_user`` per user."""
-        if report.result is None:
-            return
-        latest = rates.measured(self.caller.seconds, report.result.applied)
+        say when creating users or changing their emails is slow enough to mean a scan of
+        ``mdl_user`` per user."""
+        latest = self.caller.measured()
         if latest:
             self.store.set_value(RATES, rates.merged(self.store.value(RATES), latest))
-        per_user = latest.get("create")
-        if per_user is not None and per_user > self.options.slow_user_seconds:
-            report.slow_user_seconds = per_user
+        report.slow_user_seconds = rates.slow_user_seconds(latest, self.options.slow_user_seconds)
 
     def revert(
         self, run_id: int, *, confirm: Callable[[Plan, SyncReport], bool] | None = None
@@ -478,8 +477,7 @@ class Engine:
             self.store,
             catalogue,
             PullScope(only=only, closing_before=closing_before),
-            options=self.options.pull,
-            now=int(self.clock()),
+            options=dataclasses.replace(self.options.pull, now=int(self.clock())),
         )
 
     def _report_deleted(

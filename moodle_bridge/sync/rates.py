@@ -1,36 +1,51 @@
 """Moodle's time: what a run cost the site per record, and what a plan will cost.
 
 At ministry scale the bridge's own CPU is not the limit; Moodle's time is. A run measures the
-seconds Moodle spent per record of each kind (the time of its calls over the records they
-carried); ``plan`` estimates how long an apply will take from the rates this state's earlier
-runs measured, or from the contract's measurements on a first run. A site whose user creation
-costs more than a threshold per user is probably scanning ``mdl_user`` for every email (the
-missing ``lower(email)`` index of docs/OPERATIONS.md): the run says so once.
+seconds Moodle spent per record of each kind (the time of its answered writes over the records
+they carried, through a :class:`Meter`); ``plan`` estimates how long an apply will take from the
+rates this state's earlier runs measured, or from the contract's measurements on a first run.
+A site whose user creation, or email change, costs more than a threshold per user is probably
+scanning ``mdl_user`` for every email (the missing ``lower(email)`` index of
+docs/OPERATIONS.md): the run says so once.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from moodle_bridge.moodle.api import Caller, CountingCaller
 
 __all__ = [
     "CONTRACT_RATES",
-    "FUNCTIONS",
+    "EMAIL_CHECKED",
     "SLOW_USER_SECONDS",
     "Estimate",
+    "Meter",
     "estimate",
     "measured",
     "merged",
+    "slow_user_seconds",
 ]
 
-#: The function that carries each kind of record.
-FUNCTIONS: Mapping[str, str] = {
-    "create": "core_user_create_users",
-    "update": "core_user_update_users",
-    "cohort_add": "core_cohort_add_cohort_members",
-    "cohort_remove": "core_cohort_delete_cohort_members",
-    "enrol": "enrol_manual_enrol_users",
+
+class _Write(NamedTuple):
+    """A write a run measures: the list parameter that carries its records, and their kind."""
+
+    records: str
+    kind: str
+
+
+#: The measured writes, by function. An update carrying an email is its own kind
+#: (``update_email``, see :func:`_kind_of`).
+_WRITES: Mapping[str, _Write] = {
+    "core_user_create_users": _Write("users", "create"),
+    "core_user_update_users": _Write("users", "update"),
+    "core_cohort_add_cohort_members": _Write("members", "cohort_add"),
+    "core_cohort_delete_cohort_members": _Write("members", "cohort_remove"),
+    "enrol_manual_enrol_users": _Write("enrolments", "enrol"),
 }
 
 #: Seconds per record at 100 records per call, on the contract's 2-core site (its README):
@@ -44,7 +59,12 @@ CONTRACT_RATES: Mapping[str, float] = {
     "enrol": 1 / 198,
 }
 
-#: Moodle's time per created user above which the site is probably scanning ``mdl_user``.
+#: The kinds for which Moodle checks, case-insensitively, that no other account has the email:
+#: a full scan of ``mdl_user`` per user on a site without the ``lower(email)`` index.
+EMAIL_CHECKED = ("create", "update_email")
+
+#: Moodle's time per created or email-changed user above which the site is probably scanning
+#: ``mdl_user``.
 SLOW_USER_SECONDS = 0.040
 
 #: How much two concurrent clients gain on a 2-core site (the contract: they double it; more
@@ -53,26 +73,70 @@ _PARALLEL_GAIN = {1: 1.0, 2: 2.0}
 
 
 def _kind(action: str) -> str | None:
+    """The kind of record a planned action is estimated as."""
     if action in ("update", "suspend", "unsuspend"):
         return "update"
     if action.startswith("enrol_"):
         return "enrol"
-    return action if action in FUNCTIONS else None
+    return action if action in CONTRACT_RATES else None
 
 
-def measured(seconds: Mapping[str, float], applied: Mapping[str, int]) -> dict[str, float]:
-    """Moodle's seconds per record of each kind a run applied (kinds it did not apply are
-    left out)."""
-    records: Counter[str] = Counter()
-    for action, count in applied.items():
-        kind = _kind(action)
-        if kind is not None:
-            records[kind] += count
+def _kind_of(wsfunction: str, params: Mapping[str, Any] | None) -> tuple[str, int] | None:
+    """The kind and number of records a call carries; None for a call that is not measured.
+
+    The bridge sends an account's email only when it changes, so an update batch carrying one
+    is an email change (the executor sends those in batches of their own).
+    """
+    write = _WRITES.get(wsfunction)
+    if write is None or params is None:
+        return None
+    kind = write.kind
+    records = params.get(write.records) or []
+    if kind == "update" and any(isinstance(r, Mapping) and r.get("email") for r in records):
+        kind = "update_email"
+    return kind, len(records)
+
+
+class Meter(CountingCaller):
+    """Counts and times calls like its base, and measures Moodle's seconds and the records
+    carried by each kind of write (thread-safe). Only answered calls count: a batch Moodle
+    refused as a whole is sent again in halves, and those are counted."""
+
+    def __init__(self, caller: Caller) -> None:
+        super().__init__(caller)
+        self.kind_seconds: defaultdict[str, float] = defaultdict(float)
+        self.records: Counter[str] = Counter()
+
+    def answered(self, wsfunction: str, params: Mapping[str, Any] | None, seconds: float) -> None:
+        """Add a measured write's time and records to its kind."""
+        measuring = _kind_of(wsfunction, params)
+        if measuring is not None:
+            kind, records = measuring
+            with self._lock:
+                self.kind_seconds[kind] += seconds
+                self.records[kind] += records
+
+    def measured(self) -> dict[str, float]:
+        """Moodle's seconds per record of each kind measured so far."""
+        with self._lock:
+            return measured(self.kind_seconds, self.records)
+
+
+def measured(seconds: Mapping[str, float], records: Mapping[str, int]) -> dict[str, float]:
+    """Moodle's seconds per record of each kind (kinds without records or time are left
+    out)."""
     return {
-        kind: seconds[FUNCTIONS[kind]] / count
+        kind: seconds[kind] / count
         for kind, count in records.items()
-        if count and seconds.get(FUNCTIONS[kind])
+        if count and seconds.get(kind)
     }
+
+
+def slow_user_seconds(rates: Mapping[str, float], threshold: float) -> float | None:
+    """Moodle's seconds per created or email-changed user, the slower of the two, when it is
+    over ``threshold``; else None."""
+    slowest = max((rates[kind] for kind in EMAIL_CHECKED if kind in rates), default=None)
+    return slowest if slowest is not None and slowest > threshold else None
 
 
 def merged(earlier: Mapping[str, float] | None, latest: Mapping[str, float]) -> dict[str, float]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moodle_bridge.exitcodes import ExitCode
 from moodle_bridge.gap_engine import GapPlan
 from moodle_bridge.logs import mask
 from moodle_bridge.roster.person import RowError
@@ -16,11 +17,9 @@ from moodle_bridge.sync.executor import ExecutionResult, RecordFailure
 from moodle_bridge.sync.plan import Absence, GuardTrip, Plan
 from moodle_bridge.sync.rates import Estimate
 
-__all__ = ["EXIT_FATAL", "EXIT_GUARD", "EXIT_OK", "EXIT_RECORD_ERRORS", "SyncReport"]
+__all__ = ["SyncReport"]
 
-EXIT_OK, EXIT_RECORD_ERRORS, EXIT_GUARD, EXIT_FATAL = 0, 1, 3, 4
-
-_STATUS = {EXIT_OK: "ok", EXIT_RECORD_ERRORS: "record_errors", EXIT_GUARD: "guard"}
+_STATUS = {ExitCode.OK: "ok", ExitCode.RECORD_ERRORS: "record_errors", ExitCode.GUARD: "guard"}
 
 
 @dataclass
@@ -62,7 +61,8 @@ class SyncReport:
     gaps_unchanged: bool = False
     #: How long applying the plan takes Moodle, at this state's measured rates or the contract's.
     estimate: Estimate | None = None
-    #: Moodle's seconds per created user, when above the threshold of a slow site.
+    #: Moodle's seconds per created or email-changed user (the slower), when above the
+    #: threshold of a slow site.
     slow_user_seconds: float | None = None
     calls: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -78,15 +78,15 @@ class SyncReport:
         return self.result.failures if self.result else []
 
     @property
-    def exit_code(self) -> int:
-        """0 all done; 1 record errors; 3 safety guard; 4 stopped by a fatal error."""
+    def exit_code(self) -> ExitCode:
+        """All done, record errors, a safety guard, or stopped by a fatal error."""
         if self.result is not None and self.result.stopped:
-            return EXIT_FATAL
+            return ExitCode.FATAL
         if self.guard is not None:
-            return EXIT_GUARD
+            return ExitCode.GUARD
         if self.row_errors or self.failures:
-            return EXIT_RECORD_ERRORS
-        return EXIT_OK
+            return ExitCode.RECORD_ERRORS
+        return ExitCode.OK
 
     @property
     def status(self) -> str:

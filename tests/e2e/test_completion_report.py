@@ -183,8 +183,7 @@ class Site:
             self.store,
             CATALOGUE,
             PullScope(only=only, closing_before=closing_before),
-            options=PullOptions(**options),
-            now=self.now,
+            options=PullOptions(**options, now=self.now),
         )
 
     def ledger(self) -> dict[tuple[str, str], LedgerEntry]:

@@ -34,7 +34,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from moodle_bridge.cli import main
-from moodle_bridge.completions import PullReport, pull_completions
+from moodle_bridge.completions import PullOptions, PullReport, pull_completions
 from moodle_bridge.emulator.completion import learner_completes
 from moodle_bridge.emulator.enrol import is_active
 from moodle_bridge.errors import ConfigError
@@ -114,7 +114,9 @@ class Bridge:
             for m in load_all_mappings(self.mappings).values()
             for o in m.catalogue
         }
-        return pull_completions(self.client, self.store, catalogue, now=self.clock.now)
+        return pull_completions(
+            self.client, self.store, catalogue, options=PullOptions(now=self.clock.now)
+        )
 
 
 # --- verdicts -------------------------------------------------------------------------------------

@@ -251,6 +251,40 @@ def test_a_run_remembers_moodles_rates_and_says_when_user_creation_is_slow(
     assert rerun.estimate.measured
 
 
+def test_email_changes_are_measured_apart_and_a_slow_one_is_said(emulator, store, tmp_path):
+    """Moodle checks a changed email against every account, as it does for a created one: the
+    time per email-changed user is its own rate, and a slow one is reported. Changes without
+    an email go in batches of their own, measured as plain updates, never called slow."""
+    rows = [(nip(i), f"Nur Aini{i}", "BIMAS_ISLAM") for i in range(6)]
+    first = engine(emulator, store, tmp_path, slow_user_seconds=60.0).run(
+        source(roster(tmp_path / "r.csv", rows))
+    )
+    assert first.slow_user_seconds is None
+    assert "update_email" not in store.value("moodle_rates")
+    renamed = roster(tmp_path / "r2.csv", [(n, f"{name} Baru", u) for n, name, u in rows], NOW + 1)
+    names_only = engine(emulator, store, tmp_path, slow_user_seconds=1e-6).run(source(renamed))
+    assert names_only.planned["update"] == 6
+    assert names_only.slow_user_seconds is None
+    assert "update_email" not in store.value("moodle_rates")
+    # Two people change their email, two their name only.
+    lines = renamed.read_text().splitlines()
+    for i in (1, 2):
+        lines[i] = lines[i].replace("@kemenag.example", "@baru.kemenag.example")
+    for i in (3, 4):
+        lines[i] = lines[i].replace(" Baru,", " Lagi,")
+    renamed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.utime(renamed, (NOW + 2, NOW + 2))
+    run = engine(emulator, store, tmp_path, slow_user_seconds=1e-6)
+    mixed = run.run(source(renamed))
+    assert mixed.exit_code == 0, mixed.to_dict()
+    assert mixed.planned["update"] == 4
+    # Not one batch of four: the email changes went alone.
+    assert run.caller.records == {"update": 2, "update_email": 2}
+    assert mixed.slow_user_seconds is not None
+    assert mixed.slow_user_seconds == store.value("moodle_rates")["update_email"]
+    assert {"update", "update_email"} <= set(store.value("moodle_rates"))
+
+
 def test_a_normal_site_is_not_called_slow(emulator, store, tmp_path):
     path = roster(tmp_path / "r.csv", [(nip(1), "Nur Aini", "BIMAS_ISLAM")])
     report = engine(emulator, store, tmp_path, slow_user_seconds=60.0).run(source(path))
