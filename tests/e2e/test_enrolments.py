@@ -149,6 +149,18 @@ class Site:
         cohort = world.cohort_idnumber_index[f"course:{course}"]
         link_cohort_to_course(self.bridge.emulator, self.course_ids[course], cohort)
 
+    def enrol_by_hand(self, who: int, course: str) -> tuple[str, str]:
+        """Enrol person ``who`` in ``course`` as an administrator would, with the admin token."""
+        self.bridge.admin_call(
+            "enrol_manual_enrol_users",
+            {
+                "enrolments[0][roleid]": str(STUDENT),
+                "enrolments[0][userid]": str(self.bridge.user(nip(who))["id"]),
+                "enrolments[0][courseid]": str(self.course_ids[course]),
+            },
+        )
+        return nip(who), course
+
     def reassess(self, *extra: tuple[int, str, int, dt.date]) -> None:
         """Add assessments to the file the next sync reads."""
         self.assessment_rows = [*self.assessment_rows, *extra]
@@ -215,6 +227,17 @@ class Site:
                 index, _, name = key.removeprefix("enrolments[").partition("][")
                 items.setdefault((n, index), {})[name.rstrip("]")] = value
         return list(items.values())
+
+
+#: The cases that run twice: removals unproven (held), and proven by the probe (made).
+PROBED = pytest.mark.parametrize("probed", [False, True], ids=["unproven", "probed"])
+
+
+def synced(bridge: Bridge, *, probed: bool) -> Site:
+    """A site after its first sync; its cohort sync proven to suspend when ``probed``."""
+    site = Site(bridge, settings=bridge.prove_removals() if probed else "")
+    ok(site.sync())
+    return site
 
 
 def manual_choices(plan: GapPlan) -> set[tuple[str, str]]:
@@ -315,12 +338,11 @@ def test_a_second_sync_with_the_same_files_writes_nothing(bridge: Bridge) -> Non
 
 
 # --- 3. a closed gap suspends, never unenrols -------------------------------------------------
-@pytest.mark.parametrize("probed", [False, True], ids=["unproven", "probed"])
+@PROBED
 def test_a_new_assessment_that_closes_a_gap_suspends_the_enrolment(
     bridge: Bridge, probed: bool
 ) -> None:
-    site = Site(bridge, settings=bridge.prove_removals() if probed else "")
-    ok(site.sync())
+    site = synced(bridge, probed=probed)
     assert (nip(1), "E2E-A-12") in site.active()
     user_id = bridge.user(nip(1))["id"]
     site.reassess((1, "TEK-A", 3, dt.date(2024, 9, 1)))  # later, and at the required level
@@ -364,27 +386,18 @@ def test_a_new_assessment_that_closes_a_gap_suspends_the_enrolment(
     assert any(item.get("suspend") == "1" for item in site.manual_items(run))
 
 
-@pytest.mark.parametrize("probed", [False, True], ids=["unproven", "probed"])
+@PROBED
 def test_stop_gaps_goes_through_the_guard_and_suspends_without_deleting(
     bridge: Bridge, probed: bool
 ) -> None:
-    site = Site(bridge, settings=bridge.prove_removals() if probed else "")
-    ok(site.sync())
+    site = synced(bridge, probed=probed)
     ours = site.active()
     gaps = site.gap_cohorts()
     memberships = sum(len(nips) for nips in gaps.values())
     assert len(ours) >= 2, ours
     assert memberships >= 2, gaps
     # An enrolment an administrator made is not the bridge's: stopping gaps leaves it alone.
-    hand_key = (nip(4), "E2E-B-12")
-    bridge.admin_call(
-        "enrol_manual_enrol_users",
-        {
-            "enrolments[0][roleid]": str(STUDENT),
-            "enrolments[0][userid]": str(bridge.user(nip(4))["id"]),
-            "enrolments[0][courseid]": str(site.course_ids["E2E-B-12"]),
-        },
-    )
+    hand_key = site.enrol_by_hand(4, "E2E-B-12")
     hand = dict(site.enrolments()[hand_key])
     # Stopping gap management is a run without assessments; it cannot come with them.
     both = site.sync("--stop-gaps")
@@ -513,15 +526,7 @@ def test_an_enrolment_made_by_hand_is_never_touched(bridge: Bridge) -> None:
     ok(site.sync())
     hand_user = bridge.user(nip(4))["id"]  # no gap at all: the engine wants nothing for them
     course_id = site.course_ids["E2E-B-12"]
-    bridge.admin_call(
-        "enrol_manual_enrol_users",
-        {
-            "enrolments[0][roleid]": str(STUDENT),
-            "enrolments[0][userid]": str(hand_user),
-            "enrolments[0][courseid]": str(course_id),
-        },
-    )
-    hand_key = (nip(4), "E2E-B-12")
+    hand_key = site.enrol_by_hand(4, "E2E-B-12")
     before = dict(site.enrolments()[hand_key])
     assert before["status"] == 0
     assert hand_key not in manual_choices(site.plan())
