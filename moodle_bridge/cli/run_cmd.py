@@ -21,6 +21,7 @@ from moodle_bridge.manifest import ManifestSource, digest, load_manifest
 from moodle_bridge.moodle.api import Caller
 from moodle_bridge.notify import Part, sync_part
 from moodle_bridge.store import Store
+from moodle_bridge.sync.observe import bind_site
 
 __all__ = ["run_command"]
 
@@ -71,6 +72,8 @@ def run_command(
             exclusive(state_dir),
             Store.open(state_dir / STATE_FILE) as store,
         ):
+            # A skipped source asks Moodle nothing: the state's site is checked once for all.
+            bind_site(client, store, str(app.settings.moodle.url), record=False)
             for source in loaded.source:
                 outcome = _run_source(app, client, store, source, (loaded.base, yes, as_json))
                 outcomes.append(outcome)

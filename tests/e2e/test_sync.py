@@ -325,8 +325,14 @@ def test_the_guard_stops_a_halved_roster(bridge: Bridge):
 # --- 5b. one state, one site ----------------------------------------------------------------
 def test_every_command_refuses_a_state_bound_to_another_site(bridge: Bridge, tmp_path: Path):
     roster = synced(bridge, range(6))
+    bound = bridge.emulator.world.settings["wwwroot"]
+    units = tmp_path / "units.toml"
+    units.write_text(f'[[source]]\nplugin = "generic"\nroster = "{roster.name}"\n')
+    # Run once on its own site: unchanged, the source would be skipped there.
+    assert bridge.invoke("run", "--manifest", str(units), "--yes").exit_code == 0
     other = Emulator(default_seed())
     other.world.settings["wwwroot"] = "https://lms.other.example"
+    assert bound != "https://lms.other.example"
     (tmp_path / "elsewhere").mkdir()
     with running(other) as served:
         elsewhere = Bridge(other, served, tmp_path / "elsewhere")
@@ -336,11 +342,13 @@ def test_every_command_refuses_a_state_bound_to_another_site(bridge: Bridge, tmp
             ("plan", "--plugin", "generic", "--roster", str(roster)),
             ("completions", "pull"),
             ("runs", "revert", "1", "--yes"),
+            ("run", "--manifest", str(units), "--yes"),
         ):
             run = elsewhere.invoke(*command)
 
             assert run.exit_code == 2, (command, run.output)
             assert "this state belongs to the Moodle site" in run.output, command
+            assert f" at {bound}, not to " in run.output, command
             assert "https://lms.other.example" in run.output, command
             assert [name for name, _ in run.calls] == [SITE_INFO], command
 

@@ -59,6 +59,9 @@ def test_the_year_was_as_eventful_as_the_issue_asks(nights: Verdicts) -> None:
         assert stats[f"plan_{planned}"] > 0, (planned, nights.summary())
     assert stats["untied_rows"] > 0
     assert stats["plan_cohort_remove_held"] > 0, nights.summary()
+    # What the year did and how long it took (issue 9 asks under 3 minutes in CI): shown with
+    # ``pytest -rP``; not asserted, the machine's load is not the bridge's.
+    print(nights.summary())
 
 
 def nights_scale() -> float:

@@ -3,11 +3,18 @@ rules that protect people (ownership, scope, the grace, refused rows, removals).
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moodle_bridge.roster.person import RowError
+from moodle_bridge.roster.person import Person, RowError
+from moodle_bridge.store import EnrolmentRow
 from moodle_bridge.sync.desired import Departure, DesiredAccount, DesiredState
+from moodle_bridge.sync.gaps import GapInputs, gap_state
 from moodle_bridge.sync.plan import Reason
 from moodle_bridge.sync.planner import (
     Audience,
@@ -20,6 +27,8 @@ from moodle_bridge.sync.planner import (
     WantedEnrolment,
     plan,
 )
+from moodle_bridge.units import discover_units
+from tests.unit.test_gap_state import tables
 
 DAY = 86400
 NOW = 1_780_000_000
@@ -555,3 +564,57 @@ def test_nobody_listed_as_active_is_ever_suspended(fate: dict[int, str], days_ab
     assert not suspended & ({r.nip for r in rows} | set(kept))
     if suspended:
         assert days_absent >= 14
+
+
+@pytest.mark.parametrize(
+    "standard",
+    ["Penyuluh,TEK-B,2\n", "Penyuluh,TEK-A,1\nPenyuluh,TEK-B,2\n"],
+    ids=["competency-not-required", "no-gap-at-the-new-position"],
+)
+def test_a_mover_keeps_the_enrolment_in_progress(tmp_path: Path, standard: str):
+    """A person enrolled in A-12 for their PENDIS position moves to SETJEN with a new position:
+    the gap engine no longer wants A-12 (the new standard does not ask for TEK-A, or asks only
+    for the level they have), but their gap in TEK-A is not closed: the course in progress
+    stays active."""
+    folder = tables(tmp_path / "mappings")
+    (folder / "competencies.csv").write_text("code,name,kind,priority\nTEK-A,A,teknis,1\n"
+                                             "TEK-B,B,teknis,2\n")  # fmt: skip
+    (folder / "standards" / "SETJEN.csv").write_text(f"jabatan,competency,level\n{standard}")
+    with (folder / "catalogue" / "national.csv").open("a") as catalogue:
+        catalogue.write("TEK-B,1,2,B-12,20,,,,manual\n")
+    assessments = tmp_path / "assessments.csv"
+    assessments.write_text(
+        f"nip,kompetensi,level,tanggal\n{nip(1)},TEK-A,1,2026-01-10\n{nip(1)},TEK-B,1,2026-01-10\n"
+    )
+    inputs = GapInputs(assessments, folder, dt.date.today())
+    generic = discover_units().require("generic")
+    before = Person(nip=nip(1), display_name="Nur Aini", firstname="Nur", lastname="Aini",
+                    unit="PENDIS", jabatan="Guru")  # fmt: skip
+    (taken,) = gap_state([before], generic, inputs, {}).wanted.values()
+    assert taken.course == "A-12"
+    rows = {(nip(1), "A-12"): EnrolmentRow(nip(1), "A-12", False, taken.timestart, taken.timeend)}
+    moved = replace(before, unit="SETJEN", jabatan="Penyuluh")
+
+    gap = gap_state([moved], generic, inputs, rows)
+
+    assert (nip(1), "A-12") not in gap.wanted  # the plan changed its mind...
+    assert gap.releasable == {}  # ...which is no reason to lock the learner out
+    enrolments = EnrolmentView(
+        gap.wanted,
+        {key: KnownEnrolment(r.nip, r.course, r.suspended, r.timestart, r.timeend)
+         for key, r in rows.items()},
+        gap.releasable,
+    )  # fmt: skip
+    result = plan(
+        desired(want(1, unit="SETJEN")),
+        {nip(1): known(1, seen_at=NOW - DAY)},
+        {"unit:PENDIS": {nip(1)}},
+        rules(frozenset({"SETJEN"})),
+        USABLE,
+        enrolments,
+    )
+    [change] = result.changes
+    assert (change.kind, change.unit) == ("update", "SETJEN")
+    assert change.reason == Reason.of("moved", old="PENDIS", new="SETJEN")
+    assert [(e.course, e.kind) for e in result.enrolments] == [("B-12", "enrol")]
+    assert result.guard is None
