@@ -211,13 +211,7 @@ def _findings(report: SyncReport) -> list[str]:
                 "until they exist): {courses}"
             ).format(courses=", ".join(report.missing_courses))
         )
-    if report.foreign_cohorts:
-        lines.append(
-            _(
-                "Cohorts that exist in Moodle but were not made by the bridge, left alone (use "
-                "--adopt-cohorts to use them): {cohorts}"
-            ).format(cohorts=", ".join(report.foreign_cohorts))
-        )
+    lines += _cohort_lines(report)
     plan = report.plan
     if plan is not None:
         link = _(
@@ -292,6 +286,35 @@ def _first(lines: Iterable[str], limit: int = FIRST) -> list[str]:
     if len(every) > limit:
         shown.append("  " + _("... and {count} more").format(count=len(every) - limit))
     return shown
+
+
+def _cohort_lines(report: SyncReport) -> list[str]:
+    """The cohorts someone else made: left alone, or taken over by ``--adopt-cohorts`` (to be,
+    or just done), with the warning that the bridge cannot see what they are linked to."""
+    foreign = ", ".join(report.foreign_cohorts)
+    left_alone = _(
+        "Cohorts that exist in Moodle but were not made by the bridge, left alone (use "
+        "--adopt-cohorts to use them): {cohorts}"
+    )
+    lines = [left_alone.format(cohorts=foreign)] if foreign else []
+    if not report.cohorts_to_adopt:
+        return lines
+    lines.append(
+        _("Cohorts adopted (made by someone else):")
+        if report.adopted_cohorts
+        else _("Cohorts to adopt (made by someone else):")
+    )
+    lines += [f"  {c.idnumber} {c.name}" for c in report.cohorts_to_adopt]
+    # No web service of Moodle 4.5 lists a cohort's cohort-sync enrolment methods
+    # (core_enrol_get_course_enrolment_methods leaves them out): say so rather than guess.
+    lines.append(
+        _(
+            "The bridge cannot see which courses these cohorts are linked to by cohort sync "
+            "(no web service shows it): the Moodle administrator must check them, because "
+            "everyone who joins a linked cohort is enrolled in its courses at once."
+        )
+    )
+    return lines
 
 
 def _day(moment: int) -> str:

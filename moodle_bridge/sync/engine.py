@@ -184,10 +184,15 @@ class Engine:
             return self._finish(report, started)
         if not self.options.apply:
             return self._finish(report, started)
-        if not the_plan.is_empty and confirm is not None and not confirm(the_plan, report):
+        # Adopting a cohort is a change of its own: asked about even when nobody joins it now.
+        asks = not the_plan.is_empty or bool(report.cohorts_to_adopt)
+        if asks and confirm is not None and not confirm(the_plan, report):
             report.declined = True
             return self._finish(report, started)
         self.store.record_observations(the_plan.seen, the_plan.absent_since)
+        for cohort in report.cohorts_to_adopt:
+            self.store.record_cohort(cohort)
+        report.adopted_cohorts = [c.idnumber for c in report.cohorts_to_adopt]
         if not the_plan.is_empty:
             report.result = self._apply(the_plan, report)
             self._measure(report)
@@ -384,7 +389,7 @@ class Engine:
             adopt=options.adopt_cohorts,
             record=apply,
         )
-        report.foreign_cohorts, report.adopted_cohorts = findings.foreign, findings.adopted
+        report.foreign_cohorts, report.cohorts_to_adopt = findings.foreign, findings.to_adopt
         enrolments = self._enrolments(desired, gap, report) if gap or options.stop_gaps else None
         rules = Rules(
             frozenset(report.scope),

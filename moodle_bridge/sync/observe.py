@@ -2,7 +2,8 @@
 
 Nothing here writes to Moodle, except the cohort-sync probe (one membership of the token's own
 user in the probe cohort). What these functions record in the state is what they found there:
-the site's identity, course ids, cohorts adopted on purpose, enrolments someone else made.
+the site's identity, course ids, cohorts someone else made, enrolments someone else made. An
+adoption is not a finding: the engine records it once the operator confirmed the plan.
 """
 
 from __future__ import annotations
@@ -217,7 +218,10 @@ class CohortFindings:
     view: CohortView
     #: Cohorts that exist in Moodle but are not the bridge's: left alone, with what to do.
     foreign: list[str] = field(default_factory=list)
-    adopted: list[str] = field(default_factory=list)
+    #: Cohorts someone else made that ``--adopt-cohorts`` takes over, as the state will hold
+    #: them. The plan already uses them; they become the bridge's only when the engine records
+    #: them, after the operator confirmed that plan.
+    to_adopt: list[CohortRow] = field(default_factory=list)
 
 
 def cohort_view(
@@ -233,7 +237,8 @@ def cohort_view(
 
     A cohort is the bridge's when the bridge created it or it was adopted on purpose
     (``--adopt-cohorts``): a cohort made by hand may be linked to courses by cohort sync, and
-    adding people to it could enrol them where nobody meant them to be.
+    adding people to it could enrol them where nobody meant them to be. ``adopt`` only
+    proposes the adoption (``to_adopt``); ``record`` remembers the foreign cohorts found.
     """
     rows = {k: c for k, c in store.cohorts().items() if c.moodle_id is not None}
     usable = {k for k, c in rows.items() if c.created_by_bridge or c.adopted}
@@ -245,11 +250,8 @@ def cohort_view(
     found.update({k: c._replace(adopted=True) for k, c in rows.items() if k not in usable})
     findings = CohortFindings(CohortView())
     if adopt:
-        findings.adopted = sorted(k for k in found if k in wanted)
-        usable.update(findings.adopted)
-        if record:
-            for idnumber in findings.adopted:
-                store.record_cohort(found[idnumber])
+        findings.to_adopt = [found[k] for k in sorted(found) if k in wanted]
+        usable.update(c.idnumber for c in findings.to_adopt)
     findings.foreign = sorted(set(found) - usable)
     if record:
         # Remembered as someone else's, so later runs need not look them up again.

@@ -13,6 +13,7 @@ from moodle_bridge.exitcodes import ExitCode
 from moodle_bridge.gap_engine import GapPlan
 from moodle_bridge.logs import mask
 from moodle_bridge.roster.person import RowError
+from moodle_bridge.store import CohortRow
 from moodle_bridge.sync.executor import ExecutionResult, RecordFailure
 from moodle_bridge.sync.plan import Absence, GuardTrip, Plan
 from moodle_bridge.sync.rates import Estimate
@@ -44,6 +45,9 @@ class SyncReport:
     missing_courses: list[str] = field(default_factory=list)
     #: Cohorts that exist in Moodle but are not the bridge's (see ``--adopt-cohorts``).
     foreign_cohorts: list[str] = field(default_factory=list)
+    #: Cohorts someone else made that ``--adopt-cohorts`` would take over (plan, guard, declined
+    #: run alike), and the idnumbers of those this run did take over (only once applied).
+    cohorts_to_adopt: list[CohortRow] = field(default_factory=list)
     adopted_cohorts: list[str] = field(default_factory=list)
     plan: Plan | None = None
     #: NIP -> name of the people the plan concerns, for the lines people read.
@@ -122,6 +126,10 @@ class SyncReport:
             "proposed_removals": str(self.proposed_removals) if self.proposed_removals else None,
             "resumed": dict(self.resumed),
             "adopted": self.adopted,
+            "cohorts_to_adopt": [
+                {"idnumber": c.idnumber, "name": c.name, "moodle_id": c.moodle_id}
+                for c in self.cohorts_to_adopt
+            ],
             "adopted_cohorts": self.adopted_cohorts,
             "foreign_cohorts": self.foreign_cohorts,
             "missing_courses": self.missing_courses,

@@ -12,6 +12,7 @@ import pytest
 from moodle_bridge.emulator import Emulator, default_seed
 from moodle_bridge.emulator.cohorts import link_cohort_to_course
 from moodle_bridge.emulator.inprocess import InProcessTransport
+from moodle_bridge.moodle import cohorts as moodle_cohorts
 from moodle_bridge.moodle.client import MoodleClient, RetryPolicy, Timing
 from moodle_bridge.store import CohortRow, EnrolmentRow, NewAccount, SiteIdentity, Store
 from moodle_bridge.sync import observe
@@ -84,10 +85,15 @@ def test_a_cohort_the_bridge_did_not_make_is_foreign_until_adopted(emulator, sto
     assert store.cohorts()["unit:PENDIS"].created_by_bridge is False
     again = observe.cohort_view(client, store, wanted, {}, adopt=False, record=True)
     assert again.foreign == ["unit:PENDIS"]
-    adopted = observe.cohort_view(client, store, wanted, {}, adopt=True, record=True)
-    assert adopted.adopted == ["unit:PENDIS"]
-    assert "unit:PENDIS" in adopted.view.usable
-    assert store.cohorts()["unit:PENDIS"].adopted is True
+    # --adopt-cohorts proposes the adoption, which the plan uses; observing never records it
+    # (the engine does, once the operator confirmed the plan).
+    proposed = observe.cohort_view(client, store, wanted, {}, adopt=True, record=True)
+    assert [(c.idnumber, c.name) for c in proposed.to_adopt] == [
+        ("unit:PENDIS", "Direktorat Jenderal Pendidikan Islam")
+    ]
+    assert proposed.foreign == []
+    assert "unit:PENDIS" in proposed.view.usable
+    assert store.cohorts()["unit:PENDIS"].adopted is False
 
 
 # --- observe: courses and enrolments --------------------------------------------------------------
@@ -335,3 +341,107 @@ def test_the_gap_engine_is_skipped_when_nothing_it_reads_changed(emulator, store
     third = run()
     assert not third.gaps_unchanged
     assert third.gap_plan is not None
+
+
+# --- adopting a cohort goes through the confirmation ----------------------------------------------
+PENDIS = [(nip(i), f"Siti Pendis{i}", "PENDIS") for i in range(3)]
+
+
+def pendis_joins(report) -> list[str]:
+    assert report.plan is not None
+    return [m.nip for m in report.plan.member_adds if m.cohort == "unit:PENDIS"]
+
+
+def test_a_declined_adoption_adopts_nothing_and_the_next_sync_leaves_the_cohort_alone(
+    emulator, store, tmp_path
+):
+    path = roster(tmp_path / "r.csv", PENDIS)
+    cohort_id = emulator.world.cohort_idnumber_index["unit:PENDIS"]
+    members = set(emulator.world.cohort_member_sets[cohort_id])
+    asked = []
+
+    def decline(_plan, report) -> bool:
+        asked.append([c.idnumber for c in report.cohorts_to_adopt])
+        return False
+
+    declined = engine(emulator, store, tmp_path, adopt_cohorts=True).run(
+        source(path), confirm=decline
+    )
+    assert asked == [["unit:PENDIS"]]
+    assert declined.declined
+    assert sorted(pendis_joins(declined)) == [n for n, _name, _unit in PENDIS]
+    assert declined.adopted_cohorts == []
+    assert declined.to_dict()["cohorts_to_adopt"][0]["idnumber"] == "unit:PENDIS"
+    row = store.cohort("unit:PENDIS")
+    assert row is None or not (row.adopted or row.created_by_bridge)
+    plain = engine(emulator, store, tmp_path).run(source(path))
+    assert plain.foreign_cohorts == ["unit:PENDIS"]
+    assert plain.cohorts_to_adopt == []
+    assert pendis_joins(plain) == []
+    assert emulator.world.cohort_member_sets[cohort_id] == members
+    assert store.cohort("unit:PENDIS").adopted is False
+
+
+def test_a_guarded_run_adopts_nothing(emulator, store, tmp_path):
+    rows = [(nip(i), f"Nur Aini{i}", "PENDIS") for i in range(30)]
+    engine(emulator, store, tmp_path).run(source(roster(tmp_path / "r.csv", rows)))
+    half = roster(tmp_path / "half.csv", rows[:10], mtime=NOW + 60)
+    report = engine(emulator, store, tmp_path, adopt_cohorts=True, absent_grace_days=0).run(
+        source(half), confirm=lambda _plan, _report: True
+    )
+    assert report.exit_code == 3
+    assert [c.idnumber for c in report.cohorts_to_adopt] == ["unit:PENDIS"]
+    assert report.adopted_cohorts == []
+    assert store.cohort("unit:PENDIS").adopted is False
+
+
+def test_a_plan_adopts_nothing(emulator, store, tmp_path):
+    report = engine(emulator, store, tmp_path, apply=False, adopt_cohorts=True).run(
+        source(roster(tmp_path / "r.csv", PENDIS))
+    )
+    assert [c.idnumber for c in report.cohorts_to_adopt] == ["unit:PENDIS"]
+    assert report.adopted_cohorts == []
+    assert store.cohorts() == {}
+
+
+def test_a_confirmed_adoption_is_recorded_after_the_confirmation_and_used(
+    emulator, store, tmp_path
+):
+    seen_at_confirmation = []
+
+    def accept(_plan, report) -> bool:
+        seen_at_confirmation.append(store.cohort("unit:PENDIS"))
+        return True
+
+    report = engine(emulator, store, tmp_path, adopt_cohorts=True).run(
+        source(roster(tmp_path / "r.csv", PENDIS)), confirm=accept
+    )
+    assert seen_at_confirmation == [None]
+    assert report.exit_code == 0, report.to_dict()
+    assert report.adopted_cohorts == ["unit:PENDIS"]
+    assert store.cohort("unit:PENDIS").adopted is True
+    cohort_id = emulator.world.cohort_idnumber_index["unit:PENDIS"]
+    ids = {store.accounts()[n].moodle_id for n, _name, _unit in PENDIS}
+    assert ids <= emulator.world.cohort_member_sets[cohort_id]
+
+
+def test_an_adoption_nobody_joins_is_still_asked_about(emulator, store, tmp_path):
+    path = roster(tmp_path / "r.csv", PENDIS)
+    engine(emulator, store, tmp_path).run(source(path))
+    # An administrator puts the people into the site's cohort by hand: adopting it now joins
+    # nobody, and is still a change the operator must confirm.
+    cohort_id = emulator.world.cohort_idnumber_index["unit:PENDIS"]
+    moodle_cohorts.add_cohort_members(
+        client_of(emulator, "admin"),
+        [
+            moodle_cohorts.CohortMemberRef.by_ids(cohort_id, a.moodle_id)
+            for a in store.accounts().values()
+        ],
+    )
+    asked = []
+    report = engine(emulator, store, tmp_path, adopt_cohorts=True, reconcile=True).run(
+        source(path), confirm=lambda plan, _report: asked.append(plan.is_empty) or False
+    )
+    assert asked == [True]
+    assert report.declined
+    assert store.cohort("unit:PENDIS").adopted is False
