@@ -310,13 +310,15 @@ def plan_command(
 @click.option(
     "--adopt",
     is_flag=True,
-    help="Take over existing Moodle accounts of roster people, matched by idnumber, then username.",
+    help="Take over existing Moodle accounts of roster people, matched by idnumber, then "
+    "username; the plan counts them, and they are taken over once it is confirmed.",
 )
 @click.option(
     "--adopt-cohorts",
     is_flag=True,
     help="Use cohorts that exist in Moodle with the idnumbers the bridge wants although the "
-    "bridge did not create them (they are left alone and reported otherwise).",
+    "bridge did not create them (they are left alone and reported otherwise); the plan lists "
+    "them, and they are taken over once it is confirmed.",
 )
 @click.option(
     "--stop-gaps",

@@ -240,6 +240,13 @@ def _findings(report: SyncReport) -> list[str]:
         lines.append(_("Re-checked from an interrupted run: {batches}").format(batches=resumed))
     if report.adopted:
         lines.append(_("Adopted {count} existing accounts.").format(count=report.adopted))
+    elif report.accounts_to_adopt:
+        lines.append(
+            _(
+                "{count} existing accounts to adopt (matched by NIP as idnumber, or by username): "
+                "taken over once the plan is confirmed."
+            ).format(count=len(report.accounts_to_adopt))
+        )
     return lines
 
 

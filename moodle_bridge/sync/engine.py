@@ -184,15 +184,13 @@ class Engine:
             return self._finish(report, started)
         if not self.options.apply:
             return self._finish(report, started)
-        # Adopting a cohort is a change of its own: asked about even when nobody joins it now.
-        asks = not the_plan.is_empty or bool(report.cohorts_to_adopt)
+        # Adopting is a change of its own: asked about even when nothing else changes now.
+        asks = not the_plan.is_empty or bool(report.cohorts_to_adopt or report.accounts_to_adopt)
         if asks and confirm is not None and not confirm(the_plan, report):
             report.declined = True
             return self._finish(report, started)
         self.store.record_observations(the_plan.seen, the_plan.absent_since)
-        for cohort in report.cohorts_to_adopt:
-            self.store.record_cohort(cohort)
-        report.adopted_cohorts = [c.idnumber for c in report.cohorts_to_adopt]
+        self._adopt(report)
         if not the_plan.is_empty:
             report.result = self._apply(the_plan, report)
             self._measure(report)
@@ -369,16 +367,19 @@ class Engine:
         self, desired: DesiredState, gap: GapState | None, report: SyncReport
     ) -> Plan:
         options, apply = self.options, self.options.apply
-        if options.adopt and apply:
-            report.adopted = self._adopt(desired)
         accounts = self.store.accounts()
         shortnames = list(options.policy.profile_fields.values())
+        if options.adopt:
+            # Planned as if owned, recorded only once the operator confirmed (see _adopt).
+            report.accounts_to_adopt = self._adoption(desired, accounts)
+            accounts = {**accounts, **{a.nip: _as_owned(a) for a in report.accounts_to_adopt}}
         if options.reconcile:
             known = observe.known_from_moodle(self.caller, accounts, shortnames)
             self._report_deleted(desired, accounts, known, report)
             members = observe.members_from_moodle(self.caller, self.store, accounts)
         else:
             known = observe.known_from_store(self.store, desired, accounts)
+            known.update((a.nip, _as_known(a)) for a in report.accounts_to_adopt)
             members = self.store.cohort_members()
         audience = gap.audience if gap is not None else {}
         findings = observe.cohort_view(
@@ -390,7 +391,9 @@ class Engine:
             record=apply,
         )
         report.foreign_cohorts, report.cohorts_to_adopt = findings.foreign, findings.to_adopt
-        enrolments = self._enrolments(desired, gap, report) if gap or options.stop_gaps else None
+        enrolments = (
+            self._enrolments(desired, gap, report, accounts) if gap or options.stop_gaps else None
+        )
         rules = Rules(
             frozenset(report.scope),
             int(self.clock()),
@@ -415,13 +418,16 @@ class Engine:
         return self.options.scope is None and len(report.scope) != 1
 
     def _enrolments(
-        self, desired: DesiredState, gap: GapState | None, report: SyncReport
+        self,
+        desired: DesiredState,
+        gap: GapState | None,
+        report: SyncReport,
+        accounts: Mapping[str, Account],
     ) -> EnrolmentView:
         """What the run knows of enrolments: the bridge's, someone else's found in Moodle for
         the courses it is about to fill, and which of its own it may release."""
         apply = self.options.apply
         rows = self.store.enrolments()
-        accounts = self.store.accounts()
         wanted = dict(gap.wanted) if gap is not None else {}
         joining = _audience_joins(gap) if gap is not None else {}
         needed = {course for _nip, course in [*wanted, *joining, *rows]}
@@ -509,11 +515,13 @@ class Engine:
                 )
             )
 
-    def _adopt(self, desired: DesiredState) -> int:
-        """Take over existing accounts of roster people: by idnumber, then by username."""
+    def _adoption(
+        self, desired: DesiredState, owned: Mapping[str, Account]
+    ) -> list[NewAccount]:
+        """``--adopt``: the existing accounts of roster people to take over, by idnumber, then
+        by username (read from Moodle, recorded nowhere yet)."""
         shortnames = list(self.options.policy.profile_fields.values())
-        found = observe.adoption(self.caller, desired, self.store.accounts(), shortnames)
-        self.store.record_accounts(
+        return [
             NewAccount(
                 nip,
                 user.id,
@@ -525,9 +533,19 @@ class Engine:
                 record,
                 desired.accounts[nip].display_name,
             )
-            for nip, user, record, digest in found
-        )
-        return len(found)
+            for nip, user, record, digest in observe.adoption(
+                self.caller, desired, owned, shortnames
+            )
+        ]
+
+    def _adopt(self, report: SyncReport) -> None:
+        """Take over the accounts and cohorts the confirmed plan was made with: a plan, a
+        guarded or a declined run leaves them someone else's."""
+        self.store.record_accounts(report.accounts_to_adopt)
+        report.adopted = len(report.accounts_to_adopt)
+        for cohort in report.cohorts_to_adopt:
+            self.store.record_cohort(cohort)
+        report.adopted_cohorts = [c.idnumber for c in report.cohorts_to_adopt]
 
     # --- applying ----------------------------------------------------------------------------
     def _apply(self, the_plan: Plan, report: SyncReport) -> ExecutionResult:
@@ -596,6 +614,21 @@ class Engine:
                 ]
             )
         return write_private(path, text.getvalue().encode("utf-8"))
+
+
+def _as_owned(new: NewAccount) -> Account:
+    """An account about to be adopted, as the plan sees the bridge's own."""
+    return Account(
+        new.nip, new.moodle_id, new.username, new.unit, "adopted", new.applied_hash,
+        new.suspended, owned_since=0, updated_at=0,
+    )  # fmt: skip
+
+
+def _as_known(new: NewAccount) -> KnownAccount:
+    """An account about to be adopted, with its record as Moodle holds it: the plan sends
+    only the fields the roster changes."""
+    record = {k: str(v) for k, v in (new.record or {}).items()}
+    return KnownAccount(new.nip, new.moodle_id, new.unit, record, new.suspended)
 
 
 def _names(store: Store, the_plan: Plan) -> dict[str, str]:

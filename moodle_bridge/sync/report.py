@@ -13,7 +13,7 @@ from moodle_bridge.exitcodes import ExitCode
 from moodle_bridge.gap_engine import GapPlan
 from moodle_bridge.logs import mask
 from moodle_bridge.roster.person import RowError
-from moodle_bridge.store import CohortRow
+from moodle_bridge.store import CohortRow, NewAccount
 from moodle_bridge.sync.executor import ExecutionResult, RecordFailure
 from moodle_bridge.sync.plan import Absence, GuardTrip, Plan
 from moodle_bridge.sync.rates import Estimate
@@ -55,6 +55,9 @@ class SyncReport:
     guard: GuardTrip | None = None
     proposed_removals: Path | None = None
     resumed: Counter[str] = field(default_factory=Counter)
+    #: Existing accounts ``--adopt`` would take over (plan, guard, declined run alike), and
+    #: how many this run did take over (only once applied).
+    accounts_to_adopt: list[NewAccount] = field(default_factory=list)
     adopted: int = 0
     result: ExecutionResult | None = None
     declined: bool = False
@@ -125,6 +128,7 @@ class SyncReport:
             "guard": self.guard.reason if self.guard else None,
             "proposed_removals": str(self.proposed_removals) if self.proposed_removals else None,
             "resumed": dict(self.resumed),
+            "accounts_to_adopt": len(self.accounts_to_adopt),
             "adopted": self.adopted,
             "cohorts_to_adopt": [
                 {"idnumber": c.idnumber, "name": c.name, "moodle_id": c.moodle_id}

@@ -1,5 +1,6 @@
-"""``sync --adopt-cohorts`` on a terminal: the plan lists the cohorts someone else made that the
-run would take over, and nothing is adopted unless the operator says yes.
+"""``sync --adopt-cohorts`` (and ``--adopt``) on a terminal: the plan lists the cohorts (and
+accounts) someone else made that the run would take over, and nothing is adopted unless the
+operator says yes.
 
 The emulator's seed has the site's own ``unit:PENDIS`` linked to a course by cohort sync: every
 member the bridge adds to it is enrolled in that course at once (issue 13).
@@ -15,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from moodle_bridge.cli import main, provision_cmd
 from moodle_bridge.store import Store
-from tests.e2e.conftest import Bridge, nip, people
+from tests.e2e.conftest import Bridge, nip, people, person
 
 #: Roster people of unit PENDIS (person ``i`` belongs to PENDIS when ``i % 3 == 0``).
 PENDIS = (0, 3, 6)
@@ -32,11 +33,13 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(provision_cmd, "sys", tty)
 
 
-def adopt_on_terminal(bridge: Bridge, roster: Path, answer: str) -> Result:
+def adopt_on_terminal(
+    bridge: Bridge, roster: Path, answer: str, option: str = "--adopt-cohorts"
+) -> Result:
     return CliRunner().invoke(
         main,
         ["--config", str(bridge.config), "sync", "--plugin", "generic", "--roster", str(roster),
-         "--adopt-cohorts"],
+         option],
         env=bridge.env,
         input=f"{answer}\n",
     )  # fmt: skip
@@ -111,3 +114,36 @@ def test_json_says_what_is_to_be_adopted_and_what_was(bridge: Bridge):
         ("unit:PENDIS", "Direktorat Jenderal Pendidikan Islam")
     ]
     assert run.data["adopted_cohorts"] == ["unit:PENDIS"]
+
+
+#: The emulator's seed holds a hand-made account with this NIP as its idnumber.
+SEEDED_NIP = "197501012000031001"
+ACCOUNT_TO_ADOPT = "1 existing accounts to adopt"
+
+
+def owned(bridge: Bridge, nip_: str) -> bool:
+    with Store.open(bridge.state_dir / "state.sqlite3") as store:
+        return nip_ in store.accounts()
+
+
+@pytest.mark.usefixtures("terminal")
+def test_a_declined_account_adoption_leaves_the_account_someone_elses(bridge: Bridge):
+    before = dict(bridge.user(SEEDED_NIP))
+    roster = bridge.roster([*people(PENDIS), person(1, nip=SEEDED_NIP, unit="SETJEN")])
+
+    declined = adopt_on_terminal(bridge, roster, "n", "--adopt")
+
+    assert declined.exit_code == 0, declined.output
+    assert declined.output.index(ACCOUNT_TO_ADOPT) < declined.output.index("Apply this plan")
+    assert "Nothing applied." in declined.output
+    assert not owned(bridge, SEEDED_NIP)
+    assert bridge.user(SEEDED_NIP) == before
+
+    accepted = adopt_on_terminal(bridge, roster, "y", "--adopt")
+
+    assert accepted.exit_code == 0, accepted.output
+    question = accepted.output.index("Apply this plan to Moodle?")
+    assert "Adopted 1 existing accounts." in accepted.output[question:]
+    assert owned(bridge, SEEDED_NIP)
+    assert bridge.user(SEEDED_NIP)["id"] == before["id"]
+    assert bridge.user(SEEDED_NIP)["customfields"]["unit"] == "SETJEN"

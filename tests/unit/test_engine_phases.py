@@ -13,6 +13,7 @@ from moodle_bridge.emulator import Emulator, default_seed
 from moodle_bridge.emulator.cohorts import link_cohort_to_course
 from moodle_bridge.emulator.inprocess import InProcessTransport
 from moodle_bridge.moodle import cohorts as moodle_cohorts
+from moodle_bridge.moodle import users as moodle_users
 from moodle_bridge.moodle.client import MoodleClient, RetryPolicy, Timing
 from moodle_bridge.store import CohortRow, EnrolmentRow, NewAccount, SiteIdentity, Store
 from moodle_bridge.sync import observe
@@ -445,3 +446,84 @@ def test_an_adoption_nobody_joins_is_still_asked_about(emulator, store, tmp_path
     assert asked == [True]
     assert report.declined
     assert store.cohort("unit:PENDIS").adopted is False
+
+
+# --- adopting existing accounts: recorded only once confirmed ---------------------------------
+def existing_account(emulator: Emulator, person: tuple[str, str, str]) -> int:
+    """An account an administrator made by hand for a roster person (NIP as idnumber)."""
+    nip_, name, _unit = person
+    first, last = name.split(" ", 1)
+    created = moodle_users.create_users(
+        client_of(emulator, "admin"),
+        [
+            moodle_users.NewUser(
+                username=f"hand.{nip_}",
+                firstname=first,
+                lastname=last,
+                email=f"old.{nip_}@kemenag.example",
+                idnumber=nip_,
+                createpassword=True,
+            )
+        ],
+    )
+    return created[0].id
+
+
+def test_a_plan_proposes_the_accounts_to_adopt_and_records_nothing(emulator, store, tmp_path):
+    moodle_id = existing_account(emulator, PENDIS[0])
+    report = engine(emulator, store, tmp_path, apply=False, adopt=True).run(
+        source(roster(tmp_path / "r.csv", PENDIS))
+    )
+    assert [(a.nip, a.moodle_id) for a in report.accounts_to_adopt] == [(PENDIS[0][0], moodle_id)]
+    assert report.adopted == 0
+    assert report.to_dict()["accounts_to_adopt"] == 1
+    assert report.plan is not None
+    # The plan is made as if adopted: two creates, and one update of the hand-made account
+    # sending only what the roster changes (its email), never a second account for the NIP.
+    assert sorted(c.nip for c in report.plan.creates) == [n for n, _name, _u in PENDIS[1:]]
+    change = next(c for c in report.plan.changes if c.nip == PENDIS[0][0])
+    assert change.moodle_id == moodle_id
+    assert change.changes.get("email") == f"{PENDIS[0][0]}@kemenag.example"
+    assert "firstname" not in change.changes
+    assert store.accounts() == {}
+
+
+def test_a_declined_adoption_leaves_the_account_someone_elses(emulator, store, tmp_path):
+    moodle_id = existing_account(emulator, PENDIS[0])
+    before = dict(emulator.world.users[moodle_id])
+    path = roster(tmp_path / "r.csv", PENDIS)
+    asked = []
+    declined = engine(emulator, store, tmp_path, adopt=True).run(
+        source(path), confirm=lambda _plan, report: asked.append(report.accounts_to_adopt) or False
+    )
+    assert [[a.nip for a in accounts] for accounts in asked] == [[PENDIS[0][0]]]
+    assert declined.declined
+    assert declined.adopted == 0
+    assert store.accounts() == {}
+    assert emulator.world.users[moodle_id] == before
+    # Without --adopt, the next run never touches the hand-made account nor owns it.
+    engine(emulator, store, tmp_path).run(source(path))
+    assert store.accounts()[PENDIS[0][0]].moodle_id != moodle_id
+    assert emulator.world.users[moodle_id] == before
+
+
+def test_a_confirmed_adoption_is_recorded_after_the_confirmation(emulator, store, tmp_path):
+    moodle_id = existing_account(emulator, PENDIS[0])
+    owned_at_confirmation = []
+
+    def accept(_plan, _report) -> bool:
+        owned_at_confirmation.append(dict(store.accounts()))
+        return True
+
+    report = engine(emulator, store, tmp_path, adopt=True).run(
+        source(roster(tmp_path / "r.csv", PENDIS)), confirm=accept
+    )
+    assert owned_at_confirmation == [{}]
+    assert report.exit_code == 0, report.to_dict()
+    assert report.adopted == 1
+    account = store.accounts()[PENDIS[0][0]]
+    assert (account.moodle_id, account.how) == (moodle_id, "adopted")
+    assert emulator.world.users[moodle_id]["email"] == f"{PENDIS[0][0]}@kemenag.example"
+    again = engine(emulator, store, tmp_path).run(source(roster(tmp_path / "r.csv", PENDIS)))
+    assert again.plan is not None
+    assert again.plan.is_empty
