@@ -88,7 +88,15 @@ def start(workspace: Workspace, *args: str, url: str = "") -> subprocess.Popen[s
     return subprocess.Popen(
         [sys.executable, "-m", "moodle_bridge", "--config", str(workspace.config), *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_like_a_terminal,
     )  # fmt: skip
+
+
+def _like_a_terminal() -> None:
+    """Ctrl-C as a terminal delivers it: a suite started in the background (``cmd &``, nohup)
+    ignores SIGINT, the child would inherit that, and Python would then never raise
+    KeyboardInterrupt in it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str]) -> None:
