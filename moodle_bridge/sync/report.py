@@ -137,6 +137,8 @@ class SyncReport:
             "adopted_cohorts": self.adopted_cohorts,
             "foreign_cohorts": self.foreign_cohorts,
             "missing_courses": self.missing_courses,
+            # Audience cohort -> the course an administrator must link it to (Cohort sync).
+            "awaiting_link": dict(sorted(self.plan.awaiting_link.items())) if self.plan else {},
             "untied_rows": self.untied,
             "row_errors": [_row(e, show) for e in self.row_errors],
             "row_warnings": [_row(e, show) for e in self.row_warnings],

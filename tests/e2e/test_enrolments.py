@@ -511,7 +511,9 @@ def test_a_cohort_synced_course_is_handled_through_the_cohort_only(bridge: Bridg
 
 def test_an_unlinked_cohort_course_is_reported_as_a_cohort_sync_error(bridge: Bridge) -> None:
     site = Site(bridge, cohort_courses=("E2E-C-12",))
-    ok(site.sync())  # makes the audience cohort; the administrator does not link it
+    # The first sync makes the audience cohort and names the link to make; the administrator
+    # does not make it.
+    assert ok(site.sync())["awaiting_link"] == {"course:E2E-C-12": "E2E-C-12"}
 
     run = site.sync()
 
@@ -540,6 +542,7 @@ def test_a_cohort_course_moodle_lacks_is_named_missing_never_linked_nor_enrolled
     assert plan.exit_code == 0, plan.output
     assert "Moodle lacks (nobody is enrolled in them until they exist): E2E-C-12" in plan.output
     assert "Link cohort" not in plan.output
+    assert bridge.invoke("plan", *args, "--json").data["awaiting_link"] == {}
     for _night in range(2):
         run = site.sync()
         data = ok(run)  # no cohort-sync error blaming a link
