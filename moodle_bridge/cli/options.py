@@ -19,7 +19,6 @@ from moodle_bridge.store import Store
 from moodle_bridge.units import UnitMapper, discover_units
 
 __all__ = [
-    "ASSESSMENTS_OPTION",
     "ASSESSMENTS_REQUIRED",
     "EMULATOR_OPTION",
     "JSON_OPTION",
@@ -27,6 +26,8 @@ __all__ = [
     "ROSTER_OPTION",
     "SCOPE_OPTION",
     "SEED_OPTION",
+    "SYNC_ASSESSMENTS_OPTION",
+    "SYNC_ROSTER_OPTION",
     "WAIT_FOR_SITE_OPTION",
     "chosen_plugin",
     "input_file",
@@ -34,6 +35,7 @@ __all__ = [
     "number",
     "out_folder",
     "plugin_or_alias",
+    "require_file",
     "unit_codes",
 ]
 
@@ -43,12 +45,29 @@ PLUGIN_HELP = "Unit plugin that reads the roster (generic, pendis...; see 'moodl
 
 
 def input_file(
-    name: str, help_text: str, *, required: bool = False, dest: str | None = None
+    name: str,
+    help_text: str,
+    *,
+    required: bool = False,
+    dest: str | None = None,
+    checked_in_command: bool = False,
 ) -> Callable[[F], F]:
-    """An option naming a file that must exist."""
+    """An option naming a file that must exist. ``checked_in_command``: the command checks it
+    itself with :func:`require_file`, inside its ``[notify]`` block, so a file missing under
+    cron (HR's export not there yet) reaches a human and not only cron's exit code."""
     names = (name, dest) if dest else (name,)
-    kind = click.Path(exists=True, dir_okay=False, path_type=Path)
+    kind = click.Path(exists=not checked_in_command, dir_okay=False, path_type=Path)
     return click.option(*names, type=kind, required=required, help=help_text)
+
+
+def require_file(path: Path | None, option: str) -> None:
+    """Stop, as click would for the option, unless ``path`` (when given) is a file."""
+    if path is None or path.is_file():
+        return
+    shown = click.format_filename(path)
+    why = "is a directory" if path.is_dir() else "does not exist"
+    msg = f"File {shown!r} {why}."
+    raise click.BadParameter(msg, param_hint=f"'{option}'")
 
 
 def out_folder(help_text: str) -> Callable[[F], F]:
@@ -66,13 +85,15 @@ def number(
 
 
 PLUGIN_OPTION = click.option("--plugin", required=True, help=PLUGIN_HELP)
-ROSTER_OPTION = input_file(
-    "--roster", "The HR roster export (CSV or XLSX) in the unit's format.", required=True
-)
-ASSESSMENTS_OPTION = input_file(
+ROSTER_HELP = "The HR roster export (CSV or XLSX) in the unit's format."
+ROSTER_OPTION = input_file("--roster", ROSTER_HELP, required=True)
+#: ``plan`` and ``sync`` check their files themselves (see ``input_file``).
+SYNC_ROSTER_OPTION = input_file("--roster", ROSTER_HELP, required=True, checked_in_command=True)
+SYNC_ASSESSMENTS_OPTION = input_file(
     "--assessments",
     "Competency assessments (CSV/XLSX: nip, kompetensi, level, tanggal): also enrol "
     "people into the courses that close their gaps, and keep the gap cohorts.",
+    checked_in_command=True,
 )
 ASSESSMENTS_REQUIRED = input_file(
     "--assessments",

@@ -24,15 +24,16 @@ from moodle_bridge.cli.app import (
 from moodle_bridge.cli.connect import site_and_state
 from moodle_bridge.cli.notifying import notifying
 from moodle_bridge.cli.options import (
-    ASSESSMENTS_OPTION,
     EMULATOR_OPTION,
     JSON_OPTION,
-    ROSTER_OPTION,
     SCOPE_OPTION,
+    SYNC_ASSESSMENTS_OPTION,
+    SYNC_ROSTER_OPTION,
     WAIT_FOR_SITE_OPTION,
     chosen_plugin,
     load_plugin,
     plugin_or_alias,
+    require_file,
 )
 from moodle_bridge.cli.render import change_lines, plan_lines, plan_rows, result_lines
 from moodle_bridge.completions import pull_options
@@ -190,6 +191,9 @@ def run_engine(app: AppContext, request: RunRequest) -> None:
     # tell about a trial.
     keep = request.apply and not request.use_emulator
     with notifying(app, "sync", enabled=keep) as parts:
+        # Checked here rather than by click: a file missing under cron is told to [notify].
+        require_file(request.roster, "--roster")
+        require_file(request.assessments, "--assessments")
         source = source_for(app, request)  # an unknown plugin stops before any site is asked
         with site_and_state(app, request.use_emulator) as (client, state_dir):
             lock = exclusive(state_dir) if request.apply else contextlib.nullcontext()
@@ -251,8 +255,8 @@ def _write_out(out: Path, store: Store, report: SyncReport) -> None:
 
 @click.command("plan", cls=BridgeCommand)
 @plugin_or_alias
-@ROSTER_OPTION
-@ASSESSMENTS_OPTION
+@SYNC_ROSTER_OPTION
+@SYNC_ASSESSMENTS_OPTION
 @JSON_OPTION
 @click.option(
     "--out",
@@ -290,8 +294,8 @@ def plan_command(
 
 @click.command("sync", cls=BridgeCommand)
 @plugin_or_alias
-@ROSTER_OPTION
-@ASSESSMENTS_OPTION
+@SYNC_ROSTER_OPTION
+@SYNC_ASSESSMENTS_OPTION
 @click.option(
     "--yes", is_flag=True, help="Apply without asking (asking happens only on a terminal anyway)."
 )

@@ -123,6 +123,19 @@ def test_a_failing_command_sends_its_stop_line(bridge: Bridge) -> None:
     assert summary["stopped"] == run.result.stderr.strip().removeprefix("moodle-bridge: ")
 
 
+def test_a_roster_file_missing_under_cron_is_told(bridge: Bridge) -> None:
+    missing = bridge.tmp_path / "exports" / "pendis-today.csv"
+    with webhook() as hook:
+        hooked(bridge, hook.url)
+        run = bridge.invoke("sync", "--plugin", "generic", "--roster", str(missing), "--yes")
+    assert run.exit_code == 2, run.output
+    assert f"Invalid value for '--roster': File '{missing}' does not exist." in run.output
+    summary = one_summary(hook)
+    assert summary["exit_code"] == 2
+    assert "does not exist" in summary["stopped"]
+    assert bridge.emulator.calls == []
+
+
 def test_a_trial_against_the_built_in_emulator_sends_nothing(bridge: Bridge) -> None:
     rows = [person(0), person(1, email="not-an-address")]
     with webhook() as hook:
