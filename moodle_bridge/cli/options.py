@@ -64,10 +64,9 @@ def require_file(path: Path | None, option: str) -> None:
     """Stop, as click would for the option, unless ``path`` (when given) is a file."""
     if path is None or path.is_file():
         return
-    shown = click.format_filename(path)
-    why = "is a directory" if path.is_dir() else "does not exist"
-    msg = f"File {shown!r} {why}."
-    raise click.BadParameter(msg, param_hint=f"'{option}'")
+    # A directory never gets here: click refuses it (dir_okay=False) as it parses the option.
+    message = f"File {click.format_filename(path)!r} does not exist."
+    raise click.BadParameter(message, param_hint=f"'{option}'")
 
 
 def out_folder(help_text: str) -> Callable[[F], F]:

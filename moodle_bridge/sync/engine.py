@@ -176,6 +176,7 @@ class Engine:
         source, started = run
         report.plan, report.guard = the_plan, the_plan.guard
         report.names = _names(self.store, the_plan)
+        report.names.update((a.nip, a.display_name) for a in report.accounts_to_adopt)
         report.estimate = rates.estimate(
             the_plan.summary(), self.store.value(RATES), self.options.workers
         )
@@ -189,8 +190,9 @@ class Engine:
         if asks and confirm is not None and not confirm(the_plan, report):
             report.declined = True
             return self._finish(report, started)
-        self.store.record_observations(the_plan.seen, the_plan.absent_since)
+        # Adopted first, so the roster date that lists them is recorded on their accounts too.
         self._adopt(report)
+        self.store.record_observations(the_plan.seen, the_plan.absent_since)
         if not the_plan.is_empty:
             report.result = self._apply(the_plan, report)
             self._measure(report)
@@ -372,7 +374,7 @@ class Engine:
         if options.adopt:
             # Planned as if owned, recorded only once the operator confirmed (see _adopt).
             report.accounts_to_adopt = self._adoption(desired, accounts)
-            accounts = {**accounts, **{a.nip: _as_owned(a) for a in report.accounts_to_adopt}}
+            accounts = _with_adoptions(accounts, report)
         if options.reconcile:
             known = observe.known_from_moodle(self.caller, accounts, shortnames)
             self._report_deleted(desired, accounts, known, report)
@@ -440,7 +442,11 @@ class Engine:
         fresh = [key for key in [*wanted, *joining] if key not in rows and key not in mine]
         others = observe.enrolled_elsewhere(self.caller, accounts, course_ids, fresh)
         if others and apply:
-            self.store.record_enrolments(others)
+            # Someone else's enrolments of a person about to be adopted are not recorded before
+            # the account is (confirmation first): the plan leaves them alone all the same, and
+            # the next run finds them again if it still wants their course.
+            owned = self.store.accounts()
+            self.store.record_enrolments(o for o in others if o.nip in owned)
         rows = {**{(o.nip, o.course): o for o in others}, **rows}
         releasable = dict(gap.releasable) if gap is not None else {}
         if self.options.stop_gaps:
@@ -598,7 +604,7 @@ class Engine:
         folder = private_dir(self.state_dir / "reports")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = folder / f"proposed-suspensions-{report.plugin}-{stamp}.csv"
-        accounts = self.store.accounts()
+        accounts = _with_adoptions(self.store.accounts(), report)
         reasons = {c.nip: c.reason.text() for c in the_plan.changes}
         text = io.StringIO()
         writer = csv.writer(text)
@@ -614,6 +620,11 @@ class Engine:
                 ]
             )
         return write_private(path, text.getvalue().encode("utf-8"))
+
+
+def _with_adoptions(accounts: Mapping[str, Account], report: SyncReport) -> dict[str, Account]:
+    """The bridge's accounts and those the run is about to adopt, as the plan sees them."""
+    return {**accounts, **{a.nip: _as_owned(a) for a in report.accounts_to_adopt}}
 
 
 def _as_owned(new: NewAccount) -> Account:

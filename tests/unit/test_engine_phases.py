@@ -298,13 +298,18 @@ def test_a_normal_site_is_not_called_slow(emulator, store, tmp_path):
     assert report.slow_user_seconds is None
 
 
-def test_the_gap_engine_is_skipped_when_nothing_it_reads_changed(emulator, store, tmp_path):
-    """A nightly run with the same roster, assessments, tables and ledger plans no gaps: the
-    answer would be the same. New assessments make it plan again."""
+MAPPINGS = Path(__file__).parents[2] / "mappings"
+#: The one person of :func:`gap_source`, whose assessed gap the shipped tables close with
+#: SOS-KULT-23.
+GAP_PERSON = (nip(1), "Nur Aini", "BIMAS_ISLAM")
+
+
+def gap_source(emulator: Emulator, tmp_path: Path) -> tuple[Source, Path]:
+    """A site with the SOS-KULT courses, and a run with assessments for :data:`GAP_PERSON`
+    (and the assessments file, to change it)."""
     from moodle_bridge.sync.gaps import GapInputs
 
-    admin = client_of(emulator, "admin")
-    admin.call(
+    client_of(emulator, "admin").call(
         "core_course_create_courses",
         {
             "courses": [
@@ -313,7 +318,6 @@ def test_the_gap_engine_is_skipped_when_nothing_it_reads_changed(emulator, store
             ]
         },
     )
-    mappings = Path(__file__).parents[2] / "mappings"
     path = tmp_path / "r.csv"
     path.write_text(
         "nip,nama,email,unit,satker,jabatan,golongan,status\n"
@@ -325,10 +329,16 @@ def test_the_gap_engine_is_skipped_when_nothing_it_reads_changed(emulator, store
     assessments.write_text(f"nip,kompetensi,level,tanggal\n{nip(1)},SOS-KULT,2,2026-01-10\n")
     today = __import__("datetime").date(2026, 8, 20)
     unit = discover_units().require("generic")
-    run_source = Source("generic", unit, path, GapInputs(assessments, mappings, today))
+    return Source("generic", unit, path, GapInputs(assessments, MAPPINGS, today)), assessments
+
+
+def test_the_gap_engine_is_skipped_when_nothing_it_reads_changed(emulator, store, tmp_path):
+    """A nightly run with the same roster, assessments, tables and ledger plans no gaps: the
+    answer would be the same. New assessments make it plan again."""
+    run_source, assessments = gap_source(emulator, tmp_path)
 
     def run() -> object:
-        return engine(emulator, store, tmp_path, mappings_dir=mappings).run(run_source)
+        return engine(emulator, store, tmp_path, mappings_dir=MAPPINGS).run(run_source)
 
     first = run()
     assert not first.gaps_unchanged
@@ -527,3 +537,83 @@ def test_a_confirmed_adoption_is_recorded_after_the_confirmation(emulator, store
     again = engine(emulator, store, tmp_path).run(source(roster(tmp_path / "r.csv", PENDIS)))
     assert again.plan is not None
     assert again.plan.is_empty
+
+
+def test_an_adoption_with_assessments_leaves_the_persons_own_enrolments_alone(
+    emulator, store, tmp_path
+):
+    """The person to adopt already has the course their gap wants, enrolled by an
+    administrator: the plan enrols nobody, and nothing of theirs is recorded before the
+    adoption is confirmed."""
+    run_source, _assessments = gap_source(emulator, tmp_path)
+    moodle_id = existing_account(emulator, GAP_PERSON)
+    course = client_of(emulator, "admin").call(
+        "core_course_get_courses_by_field", {"field": "shortname", "value": "SOS-KULT-23"}
+    )["courses"][0]["id"]
+    client_of(emulator, "admin").call(
+        "enrol_manual_enrol_users",
+        {"enrolments": [{"roleid": 5, "userid": moodle_id, "courseid": course}]},
+    )
+
+    def run(confirm):
+        options = {"mappings_dir": MAPPINGS, "adopt": True}
+        return engine(emulator, store, tmp_path, **options).run(run_source, confirm=confirm)
+
+    declined = run(lambda _plan, _report: False)
+    assert declined.declined
+    assert declined.plan.summary()["enrol_enrol"] == 0
+    assert store.accounts() == {}
+    assert store.enrolments() == {}
+    accepted = run(lambda _plan, _report: True)
+    assert accepted.exit_code == 0, accepted.to_dict()
+    assert store.accounts()[GAP_PERSON[0]].moodle_id == moodle_id
+    assert accepted.plan.summary()["enrol_enrol"] == 0
+
+
+def test_an_adopted_account_moodle_already_agrees_with_is_seen_and_named(
+    emulator, store, tmp_path
+):
+    """No field to change, so the executor never touches the account: the run still records
+    the roster date that lists the person (their absence is counted from it) and names them."""
+    moodle_id = existing_account(emulator, PENDIS[0])
+    path = roster(tmp_path / "r.csv", PENDIS)
+    planned = engine(emulator, store, tmp_path, apply=False, adopt=True).run(source(path))
+    change = next(c for c in planned.plan.changes if c.nip == PENDIS[0][0])
+    user = emulator.world.users[moodle_id]
+    for field_, value in change.changes.items():
+        if field_.startswith("profile_field_"):
+            user.setdefault("customfields", {})[field_.removeprefix("profile_field_")] = value
+        else:
+            user[field_] = value
+
+    report = engine(emulator, store, tmp_path, adopt=True).run(source(path))
+
+    assert report.exit_code == 0, report.to_dict()
+    assert all(c.nip != PENDIS[0][0] for c in report.plan.changes)
+    assert report.adopted == 1
+    assert store.accounts()[PENDIS[0][0]].seen_at == NOW
+    assert report.names[PENDIS[0][0]] == PENDIS[0][1]
+
+
+def test_a_guarded_adoption_names_the_account_in_the_proposed_suspensions(
+    emulator, store, tmp_path
+):
+    moodle_id = existing_account(emulator, PENDIS[0])
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "nip,nama,email,unit,satker,jabatan,golongan,status\n"
+        f"{PENDIS[0][0]},{PENDIS[0][1]},x@kemenag.example,PENDIS,,,,PENSIUN\n"
+        f"{PENDIS[1][0]},{PENDIS[1][1]},y@kemenag.example,PENDIS,,,,\n",
+        encoding="utf-8",
+    )
+    os.utime(path, (NOW, NOW))
+
+    report = engine(emulator, store, tmp_path, adopt=True, guards=Guards(suspend_max=0)).run(
+        source(path)
+    )
+
+    assert report.exit_code == 3
+    assert report.proposed_removals is not None
+    lines = report.proposed_removals.read_text(encoding="utf-8").splitlines()
+    assert lines[1:] == [f"{PENDIS[0][0]},{moodle_id},PENDIS,status PENSIUN"]
+    assert store.accounts() == {}
