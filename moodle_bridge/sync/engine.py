@@ -445,8 +445,8 @@ class Engine:
             # Someone else's enrolments of a person about to be adopted are not recorded before
             # the account is (confirmation first): the plan leaves them alone all the same, and
             # the next run finds them again if it still wants their course.
-            owned = self.store.accounts()
-            self.store.record_enrolments(o for o in others if o.nip in owned)
+            adopting = {a.nip for a in report.accounts_to_adopt}
+            self.store.record_enrolments(o for o in others if o.nip not in adopting)
         rows = {**{(o.nip, o.course): o for o in others}, **rows}
         releasable = dict(gap.releasable) if gap is not None else {}
         if self.options.stop_gaps:
