@@ -966,14 +966,12 @@ class Store:
     def unanswered_batches(self, actions: Iterable[str]) -> list[Batch]:
         """Batches of ``actions`` whose answer never came, in journal order: still open, or
         settled by reading back (``resolved``). Moodle may hold what they sent."""
-        wanted = json.dumps(sorted(set(actions)))
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_BATCH_COLUMNS} FROM batches "
-                "WHERE state IN ('pending', 'sent_unconfirmed', 'resolved') "
-                "AND action IN (SELECT value FROM json_each(?)) ORDER BY id",
-                (wanted,),
-            ).fetchall()
+        rows = self._all(
+            f"SELECT {_BATCH_COLUMNS} FROM batches "
+            "WHERE state IN ('pending', 'sent_unconfirmed', 'resolved') "
+            "AND action IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps(sorted(set(actions))),),
+        )
         return [_batch(row) for row in rows]
 
     def journalled_usernames(

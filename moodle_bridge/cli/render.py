@@ -130,13 +130,14 @@ def change_lines(rows: list[dict[str, str]], *, limit: int | None = FIRST) -> li
         actions.setdefault(row["action"], []).append(row)
     for action, group in actions.items():
         lines.append(f"  {action_label(action)} ({len(group)}):")
-        for row in group[:limit]:
-            target = f" {row['target']}" if row["target"] else ""
-            change = f" [{row['changes']}]" if row["changes"] else ""
-            lines.append(f"    {row['nip']} {row['name']}{target}: {row['reason']}{change}")
-        if limit is not None and len(group) > limit:
-            lines.append("    " + _("... and {count} more").format(count=len(group) - limit))
+        lines += _first((_change_line(row) for row in group), limit, indent="    ")
     return lines
+
+
+def _change_line(row: Mapping[str, str]) -> str:
+    target = f" {row['target']}" if row["target"] else ""
+    change = f" [{row['changes']}]" if row["changes"] else ""
+    return f"{row['nip']} {row['name']}{target}: {row['reason']}{change}"
 
 
 def plan_lines(report: SyncReport) -> list[str]:
@@ -286,12 +287,12 @@ def _who(nip: str, names: Mapping[str, str]) -> str:
     return f"{mask(nip)} {name}" if name else mask(nip)
 
 
-def _first(lines: Iterable[str], limit: int = FIRST) -> list[str]:
-    """The first ``limit`` lines, indented, then how many more there are."""
+def _first(lines: Iterable[str], limit: int | None = FIRST, indent: str = "  ") -> list[str]:
+    """The first ``limit`` lines (all: None), indented, then how many more there are."""
     every = list(lines)
-    shown = [f"  {line}" for line in every[:limit]]
-    if len(every) > limit:
-        shown.append("  " + _("... and {count} more").format(count=len(every) - limit))
+    shown = [indent + line for line in every[:limit]]
+    if limit is not None and len(every) > limit:
+        shown.append(indent + _("... and {count} more").format(count=len(every) - limit))
     return shown
 
 
