@@ -262,6 +262,16 @@ class WebhookSettings(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             msg = "must be an http:// or https:// address"
             raise ValueError(msg)
+        # Caught here, not at the first run that needs a human (and never quoted: the path
+        # may hold the receiver's secret).
+        if any(c.isspace() or not c.isprintable() for c in url):
+            msg = "must not contain spaces or control characters"
+            raise ValueError(msg)
+        try:
+            parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+        except ValueError:
+            msg = "has a port that is not a number from 0 to 65535"
+            raise ValueError(msg) from None
         return url
 
 
@@ -362,7 +372,7 @@ def _problem(error: ErrorDetails) -> str:
             f"unknown key {key} (the token is never read from this file: "
             f"set {TOKEN_ENV} or [moodle] token_file)"
         )
-    if error["loc"][-1] == "password":
+    if error["loc"] == ("notify", "email", "password"):
         return (
             f"unknown key {key} (the SMTP password is never read from this file: "
             f"set {SMTP_PASSWORD_ENV} or [notify.email] password_file)"

@@ -21,13 +21,14 @@ as a warning without changing the run's exit code.
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import smtplib
 import socket
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -42,6 +43,7 @@ from moodle_bridge.config import (
     load_smtp_password,
 )
 from moodle_bridge.errors import BridgeError, ConfigError
+from moodle_bridge.exitcodes import ExitCode
 from moodle_bridge.i18n import N_, _
 from moodle_bridge.logs import mask
 
@@ -58,19 +60,19 @@ __all__ = [
 
 #: What each exit code means, for the reader of a summary (README, "Exit codes"); the data keeps
 #: these English words, the text translates them.
-MEANINGS = {
-    0: N_("everything done"),
-    1: N_("done, with errors in some records"),
-    2: N_("a usage or configuration error"),
-    3: N_("stopped by a safety guard before writing"),
-    4: N_("stopped by a fatal error"),
-    130: N_("interrupted"),
-    143: N_("stopped by SIGTERM"),
+MEANINGS: Mapping[int, str] = {
+    ExitCode.OK: N_("everything done"),
+    ExitCode.RECORD_ERRORS: N_("done, with errors in some records"),
+    ExitCode.USAGE: N_("a usage or configuration error"),
+    ExitCode.GUARD: N_("stopped by a safety guard before writing"),
+    ExitCode.FATAL: N_("stopped by a fatal error"),
+    ExitCode.INTERRUPTED: N_("interrupted"),
+    ExitCode.TERMINATED: N_("stopped by SIGTERM"),
 }
 _UNKNOWN = N_("unknown")
 
 #: Ctrl-C is pressed by the person at the terminal: they already know.
-_QUIET_CODES = frozenset({0, 130})
+_QUIET_CODES: frozenset[int] = frozenset({ExitCode.OK, ExitCode.INTERRUPTED})
 
 #: Counts of a sync's report that tell a person something went wrong.
 _SYNC_PROBLEMS = ("row_errors", "row_warnings", "record_errors", "missing_courses")
@@ -284,24 +286,28 @@ def send_webhook(settings: WebhookSettings, summary: Summary) -> None:
     body = json.dumps(
         {"text": summary.text(), "summary": summary.to_dict()}, ensure_ascii=False
     ).encode("utf-8")
-    request = urllib.request.Request(settings.url, data=body, method="POST")
-    for name, value in settings.headers.items():
-        request.add_header(name, value)
-    request.add_header("Content-Type", "application/json; charset=utf-8")
-    request.add_header("User-Agent", f"moodle-bridge/{__version__}")
-    context = ssl.create_default_context(
-        cafile=str(settings.ca_bundle) if settings.ca_bundle else None
-    )
+    try:
+        context = ssl.create_default_context(
+            cafile=str(settings.ca_bundle) if settings.ca_bundle else None
+        )
+    except OSError as exc:
+        msg = f"the webhook's CA bundle {settings.ca_bundle} cannot be used: {_why(exc)}"
+        raise NotifyError(msg) from None
     opener = urllib.request.build_opener(
         _NoRedirects(), urllib.request.HTTPSHandler(context=context)
     )
     try:
+        request = urllib.request.Request(settings.url, data=body, method="POST")
+        for name, value in settings.headers.items():
+            request.add_header(name, value)
+        request.add_header("Content-Type", "application/json; charset=utf-8")
+        request.add_header("User-Agent", f"moodle-bridge/{__version__}")
         with opener.open(request, timeout=settings.timeout) as answer:
             status = answer.status
     except urllib.error.HTTPError as exc:
         msg = f"the webhook at {host} answered HTTP {exc.code}"
         raise NotifyError(msg) from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         msg = f"the webhook at {host} could not be reached: {_why(exc)}"
         raise NotifyError(msg) from None
     if not 200 <= status < 300:
@@ -367,6 +373,9 @@ def _why(exc: BaseException) -> str:
         return "timed out"
     if isinstance(exc, OSError) and exc.strerror:
         return mask(exc.strerror)
+    if isinstance(exc, (ValueError, http.client.HTTPException)):
+        # What these say quotes the request (a URL's path, a header's value): its secret.
+        return f"{type(exc).__name__} (check the address and the headers in the settings)"
     return mask(str(exc)) or type(exc).__name__
 
 
@@ -378,14 +387,21 @@ def deliver(
     if not summary.needs_human:
         return []
     problems: list[NotifyError] = []
-    if settings.webhook is not None:
-        try:
-            send_webhook(settings.webhook, summary)
-        except NotifyError as exc:
-            problems.append(exc)
-    if settings.email is not None:
-        try:
-            send_email(settings.email, summary, env)
-        except NotifyError as exc:
-            problems.append(exc)
+    webhook, mail = settings.webhook, settings.email
+    if webhook is not None:
+        problems += _attempt("the webhook", lambda: send_webhook(webhook, summary))
+    if mail is not None:
+        problems += _attempt("the mail", lambda: send_email(mail, summary, env))
     return problems
+
+
+def _attempt(channel: str, send: Callable[[], None]) -> list[NotifyError]:
+    """What went wrong sending on one channel: a notification never changes how the command
+    ends, whatever the channel raised."""
+    try:
+        send()
+    except NotifyError as exc:
+        return [exc]
+    except Exception as exc:  # any failure of a channel is only a warning
+        return [NotifyError(f"{channel} was not sent: {type(exc).__name__}")]
+    return []

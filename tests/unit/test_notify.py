@@ -3,9 +3,12 @@ served on 127.0.0.1 (``tests/sinks.py``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -202,6 +205,64 @@ def test_only_http_addresses_are_accepted() -> None:
         WebhookSettings(url="file:///etc/passwd")
 
 
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://chat.example/hook/s3cr3t tail", "spaces or control characters"),
+        ("https://chat.example:99999/hook/s3cr3t", "port"),
+    ],
+)
+def test_a_malformed_address_is_refused_with_the_settings_never_quoted(
+    tmp_path: Path, url: str, why: str
+) -> None:
+    config = tmp_path / "moodle-bridge.toml"
+    config.write_text(f'[notify.webhook]\nurl = "{url}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"notify.webhook.url: .*{why}") as refused:
+        load_settings({}, config)
+    assert "s3cr3t" not in str(refused.value)
+
+
+def test_a_missing_ca_bundle_is_a_failure_of_delivery(tmp_path: Path) -> None:
+    settings = WebhookSettings(url="https://127.0.0.1/hook", ca_bundle=tmp_path / "nope.pem")
+    with pytest.raises(NotifyError, match=r"CA bundle .*nope\.pem cannot be used"):
+        send_webhook(settings, summary(failed_report()))
+
+
+@contextlib.contextmanager
+def garbage_receiver() -> Iterator[str]:
+    """A "webhook" that answers something that is not HTTP."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def answer() -> None:
+            connection, _address = server.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"SSH-2.0-not-a-web-server\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/hook/s3cr3t"
+        thread.join(timeout=5)
+
+
+def test_a_receiver_that_is_not_http_is_a_failure_of_delivery() -> None:
+    with garbage_receiver() as url, pytest.raises(NotifyError) as failed:
+        send_webhook(WebhookSettings(url=url, timeout=2), summary(failed_report()))
+    assert str(failed.value).startswith("the webhook at 127.0.0.1 could not be reached: ")
+    assert "s3cr3t" not in str(failed.value)
+
+
+def test_a_header_value_python_refuses_is_not_quoted() -> None:
+    with webhook() as hook:
+        settings = WebhookSettings(url=hook.url, headers={"Authorization": "Bearer s3cr3t\n"})
+        with pytest.raises(NotifyError, match="check the address and the headers") as failed:
+            send_webhook(settings, summary(failed_report()))
+    assert "s3cr3t" not in str(failed.value)
+    assert hook.received == []
+
+
 # --- the mail -------------------------------------------------------------------------------------
 def mail_settings(sink: Smtp, **changes: object) -> EmailSettings:
     fields: dict[str, object] = {
@@ -282,6 +343,18 @@ def test_deliver_tries_every_channel_and_returns_what_failed() -> None:
     assert len(sink.mails) == 1
 
 
+def test_deliver_never_raises_whatever_a_channel_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> None:
+        raise RuntimeError("/hook/s3cr3t")
+
+    monkeypatch.setattr("moodle_bridge.notify.send_webhook", broken)
+    settings = NotifySettings(webhook=WebhookSettings(url="https://chat.example/hook/s3cr3t"))
+
+    problems = deliver(settings, summary(failed_report()), {})
+
+    assert [str(p) for p in problems] == ["the webhook was not sent: RuntimeError"]
+
+
 def test_deliver_sends_nothing_for_a_run_that_went_well() -> None:
     with webhook() as hook, smtp_sink() as sink:
         settings = NotifySettings(webhook=WebhookSettings(url=hook.url), email=mail_settings(sink))
@@ -328,3 +401,11 @@ def test_a_password_in_the_toml_is_refused_without_echoing_it(tmp_path: Path) ->
     with pytest.raises(ConfigError, match="MOODLE_BRIDGE_SMTP_PASSWORD") as failed:
         load_settings({}, config)
     assert PASSWORD not in str(failed.value)
+
+
+def test_a_password_key_elsewhere_is_not_taken_for_the_smtp_password(tmp_path: Path) -> None:
+    config = tmp_path / "moodle-bridge.toml"
+    config.write_text('[moodle]\npassword = "x"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown key moodle\.password") as failed:
+        load_settings({}, config)
+    assert "SMTP" not in str(failed.value)
