@@ -44,9 +44,10 @@ def completions_pull(app: AppContext, units: tuple[str, ...], as_json: bool) -> 
     be read, 2 when the state belongs to another Moodle site, 4 on a fatal Moodle error.
     """
     settings = app.settings
-    mappings = load_all_mappings(app.mappings_dir)
-    catalogue = {o.course_shortname: o for m in mappings.values() for o in m.catalogue}
     with notifying(app, "completions pull") as parts:
+        # Inside: broken mapping tables stop an unattended pull, and someone must hear of it.
+        mappings = load_all_mappings(app.mappings_dir)
+        catalogue = {o.course_shortname: o for m in mappings.values() for o in m.catalogue}
         with (
             connect(app) as client,
             exclusive(settings.state.dir),

@@ -63,10 +63,10 @@ def run_command(
     """
     if wait_for_site:
         app.wait_for_site()
-    loaded = load_manifest(manifest)
     state_dir = app.settings.state.dir
     outcomes: list[Outcome] = []
     with notifying(app, "run") as parts:
+        loaded = load_manifest(manifest)  # a broken manifest is told too
         with (
             connect(app) as client,
             exclusive(state_dir),

@@ -3,6 +3,7 @@ server on 127.0.0.1 about the runs that need a human, and only about those."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,27 @@ def test_completions_pull_sends_only_when_it_fails(bridge: Bridge) -> None:
     assert part["stopped"] == failed.data["stopped"]
     assert part["applied"] == {}  # the revoked token stopped it at the site's identity
     assert SECRET_TOKEN not in hook.received[0].body.decode("utf-8")
+
+
+def test_an_unattended_command_stopped_by_its_own_input_is_told(bridge: Bridge) -> None:
+    """Broken mapping tables stop a completions pull, a broken manifest a manifest run: both
+    before anything is asked of Moodle, both told (exit 2 and the command's own line)."""
+    broken = bridge.tmp_path / "broken-mappings"
+    shutil.copytree(Path(__file__).parents[2] / "mappings", broken)
+    (broken / "competencies.csv").write_text("kode\n", encoding="utf-8")
+    manifest = bridge.tmp_path / "units.toml"
+    manifest.write_text("[[source]]\nname = \n", encoding="utf-8")
+    with webhook() as hook:
+        hooked(bridge, hook.url, f'[enrol]\nmappings_dir = "{broken}"\n')
+        pulled = bridge.invoke("completions", "pull")
+        ran = bridge.invoke("run", "--manifest", str(manifest), "--yes")
+
+    assert (pulled.exit_code, ran.exit_code) == (2, 2), (pulled.output, ran.output)
+    told = [posted.json["summary"] for posted in hook.received]
+    assert [(s["command"], s["exit_code"]) for s in told] == [("completions pull", 2), ("run", 2)]
+    for summary, run in zip(told, (pulled, ran), strict=True):
+        assert summary["stopped"] == run.result.stderr.strip().removeprefix("moodle-bridge: ")
+    assert bridge.emulator.calls == []
 
 
 def test_the_mail_tells_the_same_summary(bridge: Bridge) -> None:
