@@ -52,7 +52,7 @@ def run_scope(store: Store, run: Run) -> list[str]:
     scope = summary.get("scope")
     if scope:
         return [str(unit) for unit in scope]
-    return sorted({change.unit for change in store.run_changes(run.id) if change.unit})
+    return store.run_units(run.id)
 
 
 def run_data(run: Run, scope: list[str]) -> dict[str, Any]:
