@@ -35,7 +35,6 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from moodle_bridge import timeutil
 from moodle_bridge.gap_engine import GapPlan
@@ -66,21 +65,20 @@ ALL_UNITS = "ALL"
 DEFAULT_JP_MINIMUM = 20
 #: The organiser written in the SIASN export unless the caller says otherwise.
 DEFAULT_ORGANISER = "Kementerian Agama RI"
-#: Asia/Jakarta: UTC+7 without daylight saving time (the name the dashboard shows).
+#: Asia/Jakarta: UTC+7 without daylight saving time (the name the dashboard shows), the zone of
+#: the ledger's years and days; a fixed offset needs no tz database on the host.
 WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
-#: The zone of the ledger's years and days.
-JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
 def year_bounds(year: int) -> tuple[int, int]:
     """``[start, end)`` of ``year`` in Asia/Jakarta, as Unix seconds."""
     first, following = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
-    return timeutil.day_start(first, JAKARTA), timeutil.day_start(following, JAKARTA)
+    return timeutil.day_start(first, WIB), timeutil.day_start(following, WIB)
 
 
 def local_date(timestamp: int) -> dt.date:
     """The day in Asia/Jakarta of a Unix time."""
-    return timeutil.local_date(timestamp, JAKARTA)
+    return timeutil.local_date(timestamp, WIB)
 
 
 def select_people(people: Sequence[Person], unit: str) -> list[Person]:
